@@ -1,0 +1,101 @@
+//! `stoke bench train-step`: median throughput and peak memory of full training steps
+//! (forward, cross-entropy, backward, SGD momentum step) on random data, the same work as
+//! `benches/reference/train_step.py` does in PyTorch.
+
+use crate::config::presets;
+use crate::models::ModelSpec;
+use crate::optim::builtin;
+use crate::rng::{Rng, Stream};
+use crate::train::loss::cross_entropy;
+use crate::usage_error;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct TrainStepBench {
+    pub model: String,
+    pub batch: usize,
+    pub steps: usize,
+    pub warmup: usize,
+    /// `[channels, height, width]`
+    pub input: [usize; 3],
+    pub classes: usize,
+    pub device: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainStepResult {
+    pub framework: &'static str,
+    pub model: String,
+    pub device: String,
+    pub batch: usize,
+    pub steps: usize,
+    pub median_images_per_second: f64,
+    pub peak_memory_mb: f64,
+    pub step_seconds: Vec<f64>,
+}
+
+/// The model spec of a preset name.
+pub fn model_spec(name: &str) -> anyhow::Result<ModelSpec> {
+    let text = presets::model(name).ok_or_else(|| {
+        usage_error!("unknown model `{name}`; known: {}", presets::model_names().join(", "))
+    })?;
+    Ok(toml::from_str(text)?)
+}
+
+pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {
+    if bench.batch == 0 || bench.steps == 0 {
+        return Err(usage_error!("--batch and --steps must be positive"));
+    }
+    let device = crate::device::parse(&bench.device)?.autodiff();
+    device.seed(0);
+    let [c, h, w] = bench.input;
+    let mut model = model_spec(&bench.model)?.build(c, bench.classes, &device)?;
+    let mut options = toml::Table::new();
+    options.insert("momentum".into(), 0.9.into());
+    options.insert("weight_decay".into(), 5e-4.into());
+    let mut optim = builtin::sgd(&options)?;
+
+    let mut rng = Rng::new(0, Stream::Synthetic, 0, 0);
+    let images: Vec<f32> = (0..bench.batch * c * h * w).map(|_| rng.normal() as f32).collect();
+    let labels: Vec<i64> = (0..bench.batch).map(|_| rng.below(bench.classes as u64) as i64).collect();
+    let images = Tensor::<4>::from_data(TensorData::new(images, [bench.batch, c, h, w]), &device);
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [bench.batch]), &device);
+
+    let mut times = Vec::new();
+    for i in 0..bench.warmup + bench.steps {
+        let started = Instant::now();
+        let loss = cross_entropy(model.forward(images.clone()), labels.clone(), 0.0);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.01, model, grads);
+        // Reading the loss waits for the step to finish on asynchronous backends.
+        let _ = loss.into_scalar::<f32>();
+        if i >= bench.warmup {
+            times.push(started.elapsed().as_secs_f64());
+        }
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    Ok(TrainStepResult {
+        framework: "stoke",
+        model: bench.model.clone(),
+        device: bench.device.clone(),
+        batch: bench.batch,
+        steps: bench.steps,
+        median_images_per_second: bench.batch as f64 / median,
+        peak_memory_mb: peak_rss_mb().unwrap_or(f64::NAN),
+        step_seconds: times,
+    })
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in MB.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -1,0 +1,126 @@
+//! The `stoke` command line: parse, resolve the config, call the library. Exit codes: 0
+//! success, 2 usage or config error, 1 runtime error, 130 interrupted (after a checkpoint).
+
+mod bench;
+mod ls;
+mod run;
+mod run_dir;
+
+use crate::error::exit_code;
+use crate::train::session::Interrupted;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "stoke", version, about = "Train models with recipes from the literature, on any Burn backend")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List recipes, models, optimizers, datasets or devices.
+    Ls {
+        /// recipes, models, optimizers, datasets or devices (all when omitted).
+        what: Option<String>,
+    },
+    /// Train a recipe: `stoke train recipes/quickstart.toml optimizer.lr=0.05`.
+    Train {
+        /// A recipe config file or preset name (not needed with --resume).
+        recipe: Option<String>,
+        /// Dotted overrides, `key.sub=value`.
+        overrides: Vec<String>,
+        /// Backend: flex, ndarray, wgpu, vulkan, tch, cuda[:N].
+        #[arg(long)]
+        device: Option<String>,
+        /// Run directory (default runs/<recipe>-<unix time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in this directory from its latest checkpoint.
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
+        /// Seed of every random draw.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress output.
+        #[arg(long)]
+        quiet: bool,
+        /// Print the summary as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the resolved config of a recipe with overrides applied.
+    Config {
+        recipe: String,
+        overrides: Vec<String>,
+    },
+    /// Copy a recipe preset to a file to edit.
+    Cp { recipe: String, path: PathBuf },
+    /// Test loss and accuracy of a run's latest (or best) checkpoint.
+    Eval {
+        /// A run directory or a checkpoint directory.
+        target: PathBuf,
+        /// Evaluate on the data in this directory instead (sets dataset.path).
+        #[arg(long)]
+        data: Option<String>,
+        /// Use the best checkpoint instead of the latest.
+        #[arg(long)]
+        best: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a run's weights for other frameworks.
+    Export {
+        /// A run directory or a checkpoint directory.
+        target: PathBuf,
+        /// Output format (safetensors).
+        #[arg(long, default_value = "safetensors")]
+        format: String,
+        /// Output file.
+        path: PathBuf,
+        #[arg(long)]
+        best: bool,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+}
+
+/// Runs the command line of this process and returns its exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match dispatch(cli.command) {
+        Ok(()) => 0,
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            eprintln!("stoke: {e}");
+            130
+        }
+        Err(e) => {
+            eprintln!("stoke: error: {e:#}");
+            exit_code(&e)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Ls { what } => ls::run(what.as_deref()),
+        Command::Train { recipe, overrides, device, out, resume, seed, quiet, json } => {
+            run::train(run::TrainArgs { recipe, overrides, device, out, resume, seed, quiet, json })
+        }
+        Command::Config { recipe, overrides } => run::print_config(&recipe, &overrides),
+        Command::Cp { recipe, path } => run::copy_preset(&recipe, &path),
+        Command::Eval { target, data, best, json } => run::eval(&target, data, best, json),
+        Command::Export { target, format, path, best } => run::export(&target, &format, &path, best),
+        Command::Bench { what } => bench::run(what),
+    }
+}

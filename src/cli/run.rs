@@ -1,0 +1,124 @@
+//! `stoke train`, `config`, `cp`, `eval` and `export`.
+
+use super::run_dir::{load_run_config, locate};
+use crate::config::{presets, resolve};
+use crate::train::TrainOptions;
+use crate::usage_error;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+pub struct TrainArgs {
+    pub recipe: Option<String>,
+    pub overrides: Vec<String>,
+    pub device: Option<String>,
+    pub out: Option<PathBuf>,
+    pub resume: Option<PathBuf>,
+    pub seed: Option<u64>,
+    pub quiet: bool,
+    pub json: bool,
+}
+
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let mut overrides = args.overrides.clone();
+    if let Some(device) = &args.device {
+        overrides.push(format!("device=\"{device}\""));
+    }
+    let (config, resolved, out_dir, resume) = match &args.resume {
+        Some(dir) => {
+            if args.recipe.is_some() || args.seed.is_some() || !args.overrides.is_empty() {
+                return Err(usage_error!(
+                    "--resume continues a run with its saved config: give no recipe, overrides or --seed (only --device)"
+                ));
+            }
+            let (config, resolved) = load_run_config(dir, &overrides)?;
+            (config, resolved, dir.clone(), true)
+        }
+        None => {
+            let recipe = args
+                .recipe
+                .as_deref()
+                .ok_or_else(|| usage_error!("give a recipe config or preset name (see `stoke ls recipes`), or --resume DIR"))?;
+            if let Some(seed) = args.seed {
+                overrides.push(format!("seed={seed}"));
+            }
+            let (config, resolved) = resolve(recipe, &overrides)?;
+            let out = args.out.clone().unwrap_or_else(|| default_run_dir(recipe));
+            (config, resolved, out, false)
+        }
+    };
+    let mut session = crate::recipes::registry::build(&config)?;
+    let options = TrainOptions { out_dir: out_dir.clone(), resume, quiet: args.quiet };
+    let summary = session.train(&config, &resolved, &options)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "test accuracy {:.2}% (test loss {:.4}) after {} steps ({:.2} epochs) in {:.1} s; run saved in {}",
+            100.0 * summary.test_accuracy,
+            summary.test_loss,
+            summary.steps,
+            summary.epochs,
+            summary.wall_seconds,
+            out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn default_run_dir(recipe: &str) -> PathBuf {
+    let stem = Path::new(recipe).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "run".into());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    PathBuf::from("runs").join(format!("{stem}-{now}"))
+}
+
+pub fn print_config(recipe: &str, overrides: &[String]) -> anyhow::Result<()> {
+    let (config, resolved) = resolve(recipe, overrides)?;
+    // Build the recipe too, so its own options are checked.
+    crate::recipes::registry::build(&config)?;
+    print!("{}", toml::to_string_pretty(&resolved)?);
+    Ok(())
+}
+
+pub fn copy_preset(recipe: &str, path: &Path) -> anyhow::Result<()> {
+    let text = presets::recipe(recipe).ok_or_else(|| {
+        usage_error!("no recipe preset `{recipe}`; presets: {}", presets::recipe_names().join(", "))
+    })?;
+    if path.exists() {
+        return Err(usage_error!("{} exists; not overwriting it", path.display()));
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    println!("copied preset `{recipe}` to {}", path.display());
+    Ok(())
+}
+
+pub fn eval(target: &Path, data: Option<String>, best: bool, json: bool) -> anyhow::Result<()> {
+    let overrides: Vec<String> = data.iter().map(|d| format!("dataset.path=\"{d}\"")).collect();
+    let located = locate(target, best, &overrides)?;
+    let mut session = crate::recipes::registry::build(&located.config)?;
+    let eval = session.evaluate(&located.config, &located.checkpoint)?;
+    if json {
+        let mut value = serde_json::to_value(eval)?;
+        value["checkpoint"] = located.checkpoint.display().to_string().into();
+        println!("{value}");
+    } else {
+        println!(
+            "{}: test loss {:.4}, test accuracy {:.2}% on {} images",
+            located.checkpoint.display(),
+            eval.test_loss,
+            100.0 * eval.test_accuracy,
+            eval.images
+        );
+    }
+    Ok(())
+}
+
+pub fn export(target: &Path, format: &str, path: &Path, best: bool) -> anyhow::Result<()> {
+    if format != "safetensors" {
+        return Err(usage_error!("--format {format}: only safetensors is supported"));
+    }
+    let located = locate(target, best, &[])?;
+    let mut session = crate::recipes::registry::build(&located.config)?;
+    let count = session.export_safetensors(&located.config, &located.checkpoint, path)?;
+    println!("wrote {count} tensors from {} to {}", located.checkpoint.display(), path.display());
+    Ok(())
+}

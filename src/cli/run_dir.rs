@@ -1,0 +1,52 @@
+//! Finding a run's config and checkpoint from what the user points at.
+
+use crate::config::{RunConfig, resolve_str};
+use crate::train::checkpoint::{CheckpointDir, MODEL_FILE};
+use crate::usage_error;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+/// A run directory's config (with `overrides` applied) and the checkpoint to use.
+pub struct Located {
+    pub config: RunConfig,
+    pub checkpoint: PathBuf,
+}
+
+/// Accepts a run directory (uses its latest, or best, checkpoint) or a checkpoint directory
+/// inside one.
+pub fn locate(target: &Path, best: bool, overrides: &[String]) -> anyhow::Result<Located> {
+    let (run_dir, checkpoint) = if target.join("config.toml").is_file() {
+        let checkpoints = CheckpointDir::new(target);
+        let checkpoint = if best {
+            checkpoints
+                .best()
+                .ok_or_else(|| usage_error!("{} has no best checkpoint (no evaluation ran)", target.display()))?
+        } else {
+            checkpoints.latest()?
+        };
+        (target.to_path_buf(), checkpoint)
+    } else if target.join(MODEL_FILE).is_file() {
+        let run_dir = target
+            .parent()
+            .and_then(Path::parent)
+            .filter(|dir| dir.join("config.toml").is_file())
+            .ok_or_else(|| usage_error!("{}: a checkpoint outside a run directory (no ../../config.toml)", target.display()))?;
+        (run_dir.to_path_buf(), target.to_path_buf())
+    } else {
+        return Err(usage_error!(
+            "{} is neither a run directory (with config.toml) nor a checkpoint directory (with {MODEL_FILE})",
+            target.display()
+        ));
+    };
+    let (config, _) = load_run_config(&run_dir, overrides)?;
+    Ok(Located { config, checkpoint })
+}
+
+/// The saved config of a run directory, with overrides.
+pub fn load_run_config(run_dir: &Path, overrides: &[String]) -> anyhow::Result<(RunConfig, toml::Table)> {
+    let path = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(|e| usage_error!("{e:#}: is {} a stoke run directory?", run_dir.display()))?;
+    resolve_str(&text, &path.display().to_string(), overrides)
+}

@@ -1,0 +1,12 @@
+//! Run configuration: TOML presets, dotted overrides, and the typed schema they resolve to.
+
+pub mod overrides;
+pub mod presets;
+pub mod resolve;
+pub mod schema;
+
+pub use resolve::{resolve, resolve_str, typed_section};
+pub use schema::{
+    DatasetConfig, LoaderConfig, OptimizerConfig, RecipeConfig, RunConfig, ScheduleConfig,
+    TrainConfig,
+};

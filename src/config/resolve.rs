@@ -1,0 +1,107 @@
+//! From a recipe file or preset name plus overrides to a checked [`RunConfig`].
+
+use super::overrides;
+use super::presets;
+use super::schema::RunConfig;
+use crate::usage_error;
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use toml::{Table, Value};
+
+/// Reads `source` (a path to a TOML file, or the name of a preset in recipes/), applies the
+/// dotted `overrides`, expands `model.name` and `dataset.name` presets, and type-checks the
+/// result. Returns the config and the resolved document (what `config.toml` of a run holds).
+pub fn resolve(source: &str, overrides: &[String]) -> anyhow::Result<(RunConfig, Table)> {
+    let (text, origin) = read_source(source)?;
+    resolve_str(&text, &origin, overrides)
+}
+
+/// Like [`resolve`] for a document already in memory; `origin` names it in errors.
+pub fn resolve_str(
+    text: &str,
+    origin: &str,
+    assignments: &[String],
+) -> anyhow::Result<(RunConfig, Table)> {
+    let mut doc: Table =
+        toml::from_str(text).map_err(|e| usage_error!("{origin}: not valid TOML: {e}"))?;
+    for assignment in assignments {
+        overrides::apply(&mut doc, assignment)?;
+    }
+    expand_preset(&mut doc, "model", presets::model, presets::model_names(), true)?;
+    expand_preset(&mut doc, "dataset", presets::dataset, presets::dataset_names(), false)?;
+    let config: RunConfig = typed(Value::Table(doc.clone()), "")
+        .map_err(|e| usage_error!("{origin}: {e}"))?;
+    Ok((config, doc))
+}
+
+/// Deserialises one section (a recipe's or an optimizer's own options) with errors that name
+/// the full key, e.g. `recipe.label_smoothing: invalid type: string "x", expected f64`.
+pub fn typed_section<T: DeserializeOwned>(table: &Table, section: &str) -> anyhow::Result<T> {
+    typed(Value::Table(table.clone()), section).map_err(|e| usage_error!("{e}"))
+}
+
+fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let key = match (prefix.is_empty(), path == ".") {
+            (true, _) => path,
+            (false, true) => prefix.to_string(),
+            (false, false) => format!("{prefix}.{path}"),
+        };
+        format!("key `{key}`: {}", e.inner())
+    })
+}
+
+fn read_source(source: &str) -> anyhow::Result<(String, String)> {
+    let path = Path::new(source);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        return Ok((text, path.display().to_string()));
+    }
+    if let Some(text) = presets::recipe(source) {
+        return Ok((text.to_string(), format!("recipe preset `{source}`")));
+    }
+    Err(usage_error!(
+        "`{source}` is neither a config file nor a recipe preset; presets: {}",
+        presets::recipe_names().join(", ")
+    ))
+}
+
+/// Replaces `section.name = "x"` by preset `x`'s table with the section's other keys laid on
+/// top, so a user can take a preset and change one field.
+fn expand_preset(
+    doc: &mut Table,
+    section: &str,
+    lookup: fn(&str) -> Option<&'static str>,
+    known: Vec<&'static str>,
+    drop_name: bool,
+) -> anyhow::Result<()> {
+    let Some(Value::Table(table)) = doc.get_mut(section) else {
+        return Ok(());
+    };
+    let Some(name) = table.get("name").and_then(Value::as_str).map(str::to_string) else {
+        return Ok(());
+    };
+    let text = match lookup(&name) {
+        Some(text) => text.to_string(),
+        None if Path::new(&name).is_file() => std::fs::read_to_string(&name)
+            .with_context(|| format!("reading {section} preset {name}"))?,
+        None => {
+            return Err(usage_error!(
+                "key `{section}.name`: unknown {section} `{name}`; known: {}",
+                known.join(", ")
+            ));
+        }
+    };
+    let mut expanded: Table = toml::from_str(&text)
+        .map_err(|e| usage_error!("{section} preset `{name}`: not valid TOML: {e}"))?;
+    let mut own = std::mem::take(table);
+    if drop_name {
+        own.remove("name");
+    }
+    overrides::merge(&mut expanded, own);
+    *table = expanded;
+    Ok(())
+}

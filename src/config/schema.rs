@@ -1,0 +1,178 @@
+//! The typed shape of a run's config. Each field is documented in one line; `stoke config`
+//! prints the resolved values.
+
+use crate::models::ModelSpec;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// One line saying what this run is for.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random draw (init, shuffling, augmentation, dropout).
+    #[serde(default)]
+    pub seed: u64,
+    /// Backend: flex, ndarray, wgpu, vulkan, tch, cuda[:N].
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// The recipe (training objective) and its own options.
+    pub recipe: RecipeConfig,
+    /// Where the images come from.
+    pub dataset: DatasetConfig,
+    /// Batching and augmentation.
+    #[serde(default)]
+    pub data: LoaderConfig,
+    /// Architecture; `name` loads a preset from models/.
+    pub model: ModelSpec,
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    pub train: TrainConfig,
+}
+
+fn default_device() -> String {
+    "flex".into()
+}
+
+/// `name` picks a recipe from the registry; the other keys are that recipe's own options,
+/// checked by the recipe.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecipeConfig {
+    pub name: String,
+    #[serde(flatten)]
+    pub options: toml::Table,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// Preset in datasets/ this section was built from (informational once resolved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Reader: idx, cifar10, cifar100, image-folder, synthetic.
+    pub format: String,
+    /// Directory with the files; `embedded:NAME` for data built into the binary.
+    #[serde(default)]
+    pub path: String,
+    /// Per-channel mean of the training images in [0, 1], subtracted before the model.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation, divided by before the model.
+    pub std: Vec<f32>,
+    /// cifar100 only: `fine` (100 classes) or `coarse` (20 classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    /// image-folder only: 1 (grey) or 3 (RGB) channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
+    /// image-folder and synthetic: [height, width] images are resized to / generated at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<[usize; 2]>,
+    /// synthetic only: number of classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_classes: Option<usize>,
+    /// synthetic only: images in the training split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_size: Option<usize>,
+    /// synthetic only: images in the test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_size: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoaderConfig {
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Evaluation batch size.
+    pub eval_batch_size: usize,
+    /// Random crop after zero-padding each side by this many pixels (0 = no crop).
+    pub crop_padding: usize,
+    /// Random horizontal flip with probability 1/2.
+    pub hflip: bool,
+    /// Batches prepared ahead of the training step by the loader thread.
+    pub prefetch: usize,
+}
+
+impl Default for LoaderConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 128,
+            eval_batch_size: 500,
+            crop_padding: 0,
+            hflip: false,
+            prefetch: 4,
+        }
+    }
+}
+
+/// `name` picks an optimizer; `lr` and clipping are common to all; other keys belong to the
+/// optimizer (momentum, betas, weight decay, ...) and are checked by it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OptimizerConfig {
+    pub name: String,
+    /// Peak learning rate; the schedule scales it.
+    pub lr: f64,
+    /// Clip the global L2 norm of all gradients to this value before the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip_norm: Option<f64>,
+    #[serde(flatten)]
+    pub options: toml::Table,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// constant, step, cosine or linear (linear decay to `final_lr_fraction`).
+    pub name: String,
+    /// Linear warm-up from 0 over this many epochs (fractions allowed).
+    pub warmup_epochs: f64,
+    /// cosine and linear: the learning rate at the end, as a fraction of `lr`.
+    pub final_lr_fraction: f64,
+    /// step: epochs at which the rate is multiplied by `gamma`.
+    pub milestones: Vec<f64>,
+    /// step: the factor applied at each milestone.
+    pub gamma: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        Self {
+            name: "constant".into(),
+            warmup_epochs: 0.0,
+            final_lr_fraction: 0.0,
+            milestones: Vec::new(),
+            gamma: 0.1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Length of training in epochs (ignored when `steps` is set).
+    pub epochs: usize,
+    /// Length of training in optimizer steps; overrides `epochs` when non-zero.
+    #[serde(default)]
+    pub steps: usize,
+    /// Evaluate on the test split every this many steps (0 = at the end of each epoch).
+    #[serde(default)]
+    pub eval_every: usize,
+    /// Write a metrics line every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+    /// Save a checkpoint every this many steps (0 = at the end of each epoch).
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// Checkpoints kept besides the best one.
+    #[serde(default = "default_keep_last")]
+    pub keep_last: usize,
+}
+
+fn default_log_every() -> usize {
+    50
+}
+
+fn default_keep_last() -> usize {
+    2
+}

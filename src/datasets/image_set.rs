@@ -1,0 +1,65 @@
+//! The in-memory form every dataset reader produces: u8 pixels in NCHW order plus labels.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A split of an image-classification dataset held in memory as raw bytes.
+///
+/// Pixels stay `u8` until a batch is built so that a CIFAR-sized set costs its file size in
+/// memory, not four times that.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageSet {
+    /// `len * channels * height * width` bytes, image after image, each in CHW order.
+    pub pixels: Vec<u8>,
+    /// One label per image, each `< num_classes`.
+    pub labels: Vec<u32>,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub num_classes: usize,
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Bytes of one image.
+    pub fn image_size(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// The CHW bytes of image `index`.
+    pub fn image(&self, index: usize) -> &[u8] {
+        let size = self.image_size();
+        &self.pixels[index * size..(index + 1) * size]
+    }
+}
+
+/// What went wrong reading a dataset file; always names the file.
+#[derive(Debug)]
+pub struct DataError {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+impl DataError {
+    pub fn new(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.problem)
+    }
+}
+
+impl std::error::Error for DataError {}

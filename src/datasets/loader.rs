@@ -1,0 +1,203 @@
+//! Batches for training and evaluation. Training batches are built on a background thread
+//! (shuffle, augment, normalise) and handed over through a bounded channel, so the next batch
+//! is ready when the training step asks for it.
+//!
+//! Which images and which augmentations make step `s` depend only on (seed, s): the epoch is
+//! `s / steps_per_epoch`, its order is a permutation keyed by (seed, epoch), and each sample's
+//! augmentation is keyed by (seed, s, position). A loader started at any step reproduces the
+//! uninterrupted sequence exactly.
+
+use super::augment::{Augment, normalisation, write_image};
+use super::image_set::ImageSet;
+use crate::rng::{Rng, Stream};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+/// A batch in host memory, ready to become tensors.
+#[derive(Clone, Debug)]
+pub struct HostBatch {
+    /// Normalised images, `[batch, channels, height, width]` row-major.
+    pub images: Vec<f32>,
+    pub labels: Vec<i64>,
+    pub shape: [usize; 4],
+}
+
+/// How images are normalised and augmented.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+    pub augment: Augment,
+}
+
+/// Builds the batch of the given image indices.
+fn build_batch(set: &ImageSet, indices: &[usize], pipeline: &Pipeline, augment_key: Option<(u64, u64)>) -> HostBatch {
+    let (scale, shift) = normalisation(&pipeline.mean, &pipeline.std);
+    let size = set.image_size();
+    let mut images = vec![0f32; indices.len() * size];
+    let mut labels = Vec::with_capacity(indices.len());
+    for (position, (&index, out)) in indices.iter().zip(images.chunks_mut(size)).enumerate() {
+        let mut rng = augment_key.map(|(seed, step)| Rng::new(seed, Stream::Augment, step, position as u64));
+        let augment = rng.as_mut().map(|rng| (&pipeline.augment, rng));
+        write_image(set.image(index), out, set.channels, set.height, set.width, &scale, &shift, augment);
+        labels.push(set.labels[index] as i64);
+    }
+    HostBatch {
+        images,
+        labels,
+        shape: [indices.len(), set.channels, set.height, set.width],
+    }
+}
+
+/// The order of the training set in `epoch`.
+pub fn epoch_order(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    Rng::new(seed, Stream::Shuffle, epoch, 0).permutation(len)
+}
+
+/// Training batches for steps `start..end`, produced ahead on a background thread. The last
+/// incomplete batch of each epoch is dropped, as is usual, so every step has the same size.
+pub struct TrainLoader {
+    receiver: Receiver<HostBatch>,
+    worker: Option<JoinHandle<()>>,
+    pub steps_per_epoch: usize,
+}
+
+impl TrainLoader {
+    pub fn new(
+        set: Arc<ImageSet>,
+        pipeline: Pipeline,
+        batch_size: usize,
+        seed: u64,
+        start: usize,
+        end: usize,
+        prefetch: usize,
+    ) -> Self {
+        let steps_per_epoch = (set.len() / batch_size).max(1);
+        let (sender, receiver) = sync_channel(prefetch.max(1));
+        let worker = std::thread::Builder::new()
+            .name("stoke-loader".into())
+            .spawn(move || produce(set, pipeline, batch_size, seed, start, end, sender))
+            .expect("spawning the data loader thread");
+        Self {
+            receiver,
+            worker: Some(worker),
+            steps_per_epoch,
+        }
+    }
+
+    /// The next batch, or `None` once `end` is reached.
+    pub fn next_batch(&mut self) -> Option<HostBatch> {
+        self.receiver.recv().ok()
+    }
+}
+
+impl Drop for TrainLoader {
+    fn drop(&mut self) {
+        // Dropping the receiver first makes the worker's next send fail, which ends it.
+        let (_, dummy) = sync_channel(1);
+        drop(std::mem::replace(&mut self.receiver, dummy));
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn produce(
+    set: Arc<ImageSet>,
+    pipeline: Pipeline,
+    batch_size: usize,
+    seed: u64,
+    start: usize,
+    end: usize,
+    sender: SyncSender<HostBatch>,
+) {
+    let steps_per_epoch = (set.len() / batch_size).max(1);
+    let mut order: Option<(usize, Vec<usize>)> = None;
+    for step in start..end {
+        let epoch = step / steps_per_epoch;
+        if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
+        }
+        let Some((_, indices)) = &order else { unreachable!() };
+        let offset = (step % steps_per_epoch) * batch_size;
+        let chunk = &indices[offset..(offset + batch_size).min(indices.len())];
+        let batch = build_batch(&set, chunk, &pipeline, Some((seed, step as u64)));
+        if sender.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// Evaluation batches over the whole set in order, without augmentation.
+pub fn eval_batches<'a>(set: &'a ImageSet, pipeline: &'a Pipeline, batch_size: usize) -> impl Iterator<Item = HostBatch> + 'a {
+    let indices: Vec<usize> = (0..set.len()).collect();
+    (0..set.len().div_ceil(batch_size)).map(move |b| {
+        let chunk = &indices[b * batch_size..((b + 1) * batch_size).min(set.len())];
+        build_batch(set, chunk, pipeline, None)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets::synthetic::{SyntheticSpec, generate};
+
+    fn setup() -> (Arc<ImageSet>, Pipeline) {
+        let spec = SyntheticSpec { num_classes: 3, channels: 1, height: 6, width: 6 };
+        let pipeline = Pipeline {
+            mean: vec![0.5],
+            std: vec![0.25],
+            augment: Augment { crop_padding: 1, hflip: true },
+        };
+        (Arc::new(generate(spec, 40, 0, 1)), pipeline)
+    }
+
+    fn collect(loader: &mut TrainLoader) -> Vec<HostBatch> {
+        std::iter::from_fn(|| loader.next_batch()).collect()
+    }
+
+    #[test]
+    fn starting_mid_run_reproduces_the_same_batches() {
+        let (set, pipeline) = setup();
+        let full = collect(&mut TrainLoader::new(set.clone(), pipeline.clone(), 8, 3, 0, 12, 2));
+        assert_eq!(full.len(), 12);
+        let tail = collect(&mut TrainLoader::new(set, pipeline, 8, 3, 7, 12, 2));
+        for (a, b) in full[7..].iter().zip(&tail) {
+            assert_eq!(a.images, b.images);
+            assert_eq!(a.labels, b.labels);
+        }
+    }
+
+    #[test]
+    fn each_epoch_visits_every_full_batch_once() {
+        let (set, pipeline) = setup();
+        let loader = &mut TrainLoader::new(set.clone(), pipeline, 8, 3, 0, 10, 2);
+        assert_eq!(loader.steps_per_epoch, 5);
+        let batches = collect(loader);
+        let mut first: Vec<i64> = batches[..5].iter().flat_map(|b| b.labels.clone()).collect();
+        let mut all: Vec<i64> = set.labels.iter().map(|&l| l as i64).collect();
+        first.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(first, all);
+        // A new epoch, a new order.
+        assert_ne!(batches[0].labels, batches[5].labels);
+    }
+
+    #[test]
+    fn dropping_a_running_loader_stops_its_thread() {
+        let (set, pipeline) = setup();
+        let mut loader = TrainLoader::new(set, pipeline, 8, 3, 0, 1_000_000, 2);
+        assert!(loader.next_batch().is_some());
+        drop(loader); // must not hang
+    }
+
+    #[test]
+    fn eval_batches_cover_the_set_in_order() {
+        let (set, pipeline) = setup();
+        let batches: Vec<_> = eval_batches(&set, &pipeline, 16).collect();
+        assert_eq!(batches.iter().map(|b| b.shape[0]).collect::<Vec<_>>(), vec![16, 16, 8]);
+        let labels: Vec<i64> = batches.iter().flat_map(|b| b.labels.clone()).collect();
+        assert_eq!(labels, set.labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
+    }
+}

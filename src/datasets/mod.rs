@@ -1,0 +1,16 @@
+//! Datasets: readers for each on-disk format, the in-memory [`ImageSet`], augmentation and the
+//! prefetching loader. [`registry`] maps a `dataset.format` to its reader.
+
+pub mod augment;
+pub mod cifar;
+pub mod embedded;
+pub mod idx;
+pub mod image_folder;
+pub mod image_set;
+pub mod loader;
+pub mod registry;
+pub mod synthetic;
+
+pub use image_set::{DataError, ImageSet};
+pub use loader::{HostBatch, Pipeline, TrainLoader};
+pub use registry::{LoadedData, load};

@@ -1,0 +1,167 @@
+//! Dataset formats by name. Adding a format: a reader file in this folder and one line in
+//! [`FORMATS`].
+
+use super::cifar::{Cifar100Label, read_cifar10, read_cifar100};
+use super::embedded;
+use super::idx::read_idx_pair;
+use super::image_folder::read_image_folder;
+use super::image_set::ImageSet;
+use super::synthetic::{SyntheticSpec, generate};
+use crate::config::DatasetConfig;
+use crate::usage_error;
+use std::path::{Path, PathBuf};
+
+/// Both splits of a dataset, in memory.
+#[derive(Clone, Debug)]
+pub struct LoadedData {
+    pub train: ImageSet,
+    pub test: ImageSet,
+    pub class_names: Vec<String>,
+}
+
+impl LoadedData {
+    pub fn channels(&self) -> usize {
+        self.train.channels
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.train.num_classes
+    }
+}
+
+type Reader = fn(&DatasetConfig, u64) -> anyhow::Result<LoadedData>;
+
+/// (format, what it reads, reader)
+pub const FORMATS: &[(&str, &str, Reader)] = &[
+    ("idx", "MNIST / Fashion-MNIST IDX files, gzipped or raw", read_idx),
+    ("cifar10", "CIFAR-10 binary batches", read_cifar10_set),
+    ("cifar100", "CIFAR-100 binary files, fine or coarse labels", read_cifar100_set),
+    ("image-folder", "train/ and test/ folders with one sub-folder of PNG/JPEG per class", read_folder),
+    ("synthetic", "seeded synthetic patterns, for tests", read_synthetic),
+];
+
+/// Loads the dataset a config describes, checking that mean/std match its channels.
+pub fn load(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
+    let reader = FORMATS
+        .iter()
+        .find(|(name, _, _)| *name == config.format)
+        .map(|(_, _, reader)| *reader)
+        .ok_or_else(|| {
+            let names: Vec<&str> = FORMATS.iter().map(|(n, _, _)| *n).collect();
+            usage_error!("key `dataset.format`: unknown format `{}`; known: {}", config.format, names.join(", "))
+        })?;
+    let data = reader(config, seed)?;
+    for (key, values) in [("mean", &config.mean), ("std", &config.std)] {
+        if values.len() != data.channels() {
+            return Err(usage_error!(
+                "key `dataset.{key}`: expected {} value(s), one per image channel, got {}",
+                data.channels(),
+                values.len()
+            ));
+        }
+    }
+    if config.std.iter().any(|s| *s <= 0.0 || !s.is_finite()) {
+        return Err(usage_error!("key `dataset.std`: every value must be positive"));
+    }
+    if (data.test.channels, data.test.height, data.test.width) != (data.train.channels, data.train.height, data.train.width) {
+        return Err(usage_error!("dataset `{}`: train and test images differ in shape", config.path));
+    }
+    Ok(data)
+}
+
+fn numbered_classes(n: usize) -> Vec<String> {
+    (0..n).map(|i| i.to_string()).collect()
+}
+
+fn dir(config: &DatasetConfig) -> anyhow::Result<PathBuf> {
+    if config.path.is_empty() {
+        return Err(usage_error!("key `dataset.path`: the `{}` format needs a directory", config.format));
+    }
+    let path = PathBuf::from(&config.path);
+    if !path.is_dir() {
+        return Err(usage_error!("key `dataset.path`: directory {} does not exist", path.display()));
+    }
+    Ok(path)
+}
+
+/// The first of `names` present in `dir` (gzipped and raw IDX files go by different names).
+fn first_existing(dir: &Path, names: &[&str]) -> PathBuf {
+    names
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| dir.join(names[0]))
+}
+
+fn read_idx(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
+    if let Some(name) = config.path.strip_prefix("embedded:") {
+        return embedded::load(name);
+    }
+    let dir = dir(config)?;
+    let split = |prefix: &str| -> anyhow::Result<ImageSet> {
+        let images = first_existing(&dir, &[&format!("{prefix}-images-idx3-ubyte.gz"), &format!("{prefix}-images-idx3-ubyte")]);
+        let labels = first_existing(&dir, &[&format!("{prefix}-labels-idx1-ubyte.gz"), &format!("{prefix}-labels-idx1-ubyte")]);
+        Ok(read_idx_pair(&images, &labels, 10)?)
+    };
+    Ok(LoadedData { train: split("train")?, test: split("t10k")?, class_names: numbered_classes(10) })
+}
+
+fn read_cifar10_set(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
+    let dir = dir(config)?;
+    Ok(LoadedData {
+        train: read_cifar10(&dir, true)?,
+        test: read_cifar10(&dir, false)?,
+        class_names: numbered_classes(10),
+    })
+}
+
+fn read_cifar100_set(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
+    let dir = dir(config)?;
+    let label = match config.labels.as_deref().unwrap_or("fine") {
+        "fine" => Cifar100Label::Fine,
+        "coarse" => Cifar100Label::Coarse,
+        other => return Err(usage_error!("key `dataset.labels`: expected \"fine\" or \"coarse\", got \"{other}\"")),
+    };
+    let train = read_cifar100(&dir, true, label)?;
+    let classes = train.num_classes;
+    Ok(LoadedData { train, test: read_cifar100(&dir, false, label)?, class_names: numbered_classes(classes) })
+}
+
+fn read_folder(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
+    let dir = dir(config)?;
+    let channels = config.channels.unwrap_or(3);
+    if channels != 1 && channels != 3 {
+        return Err(usage_error!("key `dataset.channels`: expected 1 or 3, got {channels}"));
+    }
+    let size = config.image_size.map(|[h, w]| (h, w));
+    let (train, class_names) = read_image_folder(&dir.join("train"), channels, size)?;
+    let size = size.or(Some((train.height, train.width)));
+    let (test, test_names) = read_image_folder(&dir.join("test"), channels, size)?;
+    if test_names != class_names {
+        return Err(usage_error!(
+            "dataset {}: test/ has classes {:?} but train/ has {:?}",
+            dir.display(),
+            test_names,
+            class_names
+        ));
+    }
+    Ok(LoadedData { train, test, class_names })
+}
+
+fn read_synthetic(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
+    let [height, width] = config.image_size.unwrap_or([16, 16]);
+    let spec = SyntheticSpec {
+        num_classes: config.num_classes.unwrap_or(4),
+        channels: config.channels.unwrap_or(3),
+        height,
+        width,
+    };
+    if spec.num_classes < 2 || spec.channels == 0 || height < 4 || width < 4 {
+        return Err(usage_error!("dataset synthetic: need num_classes >= 2, channels >= 1 and images of at least 4x4"));
+    }
+    Ok(LoadedData {
+        train: generate(spec, config.train_size.unwrap_or(512), 0, seed),
+        test: generate(spec, config.test_size.unwrap_or(128), 1, seed),
+        class_names: numbered_classes(spec.num_classes),
+    })
+}

@@ -1,0 +1,15 @@
+//! stoke: a deep-learning training framework on Burn. Recipes define objectives, the engine
+//! optimises; models, recipes, optimizers and datasets each have a registry.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod datasets;
+pub mod device;
+pub mod error;
+pub mod export;
+pub mod models;
+pub mod optim;
+pub mod recipes;
+pub mod rng;
+pub mod train;

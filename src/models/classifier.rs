@@ -1,0 +1,31 @@
+//! One type for every image classifier, so the engine, checkpoints and optimizers handle them
+//! uniformly (Burn modules are not object-safe; an enum is).
+
+use super::cifar_resnet::CifarResNet;
+use super::preact_resnet::PreActResNet;
+use super::resnet::ResNet;
+use super::small_cnn::SmallCnn;
+use super::wide_resnet::WideResNet;
+use burn::prelude::*;
+
+#[derive(Module, Debug)]
+pub enum Classifier {
+    ResNet(ResNet),
+    PreActResNet(PreActResNet),
+    WideResNet(WideResNet),
+    CifarResNet(CifarResNet),
+    SmallCnn(SmallCnn),
+}
+
+impl Classifier {
+    /// Logits `[B, classes]` for normalised images `[B, C, H, W]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Classifier::ResNet(m) => m.forward(images),
+            Classifier::PreActResNet(m) => m.forward(images),
+            Classifier::WideResNet(m) => m.forward(images),
+            Classifier::CifarResNet(m) => m.forward(images),
+            Classifier::SmallCnn(m) => m.forward(images),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Building blocks shared by the convolutional models.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+/// A bias-free `k x k` convolution with "same" padding for odd `k`, as every ResNet uses.
+pub fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+    let pad = kernel / 2;
+    Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+        .init(device)
+}
+
+/// Batch norm with PyTorch's defaults (momentum 0.1, eps 1e-5).
+pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels).init(device)
+}
+
+/// Convolution followed by batch norm (no activation): stems and projection shortcuts.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+}
+
+impl ConvBn {
+    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv: conv(in_channels, out_channels, kernel, stride, device),
+            bn: batch_norm(out_channels, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+
+    pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.forward(x))
+    }
+}
+
+/// Global average pooling: `[B, C, H, W] -> [B, C]`.
+pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
+    let [batch, channels, _, _] = x.dims();
+    x.mean_dims(&[2, 3]).reshape([batch, channels])
+}

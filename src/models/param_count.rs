@@ -1,0 +1,41 @@
+//! Trainable parameter counts as PyTorch reports them. Burn's `num_params` also counts batch
+//! norm running statistics, which are state, not parameters.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::prelude::*;
+
+/// Names of float state tensors that are not trained.
+const RUNNING_STATS: [&str; 2] = ["running_mean", "running_var"];
+
+#[derive(Default)]
+struct TrainableCounter {
+    path: Vec<String>,
+    count: usize,
+}
+
+impl ModuleVisitor for TrainableCounter {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let is_state = self
+            .path
+            .last()
+            .is_some_and(|name| RUNNING_STATS.contains(&name.as_str()));
+        if !is_state {
+            self.count += param.lazy_shape().num_elements();
+        }
+    }
+}
+
+/// The number of trainable scalars of `module`.
+pub fn trainable_params<M: Module>(module: &M) -> usize {
+    let mut counter = TrainableCounter::default();
+    module.visit(&mut counter);
+    counter.count
+}

@@ -1,0 +1,162 @@
+//! ResNet for small images, the common CIFAR variant (He et al. 2016 as adapted by most CIFAR
+//! code): 3x3 stride-1 stem with 64 filters, no max-pool, four stages of widths 64/128/256/512
+//! with strides 1/2/2/2, BasicBlock (ResNet-18/34) or Bottleneck (ResNet-50), global average
+//! pool and a linear head. Shortcuts are identity, or 1x1 conv + BN when the shape changes.
+
+use super::layers::{ConvBn, batch_norm, conv, global_avg_pool};
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockKind {
+    Basic,
+    Bottleneck,
+}
+
+impl BlockKind {
+    /// Output channels per unit of stage width.
+    fn expansion(self) -> usize {
+        match self {
+            BlockKind::Basic => 1,
+            BlockKind::Bottleneck => 4,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    shortcut: Option<ConvBn>,
+}
+
+impl BasicBlock {
+    fn new(in_channels: usize, width: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv1: conv(in_channels, width, 3, stride, device),
+            bn1: batch_norm(width, device),
+            conv2: conv(width, width, 3, 1, device),
+            bn2: batch_norm(width, device),
+            shortcut: (stride != 1 || in_channels != width)
+                .then(|| ConvBn::new(in_channels, width, 1, stride, device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+        let out = self.bn2.forward(self.conv2.forward(out));
+        let skip = match &self.shortcut {
+            Some(projection) => projection.forward(x),
+            None => x,
+        };
+        relu(out + skip)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    conv3: Conv2d,
+    bn3: BatchNorm,
+    shortcut: Option<ConvBn>,
+}
+
+impl Bottleneck {
+    fn new(in_channels: usize, width: usize, stride: usize, device: &Device) -> Self {
+        let out_channels = width * BlockKind::Bottleneck.expansion();
+        Self {
+            conv1: conv(in_channels, width, 1, 1, device),
+            bn1: batch_norm(width, device),
+            conv2: conv(width, width, 3, stride, device),
+            bn2: batch_norm(width, device),
+            conv3: conv(width, out_channels, 1, 1, device),
+            bn3: batch_norm(out_channels, device),
+            shortcut: (stride != 1 || in_channels != out_channels)
+                .then(|| ConvBn::new(in_channels, out_channels, 1, stride, device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+        let out = relu(self.bn2.forward(self.conv2.forward(out)));
+        let out = self.bn3.forward(self.conv3.forward(out));
+        let skip = match &self.shortcut {
+            Some(projection) => projection.forward(x),
+            None => x,
+        };
+        relu(out + skip)
+    }
+}
+
+#[derive(Module, Debug)]
+pub enum ResidualBlock {
+    Basic(BasicBlock),
+    Bottleneck(Bottleneck),
+}
+
+impl ResidualBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            ResidualBlock::Basic(block) => block.forward(x),
+            ResidualBlock::Bottleneck(block) => block.forward(x),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct ResNet {
+    stem: ConvBn,
+    blocks: Vec<ResidualBlock>,
+    head: Linear,
+}
+
+impl ResNet {
+    pub fn new(
+        block: BlockKind,
+        layers: &[usize],
+        widths: &[usize],
+        in_channels: usize,
+        num_classes: usize,
+        device: &Device,
+    ) -> Self {
+        let stem = ConvBn::new(in_channels, widths[0], 3, 1, device);
+        let mut channels = widths[0];
+        let mut blocks = Vec::new();
+        for (stage, (&count, &width)) in layers.iter().zip(widths).enumerate() {
+            for index in 0..count {
+                let stride = if stage > 0 && index == 0 { 2 } else { 1 };
+                blocks.push(match block {
+                    BlockKind::Basic => {
+                        ResidualBlock::Basic(BasicBlock::new(channels, width, stride, device))
+                    }
+                    BlockKind::Bottleneck => ResidualBlock::Bottleneck(Bottleneck::new(
+                        channels, width, stride, device,
+                    )),
+                });
+                channels = width * block.expansion();
+            }
+        }
+        Self {
+            stem,
+            blocks,
+            head: LinearConfig::new(channels, num_classes).init(device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = self.stem.forward_relu(x);
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        self.head.forward(global_avg_pool(x))
+    }
+}

@@ -1,0 +1,53 @@
+//! `erm`: standard supervised training (empirical risk minimisation) with cross-entropy and
+//! optional label smoothing.
+
+use super::{Batch, DataInfo, EvalSums, Recipe, StepContext, StepOutput};
+use crate::config::{RunConfig, typed_section};
+use crate::models::Classifier;
+use crate::train::loss::{count_correct, cross_entropy};
+use burn::prelude::*;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErmOptions {
+    /// Label smoothing epsilon in [0, 1).
+    #[serde(default)]
+    pub label_smoothing: f64,
+}
+
+pub struct Erm {
+    options: ErmOptions,
+}
+
+impl Recipe for Erm {
+    type Model = Classifier;
+
+    fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
+        let options: ErmOptions = typed_section(&config.recipe.options, "recipe")?;
+        if !(0.0..1.0).contains(&options.label_smoothing) {
+            return Err(crate::usage_error!("key `recipe.label_smoothing`: expected a value in [0, 1)"));
+        }
+        Ok(Self { options })
+    }
+
+    fn build_model(&self, config: &RunConfig, data: &DataInfo, device: &Device) -> anyhow::Result<Classifier> {
+        config.model.build(data.channels, data.num_classes, device)
+    }
+
+    fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
+        let logits = model.forward(batch.images.clone());
+        let correct = count_correct(logits.clone().detach(), batch.labels.clone());
+        StepOutput {
+            loss: cross_entropy(logits, batch.labels.clone(), self.options.label_smoothing),
+            correct: Some(correct),
+        }
+    }
+
+    fn eval_batch(&self, model: &Classifier, batch: &Batch) -> EvalSums {
+        let logits = model.forward(batch.images.clone());
+        let correct = count_correct(logits.clone(), batch.labels.clone());
+        let loss = cross_entropy(logits, batch.labels.clone(), 0.0).into_scalar::<f64>();
+        EvalSums { loss_sum: loss * batch.size as f64, correct, count: batch.size }
+    }
+}

@@ -1,0 +1,83 @@
+//! Recipes define objectives; the engine ([`crate::train`]) defines optimisation.
+//!
+//! A recipe builds its model, says what loss a training batch gives for the current
+//! parameters, and how a test batch is scored. Attacks on the inputs, several forward passes,
+//! noise sampling or a second frozen model all happen inside [`Recipe::train_loss`]; the
+//! engine runs backward, clips, steps the optimizer, logs, evaluates and checkpoints.
+
+pub mod erm;
+pub mod registry;
+
+use crate::config::RunConfig;
+use burn::module::Module;
+use burn::prelude::*;
+
+/// A batch on the training device.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// Normalised images `[B, C, H, W]`.
+    pub images: Tensor<4>,
+    pub labels: Tensor<1, Int>,
+    pub size: usize,
+}
+
+/// What the recipe knows of the step it computes a loss for. Randomness a recipe needs
+/// (attack starts, noise) comes from `crate::rng::Rng::new(seed, Stream::Recipe, step, i)`.
+#[derive(Clone, Debug)]
+pub struct StepContext {
+    pub step: usize,
+    pub epoch: usize,
+    pub seed: u64,
+    pub device: Device,
+}
+
+/// The loss to minimise and what to report about the batch.
+pub struct StepOutput {
+    /// Scalar loss `[1]` whose gradient the engine follows.
+    pub loss: Tensor<1>,
+    /// Correctly classified samples, for the training accuracy (None when not meaningful).
+    pub correct: Option<usize>,
+}
+
+/// Sums over one test batch; the engine averages them over the test set.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EvalSums {
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub count: usize,
+}
+
+/// Facts about the data a recipe needs to build its model.
+#[derive(Clone, Debug)]
+pub struct DataInfo {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub num_classes: usize,
+}
+
+pub trait Recipe: Sized {
+    /// Everything the optimizer trains (and checkpoints hold).
+    type Model: Module + Clone + Send + 'static;
+
+    /// Builds the recipe from the run config; checks `config.recipe.options`.
+    fn from_config(config: &RunConfig) -> anyhow::Result<Self>;
+
+    /// Builds a freshly initialised model on `device`.
+    fn build_model(&self, config: &RunConfig, data: &DataInfo, device: &Device) -> anyhow::Result<Self::Model>;
+
+    /// The training loss of `batch` under `model` (on an autodiff device).
+    fn train_loss(&mut self, model: &Self::Model, batch: &Batch, ctx: &StepContext) -> StepOutput;
+
+    /// Scores a test batch with the inference copy of the model.
+    fn eval_batch(&self, model: &Self::Model, batch: &Batch) -> EvalSums;
+
+    /// Recipe state that must survive a resume (schedules of lambda, EMA, ...).
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    fn load_state(&mut self, _state: &serde_json::Value) -> anyhow::Result<()> {
+        Ok(())
+    }
+}

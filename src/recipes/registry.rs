@@ -1,0 +1,33 @@
+//! Recipes by name. Adding one: a file in this folder implementing [`Recipe`] and one line in
+//! [`RECIPES`].
+
+use super::Recipe;
+use super::erm::Erm;
+use crate::config::RunConfig;
+use crate::train::session::{Session, SessionOps};
+use crate::usage_error;
+
+type Builder = fn(&RunConfig) -> anyhow::Result<Box<dyn SessionOps>>;
+
+fn entry<R: Recipe + 'static>(config: &RunConfig) -> anyhow::Result<Box<dyn SessionOps>> {
+    Ok(Box::new(Session::<R>::new(R::from_config(config)?)))
+}
+
+/// (name, one-line description, builder)
+pub const RECIPES: &[(&str, &str, Builder)] = &[(
+    "erm",
+    "standard supervised training with cross-entropy (optional label smoothing)",
+    entry::<Erm>,
+)];
+
+/// The recipe a config names, type-erased so the CLI can train, evaluate and export it.
+pub fn build(config: &RunConfig) -> anyhow::Result<Box<dyn SessionOps>> {
+    let (_, _, builder) = RECIPES
+        .iter()
+        .find(|(name, _, _)| *name == config.recipe.name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = RECIPES.iter().map(|r| r.0).collect();
+            usage_error!("key `recipe.name`: unknown recipe `{}`; known: {}", config.recipe.name, names.join(", "))
+        })?;
+    builder(config)
+}

@@ -1,0 +1,165 @@
+//! Checkpoints: `checkpoints/step-NNNNNNNN/{model.bpk, optim.bpk, state.json}`, published by
+//! renaming a finished temporary directory, with `checkpoints/latest` and `checkpoints/best`
+//! pointer files replaced atomically after it. Killing the process at any moment leaves
+//! `latest` naming a complete checkpoint. Only the newest `keep_last` step directories and
+//! the best one are kept.
+
+use super::atomic::{sync_dir, write_atomic, write_synced};
+use anyhow::Context;
+use burn::module::Module;
+use burn::optim::{ModuleOptimizer, OptimizerRecord};
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub const MODEL_FILE: &str = "model.bpk";
+pub const OPTIM_FILE: &str = "optim.bpk";
+pub const STATE_FILE: &str = "state.json";
+
+/// Engine progress saved with each checkpoint; enough to continue exactly.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct TrainState {
+    /// Optimizer steps completed.
+    pub step: usize,
+    /// Best test accuracy seen so far and the step it was measured at.
+    pub best_accuracy: Option<f64>,
+    pub best_step: Option<usize>,
+    /// Training seconds before this process started (for wall time across resumes).
+    pub wall_seconds: f64,
+    /// Running sums of the current logging window.
+    pub window: Window,
+    /// The recipe's own state.
+    #[serde(default)]
+    pub recipe: serde_json::Value,
+}
+
+/// Sums over the steps since the last metrics line.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Window {
+    pub steps: usize,
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub samples: usize,
+    pub grad_norm_sum: f64,
+}
+
+pub struct CheckpointDir {
+    root: PathBuf,
+}
+
+fn step_name(step: usize) -> String {
+    format!("step-{step:08}")
+}
+
+impl CheckpointDir {
+    pub fn new(run_dir: &Path) -> Self {
+        Self { root: run_dir.join("checkpoints") }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Saves a checkpoint of `step` and makes it the latest; with `best`, also the best.
+    pub fn save<M: Module>(
+        &self,
+        model: &M,
+        optim: &ModuleOptimizer,
+        state: &TrainState,
+        best: bool,
+        keep_last: usize,
+    ) -> anyhow::Result<PathBuf> {
+        fs::create_dir_all(&self.root).with_context(|| format!("creating {}", self.root.display()))?;
+        let name = step_name(state.step);
+        let tmp = self.root.join(format!(".tmp-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let model_bytes = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        write_synced(&tmp.join(MODEL_FILE), &model_bytes)?;
+        let optim_bytes = optim.to_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        write_synced(&tmp.join(OPTIM_FILE), &optim_bytes)?;
+        write_synced(&tmp.join(STATE_FILE), serde_json::to_string_pretty(state)?.as_bytes())?;
+        sync_dir(&tmp)?;
+        let final_dir = self.root.join(&name);
+        if final_dir.exists() {
+            fs::remove_dir_all(&final_dir).with_context(|| format!("replacing {}", final_dir.display()))?;
+        }
+        fs::rename(&tmp, &final_dir).with_context(|| format!("publishing {}", final_dir.display()))?;
+        sync_dir(&self.root)?;
+        write_atomic(&self.root.join("latest"), name.as_bytes())?;
+        if best {
+            write_atomic(&self.root.join("best"), name.as_bytes())?;
+        }
+        self.prune(keep_last)?;
+        Ok(final_dir)
+    }
+
+    fn pointer(&self, which: &str) -> Option<String> {
+        fs::read_to_string(self.root.join(which)).ok().map(|s| s.trim().to_string())
+    }
+
+    /// The directory `latest` points to.
+    pub fn latest(&self) -> anyhow::Result<PathBuf> {
+        let name = self.pointer("latest").ok_or_else(|| {
+            crate::usage_error!("no checkpoint in {}: {} is missing", self.root.display(), self.root.join("latest").display())
+        })?;
+        Ok(self.root.join(name))
+    }
+
+    /// The directory `best` points to, if any evaluation happened.
+    pub fn best(&self) -> Option<PathBuf> {
+        self.pointer("best").map(|name| self.root.join(name))
+    }
+
+    /// Removes step directories beyond the newest `keep_last`, sparing latest and best, and
+    /// temporary directories left by a killed process.
+    fn prune(&self, keep_last: usize) -> anyhow::Result<()> {
+        let keep: Vec<String> = ["latest", "best"].iter().filter_map(|p| self.pointer(p)).collect();
+        let mut steps = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let name = entry?.file_name().to_string_lossy().to_string();
+            if name.starts_with(".tmp-") && !name.ends_with(&format!("-{}", std::process::id())) {
+                let _ = fs::remove_dir_all(self.root.join(&name));
+            } else if name.starts_with("step-") {
+                steps.push(name);
+            }
+        }
+        steps.sort();
+        let excess = steps.len().saturating_sub(keep_last.max(1));
+        for name in steps.into_iter().take(excess) {
+            if !keep.contains(&name) {
+                fs::remove_dir_all(self.root.join(&name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_bytes(path: &Path) -> anyhow::Result<Bytes> {
+    let bytes = fs::read(path).with_context(|| format!("reading checkpoint file {}", path.display()))?;
+    Ok(Bytes::from_bytes_vec(bytes))
+}
+
+/// Loads the model weights of a checkpoint directory into `model`.
+pub fn load_model<M: Module>(dir: &Path, model: M) -> anyhow::Result<M> {
+    let path = dir.join(MODEL_FILE);
+    let record = ModuleRecord::from_bytes(read_bytes(&path)?)
+        .map_err(|e| anyhow::anyhow!("{}: not a model checkpoint: {e}", path.display()))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("{}: does not fit this model: {e}", path.display()))
+}
+
+/// Loads optimizer state and engine state of a checkpoint directory.
+pub fn load_training(dir: &Path, optim: ModuleOptimizer) -> anyhow::Result<(ModuleOptimizer, TrainState)> {
+    let path = dir.join(OPTIM_FILE);
+    let record = OptimizerRecord::from_bytes(read_bytes(&path)?)
+        .map_err(|e| anyhow::anyhow!("{}: not an optimizer checkpoint: {e}", path.display()))?;
+    let state_path = dir.join(STATE_FILE);
+    let text = fs::read_to_string(&state_path).with_context(|| format!("reading {}", state_path.display()))?;
+    let state: TrainState =
+        serde_json::from_str(&text).with_context(|| format!("{}: not a stoke training state", state_path.display()))?;
+    Ok((optim.load_record(record), state))
+}

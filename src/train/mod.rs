@@ -1,0 +1,15 @@
+//! The training engine: one loop for every recipe, with schedules, clipping, metrics,
+//! evaluation, checkpoints, resume and interruption.
+
+pub mod atomic;
+pub mod checkpoint;
+pub mod evaluate;
+pub mod interrupt;
+pub mod loss;
+pub mod metrics;
+pub mod progress;
+pub mod schedule;
+pub mod session;
+
+pub use evaluate::Evaluation;
+pub use session::{Session, SessionOps, Summary, TrainOptions};

@@ -1,0 +1,66 @@
+//! Progress display: an indicatif bar on a terminal, plain periodic lines otherwise.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+}
+
+/// What the display shows about the latest logging window.
+pub struct Status {
+    pub step: usize,
+    pub total: usize,
+    pub epoch: f64,
+    pub loss: f64,
+    pub accuracy: Option<f64>,
+    pub lr: f64,
+    pub images_per_second: f64,
+}
+
+impl Progress {
+    pub fn new(total: usize, start: usize, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_position(start as u64);
+            bar
+        });
+        Self { bar, quiet }
+    }
+
+    pub fn update(&self, status: &Status) {
+        let accuracy = status.accuracy.map(|a| format!(" acc {:.2}%", 100.0 * a)).unwrap_or_default();
+        let text = format!(
+            "epoch {:.2} loss {:.4}{accuracy} lr {:.3e} {:.0} img/s",
+            status.epoch, status.loss, status.lr, status.images_per_second
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(status.step as u64);
+                bar.set_message(text);
+            }
+            None if !self.quiet => eprintln!("step {}/{} {text}", status.step, status.total),
+            None => {}
+        }
+    }
+
+    /// A line that stays (evaluation results, checkpoints).
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None if !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

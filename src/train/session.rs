@@ -1,0 +1,370 @@
+//! A recipe bound to the engine: training, evaluation and export of its model, behind an
+//! object-safe trait so the registry can hand any recipe to the CLI.
+
+use super::atomic::write_atomic;
+use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
+use super::evaluate::{Evaluation, evaluate, to_device};
+use super::interrupt;
+use super::metrics::MetricsLog;
+use super::progress::{Progress, Status};
+use super::schedule::Schedule;
+use crate::config::RunConfig;
+use crate::datasets::augment::Augment;
+use crate::datasets::{LoadedData, Pipeline, TrainLoader};
+use crate::optim::grad_norm::{clip_global_norm, grad_norms};
+use crate::recipes::{DataInfo, Recipe, StepContext};
+use crate::rng::{self, Stream};
+use crate::usage_error;
+use anyhow::Context;
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How to run a training (everything else is in the config).
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// The run directory.
+    pub out_dir: PathBuf,
+    /// Continue from the latest checkpoint in `out_dir`.
+    pub resume: bool,
+    /// No progress output (the summary is still returned).
+    pub quiet: bool,
+}
+
+/// What `summary.json` holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    pub best_test_accuracy: f64,
+    pub steps: usize,
+    pub epochs: f64,
+    pub wall_seconds: f64,
+    pub images_per_second: f64,
+    pub trainable_params: Option<usize>,
+}
+
+/// Error a run ends with when Ctrl-C stopped it after a checkpoint.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub step: usize,
+    pub checkpoint: PathBuf,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted at step {}; checkpoint saved in {}", self.step, self.checkpoint.display())
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+pub trait SessionOps {
+    /// Trains per `config`, writing the run directory; `resolved` is saved as config.toml.
+    fn train(&mut self, config: &RunConfig, resolved: &toml::Table, options: &TrainOptions) -> anyhow::Result<Summary>;
+    /// Evaluates the weights of a checkpoint directory on the config's test split.
+    fn evaluate(&mut self, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<Evaluation>;
+    /// Writes the weights of a checkpoint directory as safetensors; returns the tensor count.
+    fn export_safetensors(&mut self, config: &RunConfig, checkpoint: &Path, out: &Path) -> anyhow::Result<usize>;
+}
+
+pub struct Session<R: Recipe> {
+    recipe: R,
+}
+
+impl<R: Recipe> Session<R> {
+    pub fn new(recipe: R) -> Self {
+        Self { recipe }
+    }
+}
+
+fn data_info(data: &LoadedData) -> DataInfo {
+    DataInfo {
+        channels: data.train.channels,
+        height: data.train.height,
+        width: data.train.width,
+        num_classes: data.num_classes(),
+    }
+}
+
+fn pipeline(config: &RunConfig) -> Pipeline {
+    Pipeline {
+        mean: config.dataset.mean.clone(),
+        std: config.dataset.std.clone(),
+        augment: Augment { crop_padding: config.data.crop_padding, hflip: config.data.hflip },
+    }
+}
+
+/// Builds the recipe's model for the config's data with weights from `checkpoint`.
+fn restore<R: Recipe>(recipe: &R, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<(R::Model, LoadedData, Device)> {
+    let device = crate::device::parse(&config.device)?;
+    let data = crate::datasets::load(&config.dataset, config.seed)?;
+    let model = recipe.build_model(config, &data_info(&data), &device)?;
+    let model = load_model(checkpoint, model)?;
+    Ok((model, data, device))
+}
+
+impl<R: Recipe> SessionOps for Session<R> {
+    fn train(&mut self, config: &RunConfig, resolved: &toml::Table, options: &TrainOptions) -> anyhow::Result<Summary> {
+        Engine::new(&mut self.recipe, config, options)?.run(resolved)
+    }
+
+    fn evaluate(&mut self, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<Evaluation> {
+        let (model, data, device) = restore(&self.recipe, config, checkpoint)?;
+        let pipeline = pipeline(config);
+        Ok(evaluate(&self.recipe, &model, &data.test, &pipeline, config.data.eval_batch_size, &device))
+    }
+
+    fn export_safetensors(&mut self, config: &RunConfig, checkpoint: &Path, out: &Path) -> anyhow::Result<usize> {
+        let (model, _, _) = restore(&self.recipe, config, checkpoint)?;
+        crate::export::write_safetensors(&model, out)
+    }
+}
+
+/// One training run in progress.
+struct Engine<'a, R: Recipe> {
+    recipe: &'a mut R,
+    config: &'a RunConfig,
+    options: &'a TrainOptions,
+    data: LoadedData,
+    device: Device,
+    steps_per_epoch: usize,
+    total_steps: usize,
+}
+
+impl<'a, R: Recipe> Engine<'a, R> {
+    fn new(recipe: &'a mut R, config: &'a RunConfig, options: &'a TrainOptions) -> anyhow::Result<Self> {
+        let device = crate::device::parse(&config.device)?;
+        let data = crate::datasets::load(&config.dataset, config.seed)?;
+        let batch = config.data.batch_size;
+        if batch == 0 || batch > data.train.len() {
+            return Err(usage_error!(
+                "key `data.batch_size`: expected 1..={} (the training set size), got {batch}",
+                data.train.len()
+            ));
+        }
+        if config.data.eval_batch_size == 0 {
+            return Err(usage_error!("key `data.eval_batch_size`: expected a positive number"));
+        }
+        let steps_per_epoch = data.train.len() / batch;
+        let total_steps = if config.train.steps > 0 { config.train.steps } else { config.train.epochs * steps_per_epoch };
+        if total_steps == 0 {
+            return Err(usage_error!("key `train.epochs`: training needs at least one step (set train.epochs or train.steps)"));
+        }
+        Ok(Self { recipe, config, options, data, device, steps_per_epoch, total_steps })
+    }
+
+    fn every(&self, value: usize) -> usize {
+        if value == 0 { self.steps_per_epoch } else { value }
+    }
+
+    fn run(mut self, resolved: &toml::Table) -> anyhow::Result<Summary> {
+        let config = self.config;
+        let out_dir = &self.options.out_dir;
+        let train_device = self.device.clone().autodiff();
+        // Initialisation draws from the seed alone.
+        train_device.seed(rng::key(config.seed, Stream::Init, 0, 0));
+        let info = data_info(&self.data);
+        let mut model = self.recipe.build_model(config, &info, &train_device)?;
+        let trainable = crate::models::trainable_params(&model);
+        let mut optim = crate::optim::build(&config.optimizer)?;
+        let schedule = Schedule::new(&config.schedule, config.optimizer.lr, self.steps_per_epoch, self.total_steps)?;
+        let checkpoints = CheckpointDir::new(out_dir);
+
+        let mut state = TrainState::default();
+        if self.options.resume {
+            let dir = checkpoints.latest()?;
+            model = load_model(&dir, model)?;
+            (optim, state) = load_training(&dir, optim)?;
+            self.recipe.load_state(&state.recipe)?;
+        } else {
+            if out_dir.join("checkpoints").exists() || out_dir.join("metrics.jsonl").exists() {
+                return Err(usage_error!(
+                    "{} already holds a run; continue it with --resume {0}, or choose another --out",
+                    out_dir.display()
+                ));
+            }
+            std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+            write_atomic(&out_dir.join("config.toml"), toml::to_string_pretty(resolved)?.as_bytes())?;
+        }
+        let mut metrics = MetricsLog::open(out_dir, state.step)?;
+
+        let pipeline = pipeline(config);
+        let batch_size = config.data.batch_size;
+        let train_set = Arc::new(std::mem::replace(&mut self.data.train, crate::datasets::ImageSet {
+            pixels: Vec::new(),
+            labels: Vec::new(),
+            channels: info.channels,
+            height: info.height,
+            width: info.width,
+            num_classes: info.num_classes,
+        }));
+        let mut loader = TrainLoader::new(
+            train_set,
+            pipeline.clone(),
+            batch_size,
+            config.seed,
+            state.step,
+            self.total_steps,
+            config.data.prefetch,
+        );
+        let (eval_every, checkpoint_every) = (self.every(config.train.eval_every), self.every(config.train.checkpoint_every));
+        let log_every = config.train.log_every.max(1);
+        let spe = self.steps_per_epoch as f64;
+
+        interrupt::install();
+        let progress = Progress::new(self.total_steps, state.step, self.options.quiet);
+        let started = Instant::now();
+        let wall_before = state.wall_seconds;
+        let first_step = state.step;
+        let mut window_started = Instant::now();
+        let mut window_images = 0usize;
+        let mut last_eval: Option<Evaluation> = None;
+        let mut training_seconds = 0.0;
+
+        while state.step < self.total_steps {
+            if interrupt::requested() {
+                interrupt::clear();
+                state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
+                state.recipe = self.recipe.state();
+                let dir = checkpoints.save(&model, &optim, &state, false, config.train.keep_last)?;
+                progress.finish();
+                return Err(Interrupted { step: state.step, checkpoint: dir }.into());
+            }
+            let step = state.step;
+            let step_started = Instant::now();
+            // Dropout and any other backend draw of this step depend on (seed, step) only.
+            train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
+            let host = loader.next_batch().context("the data loader stopped before the last step")?;
+            let batch = to_device(host, &train_device);
+            let ctx = StepContext { step, epoch: step / self.steps_per_epoch, seed: config.seed, device: train_device.clone() };
+            let output = self.recipe.train_loss(&model, &batch, &ctx);
+            let loss: f64 = output.loss.clone().into_scalar::<f64>();
+            if !loss.is_finite() {
+                progress.finish();
+                return Err(non_finite("loss", loss, step, &checkpoints));
+            }
+            let mut grads = GradientsParams::from_grads(output.loss.backward(), &model);
+            let norms = grad_norms(&model, &grads);
+            if !norms.l2.is_finite() {
+                progress.finish();
+                return Err(non_finite("gradient norm", norms.l2, step, &checkpoints));
+            }
+            if let Some(max_norm) = config.optimizer.grad_clip_norm {
+                clip_global_norm(&model, &mut grads, norms.l2, max_norm);
+            }
+            let lr = schedule.lr(step);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+            training_seconds += step_started.elapsed().as_secs_f64();
+
+            let window = &mut state.window;
+            window.steps += 1;
+            window.loss_sum += loss;
+            window.grad_norm_sum += norms.l2;
+            window.samples += batch.size;
+            window.correct += output.correct.unwrap_or(0);
+            let has_accuracy = output.correct.is_some();
+            window_images += batch.size;
+
+            let done = state.step == self.total_steps;
+            if state.step % log_every == 0 || done {
+                let seconds = window_started.elapsed().as_secs_f64().max(1e-9);
+                let accuracy = has_accuracy.then(|| window.correct as f64 / window.samples.max(1) as f64);
+                let status = Status {
+                    step: state.step,
+                    total: self.total_steps,
+                    epoch: state.step as f64 / spe,
+                    loss: window.loss_sum / window.steps as f64,
+                    accuracy,
+                    lr,
+                    images_per_second: window_images as f64 / seconds,
+                };
+                metrics.write(&json!({
+                    "step": status.step,
+                    "epoch": status.epoch,
+                    "loss": status.loss,
+                    "accuracy": accuracy,
+                    "lr": lr,
+                    "grad_norm": window.grad_norm_sum / window.steps as f64,
+                    "batch_size": batch_size,
+                    "images_per_second": status.images_per_second,
+                    "wall_seconds": wall_before + started.elapsed().as_secs_f64(),
+                }))?;
+                progress.update(&status);
+                state.window = Default::default();
+                window_started = Instant::now();
+                window_images = 0;
+            }
+
+            let mut is_best = false;
+            if state.step % eval_every == 0 || done {
+                let eval_model = model.valid();
+                let eval = evaluate(&*self.recipe, &eval_model, &self.data.test, &pipeline, config.data.eval_batch_size, &self.device);
+                metrics.write(&json!({
+                    "step": state.step,
+                    "epoch": state.step as f64 / spe,
+                    "test_loss": eval.test_loss,
+                    "test_accuracy": eval.test_accuracy,
+                    "wall_seconds": wall_before + started.elapsed().as_secs_f64(),
+                }))?;
+                progress.println(&format!(
+                    "epoch {:.2} step {}: test loss {:.4}, test accuracy {:.2}%",
+                    state.step as f64 / spe,
+                    state.step,
+                    eval.test_loss,
+                    100.0 * eval.test_accuracy
+                ));
+                if state.best_accuracy.is_none_or(|best| eval.test_accuracy > best) {
+                    state.best_accuracy = Some(eval.test_accuracy);
+                    state.best_step = Some(state.step);
+                    is_best = true;
+                }
+                last_eval = Some(eval);
+                window_started = Instant::now();
+            }
+            if state.step % checkpoint_every == 0 || done || is_best {
+                state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
+                state.recipe = self.recipe.state();
+                checkpoints.save(&model, &optim, &state, is_best, config.train.keep_last)?;
+                window_started = Instant::now();
+            }
+        }
+        progress.finish();
+
+        let eval = match last_eval {
+            Some(eval) => eval,
+            // Resumed from the final checkpoint: nothing left to train, evaluate what is there.
+            None => evaluate(&*self.recipe, &model.valid(), &self.data.test, &pipeline, config.data.eval_batch_size, &self.device),
+        };
+        let steps_here = state.step - first_step;
+        let summary = Summary {
+            test_accuracy: eval.test_accuracy,
+            test_loss: eval.test_loss,
+            best_test_accuracy: state.best_accuracy.unwrap_or(eval.test_accuracy),
+            steps: state.step,
+            epochs: state.step as f64 / spe,
+            wall_seconds: wall_before + started.elapsed().as_secs_f64(),
+            images_per_second: (steps_here * batch_size) as f64 / training_seconds.max(1e-9),
+            trainable_params: Some(trainable),
+        };
+        write_atomic(&out_dir.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+        Ok(summary)
+    }
+}
+
+fn non_finite(what: &str, value: f64, step: usize, checkpoints: &CheckpointDir) -> anyhow::Error {
+    let kept = match checkpoints.latest() {
+        Ok(dir) => format!("the last good checkpoint is {}", dir.display()),
+        Err(_) => "no checkpoint was written yet".to_string(),
+    };
+    anyhow::anyhow!(
+        "the {what} became {value} at step {step}; training stopped and {kept}. \
+         Lower optimizer.lr or set optimizer.grad_clip_norm, then --resume or start again"
+    )
+}
