@@ -47,7 +47,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         }
     };
     let mut session = crate::recipes::registry::build(&config)?;
-    let options = TrainOptions { out_dir: out_dir.clone(), resume, quiet: args.quiet };
+    let options = TrainOptions { out_dir: out_dir.clone(), resume, quiet: args.quiet, stop_after: None };
     let summary = session.train(&config, &resolved, &options)?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);

@@ -76,7 +76,9 @@ impl CheckpointDir {
         let tmp = self.root.join(format!(".tmp-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let model_bytes = model.clone().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        // `valid()` folds the pending batch-norm running-statistics update into the recorded
+        // value; recording the training module directly would save them one step stale.
+        let model_bytes = model.valid().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
         write_synced(&tmp.join(MODEL_FILE), &model_bytes)?;
         let optim_bytes = optim.to_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
         write_synced(&tmp.join(OPTIM_FILE), &optim_bytes)?;

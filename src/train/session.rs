@@ -34,6 +34,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// No progress output (the summary is still returned).
     pub quiet: bool,
+    /// Stop as Ctrl-C would once this many steps are done (checkpoint, then `Interrupted`).
+    pub stop_after: Option<usize>,
 }
 
 /// What `summary.json` holds.
@@ -222,13 +224,14 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let started = Instant::now();
         let wall_before = state.wall_seconds;
         let first_step = state.step;
-        let mut window_started = Instant::now();
+        // Time spent in training steps (data wait included, evaluation and checkpoints not).
+        let mut window_seconds = 0.0;
         let mut window_images = 0usize;
         let mut last_eval: Option<Evaluation> = None;
         let mut training_seconds = 0.0;
 
         while state.step < self.total_steps {
-            if interrupt::requested() {
+            if interrupt::requested() || self.options.stop_after == Some(state.step) {
                 interrupt::clear();
                 state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
                 state.recipe = self.recipe.state();
@@ -261,7 +264,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let lr = schedule.lr(step);
             model = optim.step(lr, model, grads);
             state.step += 1;
-            training_seconds += step_started.elapsed().as_secs_f64();
+            let step_seconds = step_started.elapsed().as_secs_f64();
+            training_seconds += step_seconds;
+            window_seconds += step_seconds;
 
             let window = &mut state.window;
             window.steps += 1;
@@ -274,7 +279,6 @@ impl<'a, R: Recipe> Engine<'a, R> {
 
             let done = state.step == self.total_steps;
             if state.step % log_every == 0 || done {
-                let seconds = window_started.elapsed().as_secs_f64().max(1e-9);
                 let accuracy = has_accuracy.then(|| window.correct as f64 / window.samples.max(1) as f64);
                 let status = Status {
                     step: state.step,
@@ -283,7 +287,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     loss: window.loss_sum / window.steps as f64,
                     accuracy,
                     lr,
-                    images_per_second: window_images as f64 / seconds,
+                    images_per_second: window_images as f64 / f64::max(window_seconds, 1e-9),
                 };
                 metrics.write(&json!({
                     "step": status.step,
@@ -298,7 +302,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 }))?;
                 progress.update(&status);
                 state.window = Default::default();
-                window_started = Instant::now();
+                window_seconds = 0.0;
                 window_images = 0;
             }
 
@@ -326,13 +330,11 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     is_best = true;
                 }
                 last_eval = Some(eval);
-                window_started = Instant::now();
             }
             if state.step % checkpoint_every == 0 || done || is_best {
                 state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
                 state.recipe = self.recipe.state();
                 checkpoints.save(&model, &optim, &state, is_best, config.train.keep_last)?;
-                window_started = Instant::now();
             }
         }
         progress.finish();
