@@ -41,7 +41,10 @@ pub struct TrainStepResult {
 /// The model spec of a preset name.
 pub fn model_spec(name: &str) -> anyhow::Result<ModelSpec> {
     let text = presets::model(name).ok_or_else(|| {
-        usage_error!("unknown model `{name}`; known: {}", presets::model_names().join(", "))
+        usage_error!(
+            "unknown model `{name}`; known: {}",
+            presets::model_names().join(", ")
+        )
     })?;
     Ok(toml::from_str(text)?)
 }
@@ -60,8 +63,12 @@ pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {
     let mut optim = builtin::sgd(&options)?;
 
     let mut rng = Rng::new(0, Stream::Synthetic, 0, 0);
-    let images: Vec<f32> = (0..bench.batch * c * h * w).map(|_| rng.normal() as f32).collect();
-    let labels: Vec<i64> = (0..bench.batch).map(|_| rng.below(bench.classes as u64) as i64).collect();
+    let images: Vec<f32> = (0..bench.batch * c * h * w)
+        .map(|_| rng.normal() as f32)
+        .collect();
+    let labels: Vec<i64> = (0..bench.batch)
+        .map(|_| rng.below(bench.classes as u64) as i64)
+        .collect();
     let images = Tensor::<4>::from_data(TensorData::new(images, [bench.batch, c, h, w]), &device);
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [bench.batch]), &device);
 

@@ -48,7 +48,11 @@ pub fn parse(name: &str) -> anyhow::Result<Device> {
 }
 
 fn compiled() -> Vec<&'static str> {
-    backends().into_iter().filter(|b| b.2).map(|b| b.0).collect()
+    backends()
+        .into_iter()
+        .filter(|b| b.2)
+        .map(|b| b.0)
+        .collect()
 }
 
 fn flex() -> Option<Device> {

@@ -25,7 +25,10 @@ macro_rules! usage_error {
 
 /// The exit code for an error: 2 for usage errors anywhere in the chain, 1 otherwise.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
-    if error.chain().any(|e| e.downcast_ref::<UsageError>().is_some()) {
+    if error
+        .chain()
+        .any(|e| e.downcast_ref::<UsageError>().is_some())
+    {
         2
     } else {
         1

@@ -70,7 +70,12 @@ pub fn write_safetensors<M: Module>(model: &M, out: &Path) -> anyhow::Result<usi
     let tensors = named_tensors(model);
     let views = tensors
         .iter()
-        .map(|(name, (shape, bytes))| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
+        .map(|(name, (shape, bytes))| {
+            Ok((
+                name.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes)?,
+            ))
+        })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let mut metadata = std::collections::HashMap::new();
     metadata.insert("format".to_string(), "pt".to_string());

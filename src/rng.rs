@@ -25,7 +25,8 @@ fn mix(mut z: u64) -> u64 {
 /// A 64-bit key derived from the seed, a stream, a counter (usually the step or epoch) and an
 /// index (usually the sample).
 pub fn key(seed: u64, stream: Stream, counter: u64, index: u64) -> u64 {
-    mix(mix(mix(seed ^ ((stream as u64) << 56)) ^ counter) ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93))
+    mix(mix(mix(seed ^ ((stream as u64) << 56)) ^ counter)
+        ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93))
 }
 
 /// A small generator for a run of draws under one key (e.g. all augmentations of one sample).
@@ -80,7 +81,9 @@ mod tests {
 
     #[test]
     fn same_key_same_draws_and_streams_differ() {
-        let a: Vec<u64> = (0..4).map(|_| Rng::new(7, Stream::Shuffle, 3, 1).next_u64()).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| Rng::new(7, Stream::Shuffle, 3, 1).next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         assert_ne!(key(7, Stream::Shuffle, 3, 1), key(7, Stream::Augment, 3, 1));
         assert_ne!(key(7, Stream::Shuffle, 3, 1), key(7, Stream::Shuffle, 4, 1));
@@ -103,7 +106,10 @@ mod tests {
         for _ in 0..100_000 {
             bins[rng.below(10) as usize] += 1;
         }
-        assert!(bins.iter().all(|&b| (b as i64 - 10_000).abs() < 500), "{bins:?}");
+        assert!(
+            bins.iter().all(|&b| (b as i64 - 10_000).abs() < 500),
+            "{bins:?}"
+        );
         let mean: f64 = (0..100_000).map(|_| rng.uniform()).sum::<f64>() / 100_000.0;
         assert!((mean - 0.5).abs() < 0.005, "{mean}");
     }

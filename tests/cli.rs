@@ -11,28 +11,50 @@ fn exit_codes_distinguish_usage_and_runtime_errors() {
         vec!["train", "smoke", "train.epoch=1"],
         vec!["train", "no-such-recipe"],
         vec!["train", "smoke", "--device", "cuda"],
-        vec!["train", "smoke", "dataset.name=cifar10", "dataset.path=/nonexistent"],
+        vec![
+            "train",
+            "smoke",
+            "dataset.name=cifar10",
+            "dataset.path=/nonexistent",
+        ],
         vec!["ls", "everything"],
         vec!["frobnicate"],
         vec!["eval", "/nonexistent-run"],
     ] {
         let output = stoke(&args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
         assert!(stderr(&output).contains("error"), "{args:?}");
     }
     // A config naming a device not compiled in says which feature to build with.
     let output = stoke(&["train", "smoke", "--device", "wgpu"]);
-    assert!(stderr(&output).contains("--features wgpu"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--features wgpu"),
+        "{}",
+        stderr(&output)
+    );
     // Corrupt data is a runtime error naming the file: 1.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("test_batch.bin"), vec![0u8; 3073 * 2 + 5]).unwrap();
     for i in 1..=5 {
-        std::fs::write(dir.path().join(format!("data_batch_{i}.bin")), vec![0u8; 3073]).unwrap();
+        std::fs::write(
+            dir.path().join(format!("data_batch_{i}.bin")),
+            vec![0u8; 3073],
+        )
+        .unwrap();
     }
     let path = format!("dataset.path={}", dir.path().display());
     let output = stoke(&["train", "smoke", "dataset.name=cifar10", &path]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("test_batch.bin") && stderr(&output).contains("truncated"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("test_batch.bin") && stderr(&output).contains("truncated"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -49,19 +71,37 @@ fn ls_config_and_cp_work() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mine.toml");
-    assert_eq!(stoke(&["cp", "smoke", path.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(
+        stoke(&["cp", "smoke", path.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
     assert!(std::fs::read_to_string(&path).unwrap().contains("[recipe]"));
     // Never overwrites.
-    assert_eq!(stoke(&["cp", "smoke", path.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(
+        stoke(&["cp", "smoke", path.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn train_json_then_eval_and_export_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let output = stoke(&["train", "smoke", "--quiet", "--json", "--out", out.to_str().unwrap()]);
+    let output = stoke(&[
+        "train",
+        "smoke",
+        "--quiet",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).expect("one JSON object");
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout(&output).trim()).expect("one JSON object");
     let trained_accuracy = summary["test_accuracy"].as_f64().unwrap();
 
     let output = stoke(&["eval", out.to_str().unwrap(), "--json"]);
@@ -71,22 +111,38 @@ fn train_json_then_eval_and_export_round_trip() {
     assert_eq!(eval["test_accuracy"].as_f64().unwrap(), trained_accuracy);
 
     let file = dir.path().join("model.safetensors");
-    let output = stoke(&["export", out.to_str().unwrap(), "--format", "safetensors", file.to_str().unwrap()]);
+    let output = stoke(&[
+        "export",
+        out.to_str().unwrap(),
+        "--format",
+        "safetensors",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let bytes = std::fs::read(&file).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let names = tensors.names();
     // PyTorch naming: BN gamma/beta become weight/bias; the head weight is [out, in].
     assert!(names.iter().any(|n| n.ends_with("bn.weight")), "{names:?}");
-    assert!(names.iter().any(|n| n.ends_with("bn.running_mean")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("bn.running_mean")),
+        "{names:?}"
+    );
     let head = tensors.tensor("head.weight").unwrap();
     assert_eq!(head.shape(), &[4, 16]);
 
     // Values round-trip: compare with the weights loaded from the checkpoint.
-    let (config, _) = stoke::config::resolve_str(&std::fs::read_to_string(out.join("config.toml")).unwrap(), "run", &[]).unwrap();
+    let (config, _) = stoke::config::resolve_str(
+        &std::fs::read_to_string(out.join("config.toml")).unwrap(),
+        "run",
+        &[],
+    )
+    .unwrap();
     let device = burn::tensor::Device::flex();
     let model = config.model.build(3, 4, &device).unwrap();
-    let latest = stoke::train::checkpoint::CheckpointDir::new(&out).latest().unwrap();
+    let latest = stoke::train::checkpoint::CheckpointDir::new(&out)
+        .latest()
+        .unwrap();
     let model = stoke::train::checkpoint::load_model(&latest, model).unwrap();
     let expected = stoke::export::named_tensors(&model);
     assert_eq!(expected.len(), names.len());
@@ -102,27 +158,51 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
-        .args(["train", "smoke", "train.epochs=2000", "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "train",
+            "smoke",
+            "train.epochs=2000",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .spawn()
         .unwrap();
     // Wait until training has logged something, then interrupt.
     let metrics = out.join("metrics.jsonl");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::metadata(&metrics).map(|m| m.len() == 0).unwrap_or(true) {
-        assert!(std::time::Instant::now() < deadline, "no metrics after 60 s");
+    while std::fs::metadata(&metrics)
+        .map(|m| m.len() == 0)
+        .unwrap_or(true)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metrics after 60 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    let latest = stoke::train::checkpoint::CheckpointDir::new(&out).latest().unwrap();
+    let latest = stoke::train::checkpoint::CheckpointDir::new(&out)
+        .latest()
+        .unwrap();
     assert!(latest.join("model.bpk").is_file() && latest.join("optim.bpk").is_file());
-    let saved_step: usize = latest.file_name().unwrap().to_string_lossy()[5..].parse().unwrap();
+    let saved_step: usize = latest.file_name().unwrap().to_string_lossy()[5..]
+        .parse()
+        .unwrap();
     assert!(saved_step > 0 && saved_step < 2000 * 16);
 
     // Resume with a shorter horizon is impossible (config is fixed), so resume and interrupt
     // again quickly: what matters is that resume starts from the checkpoint.
     let output = stoke(&["train", "--resume", out.to_str().unwrap(), "train.epochs=1"]);
-    assert_eq!(output.status.code(), Some(2), "overrides are refused with --resume");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "overrides are refused with --resume"
+    );
 }

@@ -9,28 +9,48 @@ fn err(source: &str, overrides: &[&str]) -> String {
 
 #[test]
 fn overrides_change_values_and_presets_expand() {
-    let overrides = vec!["optimizer.lr=0.5".to_string(), "model.widths=[4, 8]".into(), "data.hflip=false".into()];
+    let overrides = vec![
+        "optimizer.lr=0.5".to_string(),
+        "model.widths=[4, 8]".into(),
+        "data.hflip=false".into(),
+    ];
     let (config, resolved) = resolve("quickstart", &overrides).unwrap();
     assert_eq!(config.optimizer.lr, 0.5);
     assert!(!config.data.hflip);
     // The model preset expanded with the override laid on top.
     assert_eq!(resolved["model"]["arch"].as_str(), Some("small_cnn"));
-    assert_eq!(format!("{:?}", config.model), format!("{:?}", toml::from_str::<stoke::models::ModelSpec>("arch = \"small_cnn\"\nwidths = [4, 8]").unwrap()));
+    assert_eq!(
+        format!("{:?}", config.model),
+        format!(
+            "{:?}",
+            toml::from_str::<stoke::models::ModelSpec>("arch = \"small_cnn\"\nwidths = [4, 8]")
+                .unwrap()
+        )
+    );
     assert_eq!(config.dataset.path, "embedded:fashion-mnist-subset");
 }
 
 #[test]
 fn unknown_keys_list_the_valid_ones() {
     let e = err("quickstart", &["train.epoch=3"]);
-    assert!(e.contains("train.epoch") && e.contains("expected one of") && e.contains("`epochs`"), "{e}");
+    assert!(
+        e.contains("train.epoch") && e.contains("expected one of") && e.contains("`epochs`"),
+        "{e}"
+    );
     let e = err("quickstart", &["data.batchsize=3"]);
-    assert!(e.contains("data.batchsize") && e.contains("`batch_size`"), "{e}");
+    assert!(
+        e.contains("data.batchsize") && e.contains("`batch_size`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn wrong_types_name_the_key_and_expected_type() {
     let e = err("quickstart", &["data.batch_size=big"]);
-    assert!(e.contains("key `data.batch_size`") && e.contains("expected usize"), "{e}");
+    assert!(
+        e.contains("key `data.batch_size`") && e.contains("expected usize"),
+        "{e}"
+    );
     let e = err("quickstart", &["optimizer.lr=[1]"]);
     assert!(e.contains("key `optimizer.lr`") && e.contains("f64"), "{e}");
 }
@@ -40,7 +60,10 @@ fn unknown_names_list_the_known_ones() {
     let e = err("quickstart", &["model.name=resnet19"]);
     assert!(e.contains("model.name") && e.contains("resnet18"), "{e}");
     let e = err("no-such-recipe", &[]);
-    assert!(e.contains("no-such-recipe") && e.contains("quickstart"), "{e}");
+    assert!(
+        e.contains("no-such-recipe") && e.contains("quickstart"),
+        "{e}"
+    );
     let e = err("quickstart", &["badform"]);
     assert!(e.contains("key.sub=value"), "{e}");
 }
@@ -50,19 +73,37 @@ fn recipe_and_optimizer_options_are_checked_by_their_owner() {
     let (config, _) = resolve("quickstart", &["recipe.label_smoothing=0.1".into()]).unwrap();
     assert!(stoke::recipes::registry::build(&config).is_ok());
     let (config, _) = resolve("quickstart", &["recipe.smoothing=0.1".into()]).unwrap();
-    let e = format!("{:#}", stoke::recipes::registry::build(&config).err().unwrap());
-    assert!(e.contains("recipe.smoothing") && e.contains("label_smoothing"), "{e}");
+    let e = format!(
+        "{:#}",
+        stoke::recipes::registry::build(&config).err().unwrap()
+    );
+    assert!(
+        e.contains("recipe.smoothing") && e.contains("label_smoothing"),
+        "{e}"
+    );
     let (config, _) = resolve("quickstart", &["optimizer.momentun=0.9".into()]).unwrap();
-    let e = format!("{:#}", stoke::optim::build(&config.optimizer).err().unwrap());
-    assert!(e.contains("optimizer.momentun") && e.contains("momentum"), "{e}");
+    let e = format!(
+        "{:#}",
+        stoke::optim::build(&config.optimizer).err().unwrap()
+    );
+    assert!(
+        e.contains("optimizer.momentun") && e.contains("momentum"),
+        "{e}"
+    );
     let (config, _) = resolve("quickstart", &["optimizer.name=lbfgs".into()]).unwrap();
-    let e = format!("{:#}", stoke::optim::build(&config.optimizer).err().unwrap());
+    let e = format!(
+        "{:#}",
+        stoke::optim::build(&config.optimizer).err().unwrap()
+    );
     assert!(e.contains("lbfgs") && e.contains("sgd"), "{e}");
 }
 
 #[test]
 fn invalid_toml_names_the_source() {
-    let e = format!("{:#}", resolve_str("[train\nepochs = 1", "my.toml", &[]).unwrap_err());
+    let e = format!(
+        "{:#}",
+        resolve_str("[train\nepochs = 1", "my.toml", &[]).unwrap_err()
+    );
     assert!(e.contains("my.toml") && e.contains("TOML"), "{e}");
 }
 

@@ -20,8 +20,16 @@ fn loss_falls_and_accuracy_beats_chance() {
     // Chance is 25%.
     assert!(summary.test_accuracy > 0.6, "{}", summary.test_accuracy);
     let summary_file: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
-    for key in ["test_accuracy", "test_loss", "steps", "epochs", "wall_seconds", "images_per_second"] {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    for key in [
+        "test_accuracy",
+        "test_loss",
+        "steps",
+        "epochs",
+        "wall_seconds",
+        "images_per_second",
+    ] {
         assert!(summary_file.get(key).is_some(), "summary.json lacks {key}");
     }
     assert_eq!(summary_file["steps"], 48);
@@ -43,7 +51,11 @@ fn same_seed_same_metrics_different_seed_different_metrics() {
 #[test]
 fn resumed_run_matches_uninterrupted_run_exactly() {
     // Dropout makes the test cover backend randomness too; stop mid-epoch and mid-log-window.
-    let overrides = ["model.dropout=0.3", "train.checkpoint_every=5", "recipe.label_smoothing=0.1"];
+    let overrides = [
+        "model.dropout=0.3",
+        "train.checkpoint_every=5",
+        "recipe.label_smoothing=0.1",
+    ];
     let (config, resolved) = smoke(&overrides);
     let full = tempfile::tempdir().unwrap();
     train(&config, &resolved, full.path(), false, None).unwrap();
@@ -67,24 +79,39 @@ fn checkpoints_keep_last_and_best_and_ignore_leftovers() {
     let (config, resolved) = smoke(&["train.checkpoint_every=4", "train.keep_last=2"]);
     train(&config, &resolved, dir.path(), false, None).unwrap();
     let checkpoints = CheckpointDir::new(dir.path());
-    assert_eq!(checkpoints.latest().unwrap(), checkpoints.root().join("step-00000048"));
+    assert_eq!(
+        checkpoints.latest().unwrap(),
+        checkpoints.root().join("step-00000048")
+    );
     let mut steps: Vec<String> = std::fs::read_dir(checkpoints.root())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
         .filter(|n| n.starts_with("step-"))
         .collect();
     steps.sort();
-    let best = checkpoints.best().unwrap().file_name().unwrap().to_string_lossy().to_string();
+    let best = checkpoints
+        .best()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
     assert!(steps.contains(&best));
     assert!(steps.len() <= 3, "{steps:?}");
-    assert!(steps.contains(&"step-00000044".to_string()) && steps.contains(&"step-00000048".to_string()));
+    assert!(
+        steps.contains(&"step-00000044".to_string())
+            && steps.contains(&"step-00000048".to_string())
+    );
 
     // A half-written checkpoint from a killed process (temporary dir, partial file) must not
     // affect `latest`, and resuming from a finished run still works.
     let junk = checkpoints.root().join(".tmp-step-00000052-999999");
     std::fs::create_dir(&junk).unwrap();
     std::fs::write(junk.join("model.bpk"), b"partial").unwrap();
-    assert_eq!(checkpoints.latest().unwrap(), checkpoints.root().join("step-00000048"));
+    assert_eq!(
+        checkpoints.latest().unwrap(),
+        checkpoints.root().join("step-00000048")
+    );
     let summary = train(&config, &resolved, dir.path(), true, None).unwrap();
     assert_eq!(summary.steps, 48);
 }
@@ -92,8 +119,15 @@ fn checkpoints_keep_last_and_best_and_ignore_leftovers() {
 #[test]
 fn non_finite_loss_stops_with_a_clear_error_and_keeps_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let (config, resolved) = smoke(&["optimizer.lr=1e35", "train.checkpoint_every=1", "schedule.name=constant"]);
-    let err = format!("{:#}", train(&config, &resolved, dir.path(), false, None).unwrap_err());
+    let (config, resolved) = smoke(&[
+        "optimizer.lr=1e35",
+        "train.checkpoint_every=1",
+        "schedule.name=constant",
+    ]);
+    let err = format!(
+        "{:#}",
+        train(&config, &resolved, dir.path(), false, None).unwrap_err()
+    );
     assert!(err.contains("became") && err.contains("lr"), "{err}");
     let checkpoints = CheckpointDir::new(dir.path());
     let latest = checkpoints.latest().unwrap();

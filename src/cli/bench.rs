@@ -30,18 +30,40 @@ pub enum BenchCommand {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::TrainStep { model, batch, steps, warmup, input, classes, device, json } => {
+        BenchCommand::TrainStep {
+            model,
+            batch,
+            steps,
+            warmup,
+            input,
+            classes,
+            device,
+            json,
+        } => {
             let dims: Vec<usize> = input.split('x').filter_map(|d| d.parse().ok()).collect();
             let input: [usize; 3] = dims
                 .try_into()
                 .map_err(|_| usage_error!("--input {input}: expected CxHxW, e.g. 3x32x32"))?;
-            let result = train_step(&TrainStepBench { model, batch, steps, warmup, input, classes, device })?;
+            let result = train_step(&TrainStepBench {
+                model,
+                batch,
+                steps,
+                warmup,
+                input,
+                classes,
+                device,
+            })?;
             if json {
                 println!("{}", serde_json::to_string(&result)?);
             } else {
                 println!(
                     "{} batch {} on {}: median {:.1} images/s, peak memory {:.0} MB ({} steps)",
-                    result.model, result.batch, result.device, result.median_images_per_second, result.peak_memory_mb, result.steps
+                    result.model,
+                    result.batch,
+                    result.device,
+                    result.median_images_per_second,
+                    result.peak_memory_mb,
+                    result.steps
                 );
             }
             Ok(())

@@ -8,7 +8,12 @@ pub fn run(what: Option<&str>) -> anyhow::Result<()> {
     let sections: Vec<&str> = match what {
         None => all.to_vec(),
         Some(w) if all.contains(&w) => vec![w],
-        Some(w) => return Err(usage_error!("cannot list `{w}`; choose one of {}", all.join(", "))),
+        Some(w) => {
+            return Err(usage_error!(
+                "cannot list `{w}`; choose one of {}",
+                all.join(", ")
+            ));
+        }
     };
     for (i, section) in sections.iter().enumerate() {
         if sections.len() > 1 {
@@ -28,9 +33,15 @@ fn rows(section: &str) -> Vec<(String, String)> {
     let own = |(n, d): (&str, &str)| (n.to_string(), d.to_string());
     match section {
         "recipes" => {
-            let mut rows: Vec<_> = crate::recipes::registry::RECIPES.iter().map(|(n, d, _)| own((n, d))).collect();
+            let mut rows: Vec<_> = crate::recipes::registry::RECIPES
+                .iter()
+                .map(|(n, d, _)| own((n, d)))
+                .collect();
             rows.extend(presets::recipe_names().into_iter().map(|n| {
-                (format!("{n} (config)"), presets::summary(presets::recipe(n).unwrap_or("")).to_string())
+                (
+                    format!("{n} (config)"),
+                    presets::summary(presets::recipe(n).unwrap_or("")).to_string(),
+                )
             }));
             rows
         }
@@ -38,21 +49,30 @@ fn rows(section: &str) -> Vec<(String, String)> {
             .into_iter()
             .map(|n| own((n, presets::summary(presets::model(n).unwrap_or("")))))
             .collect(),
-        "optimizers" => crate::optim::OPTIMIZERS.iter().map(|(n, d, _)| own((n, d))).collect(),
+        "optimizers" => crate::optim::OPTIMIZERS
+            .iter()
+            .map(|(n, d, _)| own((n, d)))
+            .collect(),
         "datasets" => {
             let mut rows: Vec<_> = presets::dataset_names()
                 .into_iter()
                 .map(|n| own((n, presets::summary(presets::dataset(n).unwrap_or("")))))
                 .collect();
             rows.extend(
-                crate::datasets::registry::FORMATS.iter().map(|(n, d, _)| (format!("format {n}"), d.to_string())),
+                crate::datasets::registry::FORMATS
+                    .iter()
+                    .map(|(n, d, _)| (format!("format {n}"), d.to_string())),
             );
             rows
         }
         _ => crate::device::backends()
             .into_iter()
             .map(|(name, feature, compiled)| {
-                let state = if compiled { "available".to_string() } else { format!("build with --features {feature}") };
+                let state = if compiled {
+                    "available".to_string()
+                } else {
+                    format!("build with --features {feature}")
+                };
                 (name.to_string(), state)
             })
             .collect(),

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "stoke", version, about = "Train models with recipes from the literature, on any Burn backend")]
+#[command(
+    name = "stoke",
+    version,
+    about = "Train models with recipes from the literature, on any Burn backend"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -114,13 +118,39 @@ pub fn main() -> i32 {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Ls { what } => ls::run(what.as_deref()),
-        Command::Train { recipe, overrides, device, out, resume, seed, quiet, json } => {
-            run::train(run::TrainArgs { recipe, overrides, device, out, resume, seed, quiet, json })
-        }
+        Command::Train {
+            recipe,
+            overrides,
+            device,
+            out,
+            resume,
+            seed,
+            quiet,
+            json,
+        } => run::train(run::TrainArgs {
+            recipe,
+            overrides,
+            device,
+            out,
+            resume,
+            seed,
+            quiet,
+            json,
+        }),
         Command::Config { recipe, overrides } => run::print_config(&recipe, &overrides),
         Command::Cp { recipe, path } => run::copy_preset(&recipe, &path),
-        Command::Eval { target, data, best, json } => run::eval(&target, data, best, json),
-        Command::Export { target, format, path, best } => run::export(&target, &format, &path, best),
+        Command::Eval {
+            target,
+            data,
+            best,
+            json,
+        } => run::eval(&target, data, best, json),
+        Command::Export {
+            target,
+            format,
+            path,
+            best,
+        } => run::export(&target, &format, &path, best),
         Command::Bench { what } => bench::run(what),
     }
 }

@@ -34,10 +34,11 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             (config, resolved, dir.clone(), true)
         }
         None => {
-            let recipe = args
-                .recipe
-                .as_deref()
-                .ok_or_else(|| usage_error!("give a recipe config or preset name (see `stoke ls recipes`), or --resume DIR"))?;
+            let recipe = args.recipe.as_deref().ok_or_else(|| {
+                usage_error!(
+                    "give a recipe config or preset name (see `stoke ls recipes`), or --resume DIR"
+                )
+            })?;
             if let Some(seed) = args.seed {
                 overrides.push(format!("seed={seed}"));
             }
@@ -47,7 +48,12 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         }
     };
     let mut session = crate::recipes::registry::build(&config)?;
-    let options = TrainOptions { out_dir: out_dir.clone(), resume, quiet: args.quiet, stop_after: None };
+    let options = TrainOptions {
+        out_dir: out_dir.clone(),
+        resume,
+        quiet: args.quiet,
+        stop_after: None,
+    };
     let summary = session.train(&config, &resolved, &options)?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
@@ -66,8 +72,14 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
 }
 
 fn default_run_dir(recipe: &str) -> PathBuf {
-    let stem = Path::new(recipe).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "run".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let stem = Path::new(recipe)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "run".into());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     PathBuf::from("runs").join(format!("{stem}-{now}"))
 }
 
@@ -81,10 +93,16 @@ pub fn print_config(recipe: &str, overrides: &[String]) -> anyhow::Result<()> {
 
 pub fn copy_preset(recipe: &str, path: &Path) -> anyhow::Result<()> {
     let text = presets::recipe(recipe).ok_or_else(|| {
-        usage_error!("no recipe preset `{recipe}`; presets: {}", presets::recipe_names().join(", "))
+        usage_error!(
+            "no recipe preset `{recipe}`; presets: {}",
+            presets::recipe_names().join(", ")
+        )
     })?;
     if path.exists() {
-        return Err(usage_error!("{} exists; not overwriting it", path.display()));
+        return Err(usage_error!(
+            "{} exists; not overwriting it",
+            path.display()
+        ));
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     println!("copied preset `{recipe}` to {}", path.display());
@@ -92,7 +110,10 @@ pub fn copy_preset(recipe: &str, path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn eval(target: &Path, data: Option<String>, best: bool, json: bool) -> anyhow::Result<()> {
-    let overrides: Vec<String> = data.iter().map(|d| format!("dataset.path=\"{d}\"")).collect();
+    let overrides: Vec<String> = data
+        .iter()
+        .map(|d| format!("dataset.path=\"{d}\""))
+        .collect();
     let located = locate(target, best, &overrides)?;
     let mut session = crate::recipes::registry::build(&located.config)?;
     let eval = session.evaluate(&located.config, &located.checkpoint)?;
@@ -114,11 +135,17 @@ pub fn eval(target: &Path, data: Option<String>, best: bool, json: bool) -> anyh
 
 pub fn export(target: &Path, format: &str, path: &Path, best: bool) -> anyhow::Result<()> {
     if format != "safetensors" {
-        return Err(usage_error!("--format {format}: only safetensors is supported"));
+        return Err(usage_error!(
+            "--format {format}: only safetensors is supported"
+        ));
     }
     let located = locate(target, best, &[])?;
     let mut session = crate::recipes::registry::build(&located.config)?;
     let count = session.export_safetensors(&located.config, &located.checkpoint, path)?;
-    println!("wrote {count} tensors from {} to {}", located.checkpoint.display(), path.display());
+    println!(
+        "wrote {count} tensors from {} to {}",
+        located.checkpoint.display(),
+        path.display()
+    );
     Ok(())
 }

@@ -18,9 +18,12 @@ pub fn locate(target: &Path, best: bool, overrides: &[String]) -> anyhow::Result
     let (run_dir, checkpoint) = if target.join("config.toml").is_file() {
         let checkpoints = CheckpointDir::new(target);
         let checkpoint = if best {
-            checkpoints
-                .best()
-                .ok_or_else(|| usage_error!("{} has no best checkpoint (no evaluation ran)", target.display()))?
+            checkpoints.best().ok_or_else(|| {
+                usage_error!(
+                    "{} has no best checkpoint (no evaluation ran)",
+                    target.display()
+                )
+            })?
         } else {
             checkpoints.latest()?
         };
@@ -30,7 +33,12 @@ pub fn locate(target: &Path, best: bool, overrides: &[String]) -> anyhow::Result
             .parent()
             .and_then(Path::parent)
             .filter(|dir| dir.join("config.toml").is_file())
-            .ok_or_else(|| usage_error!("{}: a checkpoint outside a run directory (no ../../config.toml)", target.display()))?;
+            .ok_or_else(|| {
+                usage_error!(
+                    "{}: a checkpoint outside a run directory (no ../../config.toml)",
+                    target.display()
+                )
+            })?;
         (run_dir.to_path_buf(), target.to_path_buf())
     } else {
         return Err(usage_error!(
@@ -43,7 +51,10 @@ pub fn locate(target: &Path, best: bool, overrides: &[String]) -> anyhow::Result
 }
 
 /// The saved config of a run directory, with overrides.
-pub fn load_run_config(run_dir: &Path, overrides: &[String]) -> anyhow::Result<(RunConfig, toml::Table)> {
+pub fn load_run_config(
+    run_dir: &Path,
+    overrides: &[String],
+) -> anyhow::Result<(RunConfig, toml::Table)> {
     let path = run_dir.join("config.toml");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("reading {}", path.display()))

@@ -8,16 +8,18 @@ use toml::{Table, Value};
 /// string when it is not valid TOML (`model.name=resnet18`).
 pub fn parse_value(text: &str) -> Value {
     match toml::from_str::<Table>(&format!("v = {text}")) {
-        Ok(mut table) => table.remove("v").unwrap_or_else(|| Value::String(text.to_string())),
+        Ok(mut table) => table
+            .remove("v")
+            .unwrap_or_else(|| Value::String(text.to_string())),
         Err(_) => Value::String(text.to_string()),
     }
 }
 
 /// Applies one `a.b.c=value` override to `doc`, creating intermediate tables.
 pub fn apply(doc: &mut Table, assignment: &str) -> anyhow::Result<()> {
-    let (key, value) = assignment.split_once('=').ok_or_else(|| {
-        usage_error!("override `{assignment}` is not of the form key.sub=value")
-    })?;
+    let (key, value) = assignment
+        .split_once('=')
+        .ok_or_else(|| usage_error!("override `{assignment}` is not of the form key.sub=value"))?;
     let key = key.trim();
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
@@ -28,11 +30,14 @@ pub fn apply(doc: &mut Table, assignment: &str) -> anyhow::Result<()> {
         let entry = table
             .entry(part.to_string())
             .or_insert_with(|| Value::Table(Table::new()));
-        table = entry.as_table_mut().ok_or_else(|| {
-            usage_error!("override `{key}`: `{part}` is a value, not a section")
-        })?;
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| usage_error!("override `{key}`: `{part}` is a value, not a section"))?;
     }
-    table.insert(parts[parts.len() - 1].to_string(), parse_value(value.trim()));
+    table.insert(
+        parts[parts.len() - 1].to_string(),
+        parse_value(value.trim()),
+    );
     Ok(())
 }
 
@@ -80,6 +85,9 @@ mod tests {
     fn merge_recurses() {
         let mut base: Table = toml::from_str("[m]\na = 1\nb = 2").unwrap();
         merge(&mut base, toml::from_str("[m]\nb = 3\nc = 4").unwrap());
-        assert_eq!(toml::to_string(&base).unwrap(), "[m]\na = 1\nb = 3\nc = 4\n");
+        assert_eq!(
+            toml::to_string(&base).unwrap(),
+            "[m]\na = 1\nb = 3\nc = 4\n"
+        );
     }
 }

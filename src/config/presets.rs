@@ -22,7 +22,10 @@ const DATASETS: &[(&str, &str)] = presets!("datasets":
 );
 
 fn find(table: &[(&str, &'static str)], name: &str) -> Option<&'static str> {
-    table.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 pub fn recipe(name: &str) -> Option<&'static str> {

@@ -28,10 +28,22 @@ pub fn resolve_str(
     for assignment in assignments {
         overrides::apply(&mut doc, assignment)?;
     }
-    expand_preset(&mut doc, "model", presets::model, presets::model_names(), true)?;
-    expand_preset(&mut doc, "dataset", presets::dataset, presets::dataset_names(), false)?;
-    let config: RunConfig = typed(Value::Table(doc.clone()), "")
-        .map_err(|e| usage_error!("{origin}: {e}"))?;
+    expand_preset(
+        &mut doc,
+        "model",
+        presets::model,
+        presets::model_names(),
+        true,
+    )?;
+    expand_preset(
+        &mut doc,
+        "dataset",
+        presets::dataset,
+        presets::dataset_names(),
+        false,
+    )?;
+    let config: RunConfig =
+        typed(Value::Table(doc.clone()), "").map_err(|e| usage_error!("{origin}: {e}"))?;
     Ok((config, doc))
 }
 
@@ -81,7 +93,11 @@ fn expand_preset(
     let Some(Value::Table(table)) = doc.get_mut(section) else {
         return Ok(());
     };
-    let Some(name) = table.get("name").and_then(Value::as_str).map(str::to_string) else {
+    let Some(name) = table
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
         return Ok(());
     };
     let text = match lookup(&name) {

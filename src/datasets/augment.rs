@@ -87,22 +87,49 @@ mod tests {
         // 1x1x3 row [1, 2, 3]; scale 1, shift 0 so values are the bytes themselves.
         let src = [1u8, 2, 3];
         let (scale, shift) = (vec![1.0], vec![0.0]);
-        let flip_only = Augment { crop_padding: 0, hflip: true };
+        let flip_only = Augment {
+            crop_padding: 0,
+            hflip: true,
+        };
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..64 {
             let mut rng = Rng::new(0, Stream::Augment, 0, i);
             let mut dst = [0f32; 3];
-            write_image(&src, &mut dst, 1, 1, 3, &scale, &shift, Some((&flip_only, &mut rng)));
+            write_image(
+                &src,
+                &mut dst,
+                1,
+                1,
+                3,
+                &scale,
+                &shift,
+                Some((&flip_only, &mut rng)),
+            );
             seen.insert(dst.map(|v| v as u8));
         }
-        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![[1, 2, 3], [3, 2, 1]]);
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            vec![[1, 2, 3], [3, 2, 1]]
+        );
 
-        let crop_only = Augment { crop_padding: 1, hflip: false };
+        let crop_only = Augment {
+            crop_padding: 1,
+            hflip: false,
+        };
         let mut seen = std::collections::BTreeSet::new();
         for i in 0..256 {
             let mut rng = Rng::new(0, Stream::Augment, 0, i);
             let mut dst = [0f32; 3];
-            write_image(&src, &mut dst, 1, 1, 3, &scale, &shift, Some((&crop_only, &mut rng)));
+            write_image(
+                &src,
+                &mut dst,
+                1,
+                1,
+                3,
+                &scale,
+                &shift,
+                Some((&crop_only, &mut rng)),
+            );
             seen.insert(dst.map(|v| v as u8));
         }
         // Vertical shifts of a 1-row image give a zero row; horizontal ones shift in a zero.

@@ -18,14 +18,27 @@ macro_rules! embed {
     };
 }
 
-const FASHION_TRAIN: [(&str, &[u8]); 2] =
-    [embed!("train-images-idx3-ubyte.gz"), embed!("train-labels-idx1-ubyte.gz")];
-const FASHION_TEST: [(&str, &[u8]); 2] =
-    [embed!("t10k-images-idx3-ubyte.gz"), embed!("t10k-labels-idx1-ubyte.gz")];
+const FASHION_TRAIN: [(&str, &[u8]); 2] = [
+    embed!("train-images-idx3-ubyte.gz"),
+    embed!("train-labels-idx1-ubyte.gz"),
+];
+const FASHION_TEST: [(&str, &[u8]); 2] = [
+    embed!("t10k-images-idx3-ubyte.gz"),
+    embed!("t10k-labels-idx1-ubyte.gz"),
+];
 
 /// Fashion-MNIST's class names, in label order.
 pub const FASHION_CLASSES: [&str; 10] = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ];
 
 /// Loads embedded data set `name` (the part after `embedded:` in `dataset.path`).
@@ -34,7 +47,13 @@ pub fn load(name: &str) -> anyhow::Result<LoadedData> {
         "fashion-mnist-subset" => {
             let split = |[(images, image_bytes), (labels, label_bytes)]: [(&str, &[u8]); 2]| {
                 let dir = Path::new(FASHION_DIR);
-                parse_idx_pair(&dir.join(images), image_bytes, &dir.join(labels), label_bytes, 10)
+                parse_idx_pair(
+                    &dir.join(images),
+                    image_bytes,
+                    &dir.join(labels),
+                    label_bytes,
+                    10,
+                )
             };
             Ok(LoadedData {
                 train: split(FASHION_TRAIN)?,

@@ -102,7 +102,11 @@ pub fn read_idx_labels(path: &Path, num_classes: usize) -> Result<Vec<u32>, Data
 }
 
 /// Parses the (possibly gzipped) contents of an IDX labels file named `path`.
-pub fn parse_idx_labels(path: &Path, bytes: &[u8], num_classes: usize) -> Result<Vec<u32>, DataError> {
+pub fn parse_idx_labels(
+    path: &Path,
+    bytes: &[u8],
+    num_classes: usize,
+) -> Result<Vec<u32>, DataError> {
     let bytes = gunzip_if_needed(path, bytes)?;
     let dims = parse_header(path, &bytes, IDX_LABELS_MAGIC, 1)?;
     let data = checked_data(path, &bytes, &dims)?;
@@ -169,7 +173,10 @@ pub fn write_idx_labels(path: &Path, set: &ImageSet, gzip: bool) -> Result<(), D
 }
 
 /// The bytes, gunzipped when they start with the gzip magic.
-fn gunzip_if_needed<'a>(path: &Path, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, DataError> {
+fn gunzip_if_needed<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, DataError> {
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }

@@ -32,15 +32,30 @@ pub struct Pipeline {
 }
 
 /// Builds the batch of the given image indices.
-fn build_batch(set: &ImageSet, indices: &[usize], pipeline: &Pipeline, augment_key: Option<(u64, u64)>) -> HostBatch {
+fn build_batch(
+    set: &ImageSet,
+    indices: &[usize],
+    pipeline: &Pipeline,
+    augment_key: Option<(u64, u64)>,
+) -> HostBatch {
     let (scale, shift) = normalisation(&pipeline.mean, &pipeline.std);
     let size = set.image_size();
     let mut images = vec![0f32; indices.len() * size];
     let mut labels = Vec::with_capacity(indices.len());
     for (position, (&index, out)) in indices.iter().zip(images.chunks_mut(size)).enumerate() {
-        let mut rng = augment_key.map(|(seed, step)| Rng::new(seed, Stream::Augment, step, position as u64));
+        let mut rng =
+            augment_key.map(|(seed, step)| Rng::new(seed, Stream::Augment, step, position as u64));
         let augment = rng.as_mut().map(|rng| (&pipeline.augment, rng));
-        write_image(set.image(index), out, set.channels, set.height, set.width, &scale, &shift, augment);
+        write_image(
+            set.image(index),
+            out,
+            set.channels,
+            set.height,
+            set.width,
+            &scale,
+            &shift,
+            augment,
+        );
         labels.push(set.labels[index] as i64);
     }
     HostBatch {
@@ -119,7 +134,9 @@ fn produce(
         if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
             order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
         }
-        let Some((_, indices)) = &order else { unreachable!() };
+        let Some((_, indices)) = &order else {
+            unreachable!()
+        };
         let offset = (step % steps_per_epoch) * batch_size;
         let chunk = &indices[offset..(offset + batch_size).min(indices.len())];
         let batch = build_batch(&set, chunk, &pipeline, Some((seed, step as u64)));
@@ -130,7 +147,11 @@ fn produce(
 }
 
 /// Evaluation batches over the whole set in order, without augmentation.
-pub fn eval_batches<'a>(set: &'a ImageSet, pipeline: &'a Pipeline, batch_size: usize) -> impl Iterator<Item = HostBatch> + 'a {
+pub fn eval_batches<'a>(
+    set: &'a ImageSet,
+    pipeline: &'a Pipeline,
+    batch_size: usize,
+) -> impl Iterator<Item = HostBatch> + 'a {
     let indices: Vec<usize> = (0..set.len()).collect();
     (0..set.len().div_ceil(batch_size)).map(move |b| {
         let chunk = &indices[b * batch_size..((b + 1) * batch_size).min(set.len())];
@@ -144,11 +165,19 @@ mod tests {
     use crate::datasets::synthetic::{SyntheticSpec, generate};
 
     fn setup() -> (Arc<ImageSet>, Pipeline) {
-        let spec = SyntheticSpec { num_classes: 3, channels: 1, height: 6, width: 6 };
+        let spec = SyntheticSpec {
+            num_classes: 3,
+            channels: 1,
+            height: 6,
+            width: 6,
+        };
         let pipeline = Pipeline {
             mean: vec![0.5],
             std: vec![0.25],
-            augment: Augment { crop_padding: 1, hflip: true },
+            augment: Augment {
+                crop_padding: 1,
+                hflip: true,
+            },
         };
         (Arc::new(generate(spec, 40, 0, 1)), pipeline)
     }
@@ -160,7 +189,15 @@ mod tests {
     #[test]
     fn starting_mid_run_reproduces_the_same_batches() {
         let (set, pipeline) = setup();
-        let full = collect(&mut TrainLoader::new(set.clone(), pipeline.clone(), 8, 3, 0, 12, 2));
+        let full = collect(&mut TrainLoader::new(
+            set.clone(),
+            pipeline.clone(),
+            8,
+            3,
+            0,
+            12,
+            2,
+        ));
         assert_eq!(full.len(), 12);
         let tail = collect(&mut TrainLoader::new(set, pipeline, 8, 3, 7, 12, 2));
         for (a, b) in full[7..].iter().zip(&tail) {
@@ -196,8 +233,14 @@ mod tests {
     fn eval_batches_cover_the_set_in_order() {
         let (set, pipeline) = setup();
         let batches: Vec<_> = eval_batches(&set, &pipeline, 16).collect();
-        assert_eq!(batches.iter().map(|b| b.shape[0]).collect::<Vec<_>>(), vec![16, 16, 8]);
+        assert_eq!(
+            batches.iter().map(|b| b.shape[0]).collect::<Vec<_>>(),
+            vec![16, 16, 8]
+        );
         let labels: Vec<i64> = batches.iter().flat_map(|b| b.labels.clone()).collect();
-        assert_eq!(labels, set.labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
+        assert_eq!(
+            labels,
+            set.labels.iter().map(|&l| l as i64).collect::<Vec<_>>()
+        );
     }
 }

@@ -33,11 +33,27 @@ type Reader = fn(&DatasetConfig, u64) -> anyhow::Result<LoadedData>;
 
 /// (format, what it reads, reader)
 pub const FORMATS: &[(&str, &str, Reader)] = &[
-    ("idx", "MNIST / Fashion-MNIST IDX files, gzipped or raw", read_idx),
+    (
+        "idx",
+        "MNIST / Fashion-MNIST IDX files, gzipped or raw",
+        read_idx,
+    ),
     ("cifar10", "CIFAR-10 binary batches", read_cifar10_set),
-    ("cifar100", "CIFAR-100 binary files, fine or coarse labels", read_cifar100_set),
-    ("image-folder", "train/ and test/ folders with one sub-folder of PNG/JPEG per class", read_folder),
-    ("synthetic", "seeded synthetic patterns, for tests", read_synthetic),
+    (
+        "cifar100",
+        "CIFAR-100 binary files, fine or coarse labels",
+        read_cifar100_set,
+    ),
+    (
+        "image-folder",
+        "train/ and test/ folders with one sub-folder of PNG/JPEG per class",
+        read_folder,
+    ),
+    (
+        "synthetic",
+        "seeded synthetic patterns, for tests",
+        read_synthetic,
+    ),
 ];
 
 /// Loads the dataset a config describes, checking that mean/std match its channels.
@@ -48,7 +64,11 @@ pub fn load(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
         .map(|(_, _, reader)| *reader)
         .ok_or_else(|| {
             let names: Vec<&str> = FORMATS.iter().map(|(n, _, _)| *n).collect();
-            usage_error!("key `dataset.format`: unknown format `{}`; known: {}", config.format, names.join(", "))
+            usage_error!(
+                "key `dataset.format`: unknown format `{}`; known: {}",
+                config.format,
+                names.join(", ")
+            )
         })?;
     let data = reader(config, seed)?;
     for (key, values) in [("mean", &config.mean), ("std", &config.std)] {
@@ -61,10 +81,17 @@ pub fn load(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
         }
     }
     if config.std.iter().any(|s| *s <= 0.0 || !s.is_finite()) {
-        return Err(usage_error!("key `dataset.std`: every value must be positive"));
+        return Err(usage_error!(
+            "key `dataset.std`: every value must be positive"
+        ));
     }
-    if (data.test.channels, data.test.height, data.test.width) != (data.train.channels, data.train.height, data.train.width) {
-        return Err(usage_error!("dataset `{}`: train and test images differ in shape", config.path));
+    if (data.test.channels, data.test.height, data.test.width)
+        != (data.train.channels, data.train.height, data.train.width)
+    {
+        return Err(usage_error!(
+            "dataset `{}`: train and test images differ in shape",
+            config.path
+        ));
     }
     Ok(data)
 }
@@ -75,11 +102,17 @@ fn numbered_classes(n: usize) -> Vec<String> {
 
 fn dir(config: &DatasetConfig) -> anyhow::Result<PathBuf> {
     if config.path.is_empty() {
-        return Err(usage_error!("key `dataset.path`: the `{}` format needs a directory", config.format));
+        return Err(usage_error!(
+            "key `dataset.path`: the `{}` format needs a directory",
+            config.format
+        ));
     }
     let path = PathBuf::from(&config.path);
     if !path.is_dir() {
-        return Err(usage_error!("key `dataset.path`: directory {} does not exist", path.display()));
+        return Err(usage_error!(
+            "key `dataset.path`: directory {} does not exist",
+            path.display()
+        ));
     }
     Ok(path)
 }
@@ -99,11 +132,27 @@ fn read_idx(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
     }
     let dir = dir(config)?;
     let split = |prefix: &str| -> anyhow::Result<ImageSet> {
-        let images = first_existing(&dir, &[&format!("{prefix}-images-idx3-ubyte.gz"), &format!("{prefix}-images-idx3-ubyte")]);
-        let labels = first_existing(&dir, &[&format!("{prefix}-labels-idx1-ubyte.gz"), &format!("{prefix}-labels-idx1-ubyte")]);
+        let images = first_existing(
+            &dir,
+            &[
+                &format!("{prefix}-images-idx3-ubyte.gz"),
+                &format!("{prefix}-images-idx3-ubyte"),
+            ],
+        );
+        let labels = first_existing(
+            &dir,
+            &[
+                &format!("{prefix}-labels-idx1-ubyte.gz"),
+                &format!("{prefix}-labels-idx1-ubyte"),
+            ],
+        );
         Ok(read_idx_pair(&images, &labels, 10)?)
     };
-    Ok(LoadedData { train: split("train")?, test: split("t10k")?, class_names: numbered_classes(10) })
+    Ok(LoadedData {
+        train: split("train")?,
+        test: split("t10k")?,
+        class_names: numbered_classes(10),
+    })
 }
 
 fn read_cifar10_set(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
@@ -120,18 +169,28 @@ fn read_cifar100_set(config: &DatasetConfig, _seed: u64) -> anyhow::Result<Loade
     let label = match config.labels.as_deref().unwrap_or("fine") {
         "fine" => Cifar100Label::Fine,
         "coarse" => Cifar100Label::Coarse,
-        other => return Err(usage_error!("key `dataset.labels`: expected \"fine\" or \"coarse\", got \"{other}\"")),
+        other => {
+            return Err(usage_error!(
+                "key `dataset.labels`: expected \"fine\" or \"coarse\", got \"{other}\""
+            ));
+        }
     };
     let train = read_cifar100(&dir, true, label)?;
     let classes = train.num_classes;
-    Ok(LoadedData { train, test: read_cifar100(&dir, false, label)?, class_names: numbered_classes(classes) })
+    Ok(LoadedData {
+        train,
+        test: read_cifar100(&dir, false, label)?,
+        class_names: numbered_classes(classes),
+    })
 }
 
 fn read_folder(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
     let dir = dir(config)?;
     let channels = config.channels.unwrap_or(3);
     if channels != 1 && channels != 3 {
-        return Err(usage_error!("key `dataset.channels`: expected 1 or 3, got {channels}"));
+        return Err(usage_error!(
+            "key `dataset.channels`: expected 1 or 3, got {channels}"
+        ));
     }
     let size = config.image_size.map(|[h, w]| (h, w));
     let (train, class_names) = read_image_folder(&dir.join("train"), channels, size)?;
@@ -145,7 +204,11 @@ fn read_folder(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData>
             class_names
         ));
     }
-    Ok(LoadedData { train, test, class_names })
+    Ok(LoadedData {
+        train,
+        test,
+        class_names,
+    })
 }
 
 fn read_synthetic(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
@@ -157,7 +220,9 @@ fn read_synthetic(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedDat
         width,
     };
     if spec.num_classes < 2 || spec.channels == 0 || height < 4 || width < 4 {
-        return Err(usage_error!("dataset synthetic: need num_classes >= 2, channels >= 1 and images of at least 4x4"));
+        return Err(usage_error!(
+            "dataset synthetic: need num_classes >= 2, channels >= 1 and images of at least 4x4"
+        ));
     }
     Ok(LoadedData {
         train: generate(spec, config.train_size.unwrap_or(512), 0, seed),

@@ -73,7 +73,12 @@ fn class_pattern(spec: SyntheticSpec, seed: u64, class: usize) -> Vec<f64> {
 mod tests {
     use super::*;
 
-    const SPEC: SyntheticSpec = SyntheticSpec { num_classes: 3, channels: 2, height: 8, width: 6 };
+    const SPEC: SyntheticSpec = SyntheticSpec {
+        num_classes: 3,
+        channels: 2,
+        height: 8,
+        width: 6,
+    };
 
     #[test]
     fn deterministic_and_shaped() {

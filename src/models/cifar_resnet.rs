@@ -25,8 +25,11 @@ impl CifarBlock {
             second: ConvBn::new(width, width, 3, 1, device),
             pad_channels: (width - in_channels) / 2,
             // A 1x1 max-pool with stride 2 is exactly x[:, :, ::2, ::2].
-            subsample: (stride != 1)
-                .then(|| MaxPool2dConfig::new([1, 1]).with_strides([stride, stride]).init()),
+            subsample: (stride != 1).then(|| {
+                MaxPool2dConfig::new([1, 1])
+                    .with_strides([stride, stride])
+                    .init()
+            }),
         }
     }
 

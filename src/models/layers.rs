@@ -6,7 +6,13 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 /// A bias-free `k x k` convolution with "same" padding for odd `k`, as every ResNet uses.
-pub fn conv(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+pub fn conv(
+    in_channels: usize,
+    out_channels: usize,
+    kernel: usize,
+    stride: usize,
+    device: &Device,
+) -> Conv2d {
     let pad = kernel / 2;
     Conv2dConfig::new([in_channels, out_channels], [kernel, kernel])
         .with_stride([stride, stride])
@@ -28,7 +34,13 @@ pub struct ConvBn {
 }
 
 impl ConvBn {
-    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, device: &Device) -> Self {
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        device: &Device,
+    ) -> Self {
         Self {
             conv: conv(in_channels, out_channels, kernel, stride, device),
             bn: batch_norm(out_channels, device),

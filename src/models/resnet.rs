@@ -97,6 +97,8 @@ impl Bottleneck {
     }
 }
 
+// Boxing a variant would hide it from Burn's module derive; the size difference is harmless.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum ResidualBlock {
     Basic(BasicBlock),
@@ -138,9 +140,9 @@ impl ResNet {
                     BlockKind::Basic => {
                         ResidualBlock::Basic(BasicBlock::new(channels, width, stride, device))
                     }
-                    BlockKind::Bottleneck => ResidualBlock::Bottleneck(Bottleneck::new(
-                        channels, width, stride, device,
-                    )),
+                    BlockKind::Bottleneck => {
+                        ResidualBlock::Bottleneck(Bottleneck::new(channels, width, stride, device))
+                    }
                 });
                 channels = width * block.expansion();
             }

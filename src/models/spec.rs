@@ -61,15 +61,26 @@ impl ModelSpec {
         let fail = |key: &str, what: &str| Err(usage_error!("key `model.{key}`: {what}"));
         let probability = |p: f64| (0.0..1.0).contains(&p);
         match self {
-            ModelSpec::Resnet { layers, widths, .. } | ModelSpec::PreactResnet { layers, widths } => {
+            ModelSpec::Resnet { layers, widths, .. }
+            | ModelSpec::PreactResnet { layers, widths } => {
                 if layers.is_empty() || layers.contains(&0) {
-                    return fail("layers", "expected a non-empty list of positive block counts");
+                    return fail(
+                        "layers",
+                        "expected a non-empty list of positive block counts",
+                    );
                 }
                 if widths.len() != layers.len() || widths.contains(&0) {
-                    return fail("widths", "expected one positive width per entry of `layers`");
+                    return fail(
+                        "widths",
+                        "expected one positive width per entry of `layers`",
+                    );
                 }
             }
-            ModelSpec::WideResnet { depth, widen_factor, dropout } => {
+            ModelSpec::WideResnet {
+                depth,
+                widen_factor,
+                dropout,
+            } => {
                 if *depth < 10 || (depth - 4) % 6 != 0 {
                     return fail("depth", &format!("expected 6n+4 with n >= 1, got {depth}"));
                 }
@@ -85,7 +96,11 @@ impl ModelSpec {
                     return fail("depth", &format!("expected 6n+2 with n >= 1, got {depth}"));
                 }
             }
-            ModelSpec::SmallCnn { widths, convs_per_stage, dropout } => {
+            ModelSpec::SmallCnn {
+                widths,
+                convs_per_stage,
+                dropout,
+            } => {
                 if widths.is_empty() || widths.contains(&0) {
                     return fail("widths", "expected a non-empty list of positive widths");
                 }
@@ -101,24 +116,56 @@ impl ModelSpec {
     }
 
     /// Builds the model for images with `in_channels` channels and `num_classes` classes.
-    pub fn build(&self, in_channels: usize, num_classes: usize, device: &Device) -> anyhow::Result<Classifier> {
+    pub fn build(
+        &self,
+        in_channels: usize,
+        num_classes: usize,
+        device: &Device,
+    ) -> anyhow::Result<Classifier> {
         self.validate()?;
         Ok(match self {
-            ModelSpec::Resnet { block, layers, widths } => Classifier::ResNet(ResNet::new(
-                *block, layers, widths, in_channels, num_classes, device,
+            ModelSpec::Resnet {
+                block,
+                layers,
+                widths,
+            } => Classifier::ResNet(ResNet::new(
+                *block,
+                layers,
+                widths,
+                in_channels,
+                num_classes,
+                device,
             )),
             ModelSpec::PreactResnet { layers, widths } => Classifier::PreActResNet(
                 PreActResNet::new(layers, widths, in_channels, num_classes, device),
             ),
-            ModelSpec::WideResnet { depth, widen_factor, dropout } => Classifier::WideResNet(
-                WideResNet::new(*depth, *widen_factor, *dropout, in_channels, num_classes, device),
-            ),
+            ModelSpec::WideResnet {
+                depth,
+                widen_factor,
+                dropout,
+            } => Classifier::WideResNet(WideResNet::new(
+                *depth,
+                *widen_factor,
+                *dropout,
+                in_channels,
+                num_classes,
+                device,
+            )),
             ModelSpec::CifarResnet { depth } => {
                 Classifier::CifarResNet(CifarResNet::new(*depth, in_channels, num_classes, device))
             }
-            ModelSpec::SmallCnn { widths, convs_per_stage, dropout } => Classifier::SmallCnn(
-                SmallCnn::new(widths, *convs_per_stage, *dropout, in_channels, num_classes, device),
-            ),
+            ModelSpec::SmallCnn {
+                widths,
+                convs_per_stage,
+                dropout,
+            } => Classifier::SmallCnn(SmallCnn::new(
+                widths,
+                *convs_per_stage,
+                *dropout,
+                in_channels,
+                num_classes,
+                device,
+            )),
         })
     }
 }

@@ -29,7 +29,9 @@ pub fn sgd(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
         }));
     }
     if o.weight_decay != 0.0 {
-        config = config.with_weight_decay(Some(WeightDecayConfig { penalty: o.weight_decay }));
+        config = config.with_weight_decay(Some(WeightDecayConfig {
+            penalty: o.weight_decay,
+        }));
     }
     Ok(config.init())
 }
@@ -61,9 +63,14 @@ fn eps() -> f32 {
 /// `optimizer.name = "adam"`: Adam with L2 weight decay added to the gradient.
 pub fn adam(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
     let o: AdamOptions = typed_section(options, "optimizer")?;
-    let mut config = AdamConfig::new().with_beta_1(o.beta1).with_beta_2(o.beta2).with_epsilon(o.eps);
+    let mut config = AdamConfig::new()
+        .with_beta_1(o.beta1)
+        .with_beta_2(o.beta2)
+        .with_epsilon(o.eps);
     if o.weight_decay != 0.0 {
-        config = config.with_weight_decay(Some(WeightDecayConfig { penalty: o.weight_decay }));
+        config = config.with_weight_decay(Some(WeightDecayConfig {
+            penalty: o.weight_decay,
+        }));
     }
     Ok(config.init())
 }
@@ -71,7 +78,9 @@ pub fn adam(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
 /// `optimizer.name = "adamw"`: Adam with decoupled weight decay (PyTorch default 0.01).
 pub fn adamw(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
     let mut options = options.clone();
-    options.entry("weight_decay").or_insert(toml::Value::Float(0.01));
+    options
+        .entry("weight_decay")
+        .or_insert(toml::Value::Float(0.01));
     let o: AdamOptions = typed_section(&options, "optimizer")?;
     let config = AdamWConfig::new()
         .with_beta_1(o.beta1)

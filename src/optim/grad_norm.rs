@@ -29,15 +29,25 @@ impl ModuleVisitor for NormVisitor<'_> {
 
 /// The global norms of `grads` over the parameters of `model` (one device read).
 pub fn grad_norms<M: Module>(model: &M, grads: &GradientsParams) -> GradNorms {
-    let mut visitor = NormVisitor { grads, squares: Vec::new(), absolutes: Vec::new() };
+    let mut visitor = NormVisitor {
+        grads,
+        squares: Vec::new(),
+        absolutes: Vec::new(),
+    };
     model.visit(&mut visitor);
     if visitor.squares.is_empty() {
         return GradNorms::default();
     }
     let squares = Tensor::cat(visitor.squares, 0).sum();
     let absolutes = Tensor::cat(visitor.absolutes, 0).sum();
-    let values: Vec<f64> = Tensor::cat(vec![squares, absolutes], 0).into_data().iter::<f64>().collect();
-    GradNorms { l2: values[0].sqrt(), l1: values[1] }
+    let values: Vec<f64> = Tensor::cat(vec![squares, absolutes], 0)
+        .into_data()
+        .iter::<f64>()
+        .collect();
+    GradNorms {
+        l2: values[0].sqrt(),
+        l1: values[1],
+    }
 }
 
 struct ScaleVisitor<'a> {
@@ -54,7 +64,12 @@ impl ModuleVisitor for ScaleVisitor<'_> {
 }
 
 /// Scales all gradients so that their global L2 norm is at most `max_norm`; returns the factor.
-pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, norm: f64, max_norm: f64) -> f64 {
+pub fn clip_global_norm<M: Module>(
+    model: &M,
+    grads: &mut GradientsParams,
+    norm: f64,
+    max_norm: f64,
+) -> f64 {
     // PyTorch's clip_grad_norm_ adds 1e-6 to the norm before dividing.
     let factor = (max_norm / (norm + 1e-6)).min(1.0);
     if factor < 1.0 {

@@ -26,12 +26,19 @@ impl Recipe for Erm {
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
         let options: ErmOptions = typed_section(&config.recipe.options, "recipe")?;
         if !(0.0..1.0).contains(&options.label_smoothing) {
-            return Err(crate::usage_error!("key `recipe.label_smoothing`: expected a value in [0, 1)"));
+            return Err(crate::usage_error!(
+                "key `recipe.label_smoothing`: expected a value in [0, 1)"
+            ));
         }
         Ok(Self { options })
     }
 
-    fn build_model(&self, config: &RunConfig, data: &DataInfo, device: &Device) -> anyhow::Result<Classifier> {
+    fn build_model(
+        &self,
+        config: &RunConfig,
+        data: &DataInfo,
+        device: &Device,
+    ) -> anyhow::Result<Classifier> {
         config.model.build(data.channels, data.num_classes, device)
     }
 
@@ -48,6 +55,10 @@ impl Recipe for Erm {
         let logits = model.forward(batch.images.clone());
         let correct = count_correct(logits.clone(), batch.labels.clone());
         let loss = cross_entropy(logits, batch.labels.clone(), 0.0).into_scalar::<f64>();
-        EvalSums { loss_sum: loss * batch.size as f64, correct, count: batch.size }
+        EvalSums {
+            loss_sum: loss * batch.size as f64,
+            correct,
+            count: batch.size,
+        }
     }
 }

@@ -64,7 +64,12 @@ pub trait Recipe: Sized {
     fn from_config(config: &RunConfig) -> anyhow::Result<Self>;
 
     /// Builds a freshly initialised model on `device`.
-    fn build_model(&self, config: &RunConfig, data: &DataInfo, device: &Device) -> anyhow::Result<Self::Model>;
+    fn build_model(
+        &self,
+        config: &RunConfig,
+        data: &DataInfo,
+        device: &Device,
+    ) -> anyhow::Result<Self::Model>;
 
     /// The training loss of `batch` under `model` (on an autodiff device).
     fn train_loss(&mut self, model: &Self::Model, batch: &Batch, ctx: &StepContext) -> StepOutput;

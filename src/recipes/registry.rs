@@ -27,7 +27,11 @@ pub fn build(config: &RunConfig) -> anyhow::Result<Box<dyn SessionOps>> {
         .find(|(name, _, _)| *name == config.recipe.name)
         .ok_or_else(|| {
             let names: Vec<&str> = RECIPES.iter().map(|r| r.0).collect();
-            usage_error!("key `recipe.name`: unknown recipe `{}`; known: {}", config.recipe.name, names.join(", "))
+            usage_error!(
+                "key `recipe.name`: unknown recipe `{}`; known: {}",
+                config.recipe.name,
+                names.join(", ")
+            )
         })?;
     builder(config)
 }

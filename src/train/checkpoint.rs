@@ -55,7 +55,9 @@ fn step_name(step: usize) -> String {
 
 impl CheckpointDir {
     pub fn new(run_dir: &Path) -> Self {
-        Self { root: run_dir.join("checkpoints") }
+        Self {
+            root: run_dir.join("checkpoints"),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -71,24 +73,39 @@ impl CheckpointDir {
         best: bool,
         keep_last: usize,
     ) -> anyhow::Result<PathBuf> {
-        fs::create_dir_all(&self.root).with_context(|| format!("creating {}", self.root.display()))?;
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
         let name = step_name(state.step);
-        let tmp = self.root.join(format!(".tmp-{name}-{}", std::process::id()));
+        let tmp = self
+            .root
+            .join(format!(".tmp-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         // `valid()` folds the pending batch-norm running-statistics update into the recorded
         // value; recording the training module directly would save them one step stale.
-        let model_bytes = model.valid().into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let model_bytes = model
+            .valid()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         write_synced(&tmp.join(MODEL_FILE), &model_bytes)?;
-        let optim_bytes = optim.to_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let optim_bytes = optim
+            .to_record()
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         write_synced(&tmp.join(OPTIM_FILE), &optim_bytes)?;
-        write_synced(&tmp.join(STATE_FILE), serde_json::to_string_pretty(state)?.as_bytes())?;
+        write_synced(
+            &tmp.join(STATE_FILE),
+            serde_json::to_string_pretty(state)?.as_bytes(),
+        )?;
         sync_dir(&tmp)?;
         let final_dir = self.root.join(&name);
         if final_dir.exists() {
-            fs::remove_dir_all(&final_dir).with_context(|| format!("replacing {}", final_dir.display()))?;
+            fs::remove_dir_all(&final_dir)
+                .with_context(|| format!("replacing {}", final_dir.display()))?;
         }
-        fs::rename(&tmp, &final_dir).with_context(|| format!("publishing {}", final_dir.display()))?;
+        fs::rename(&tmp, &final_dir)
+            .with_context(|| format!("publishing {}", final_dir.display()))?;
         sync_dir(&self.root)?;
         write_atomic(&self.root.join("latest"), name.as_bytes())?;
         if best {
@@ -99,13 +116,19 @@ impl CheckpointDir {
     }
 
     fn pointer(&self, which: &str) -> Option<String> {
-        fs::read_to_string(self.root.join(which)).ok().map(|s| s.trim().to_string())
+        fs::read_to_string(self.root.join(which))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     /// The directory `latest` points to.
     pub fn latest(&self) -> anyhow::Result<PathBuf> {
         let name = self.pointer("latest").ok_or_else(|| {
-            crate::usage_error!("no checkpoint in {}: {} is missing", self.root.display(), self.root.join("latest").display())
+            crate::usage_error!(
+                "no checkpoint in {}: {} is missing",
+                self.root.display(),
+                self.root.join("latest").display()
+            )
         })?;
         Ok(self.root.join(name))
     }
@@ -118,7 +141,10 @@ impl CheckpointDir {
     /// Removes step directories beyond the newest `keep_last`, sparing latest and best, and
     /// temporary directories left by a killed process.
     fn prune(&self, keep_last: usize) -> anyhow::Result<()> {
-        let keep: Vec<String> = ["latest", "best"].iter().filter_map(|p| self.pointer(p)).collect();
+        let keep: Vec<String> = ["latest", "best"]
+            .iter()
+            .filter_map(|p| self.pointer(p))
+            .collect();
         let mut steps = Vec::new();
         for entry in fs::read_dir(&self.root)? {
             let name = entry?.file_name().to_string_lossy().to_string();
@@ -140,7 +166,8 @@ impl CheckpointDir {
 }
 
 fn read_bytes(path: &Path) -> anyhow::Result<Bytes> {
-    let bytes = fs::read(path).with_context(|| format!("reading checkpoint file {}", path.display()))?;
+    let bytes =
+        fs::read(path).with_context(|| format!("reading checkpoint file {}", path.display()))?;
     Ok(Bytes::from_bytes_vec(bytes))
 }
 
@@ -155,13 +182,17 @@ pub fn load_model<M: Module>(dir: &Path, model: M) -> anyhow::Result<M> {
 }
 
 /// Loads optimizer state and engine state of a checkpoint directory.
-pub fn load_training(dir: &Path, optim: ModuleOptimizer) -> anyhow::Result<(ModuleOptimizer, TrainState)> {
+pub fn load_training(
+    dir: &Path,
+    optim: ModuleOptimizer,
+) -> anyhow::Result<(ModuleOptimizer, TrainState)> {
     let path = dir.join(OPTIM_FILE);
     let record = OptimizerRecord::from_bytes(read_bytes(&path)?)
         .map_err(|e| anyhow::anyhow!("{}: not an optimizer checkpoint: {e}", path.display()))?;
     let state_path = dir.join(STATE_FILE);
-    let text = fs::read_to_string(&state_path).with_context(|| format!("reading {}", state_path.display()))?;
-    let state: TrainState =
-        serde_json::from_str(&text).with_context(|| format!("{}: not a stoke training state", state_path.display()))?;
+    let text = fs::read_to_string(&state_path)
+        .with_context(|| format!("reading {}", state_path.display()))?;
+    let state: TrainState = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a stoke training state", state_path.display()))?;
     Ok((optim.load_record(record), state))
 }

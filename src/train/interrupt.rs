@@ -15,7 +15,9 @@ pub fn install() {
                 eprintln!("\nsecond interrupt: exiting without a checkpoint");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)"
+            );
         });
     });
 }

@@ -5,14 +5,24 @@ use burn::tensor::activation::log_softmax;
 
 /// Per-sample cross-entropy `[B]` of `logits` `[B, K]` against integer `targets` `[B]`, with
 /// label smoothing `eps` as in PyTorch: the target is `(1 - eps) * one_hot + eps / K`.
-pub fn cross_entropy_per_sample(logits: Tensor<2>, targets: Tensor<1, Int>, smoothing: f64) -> Tensor<1> {
+pub fn cross_entropy_per_sample(
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+    smoothing: f64,
+) -> Tensor<1> {
     let [batch, classes] = logits.dims();
     let log_probs = log_softmax(logits, 1);
-    let picked = log_probs.clone().gather(1, targets.reshape([batch, 1])).reshape([batch]);
+    let picked = log_probs
+        .clone()
+        .gather(1, targets.reshape([batch, 1]))
+        .reshape([batch]);
     if smoothing == 0.0 {
         return picked.neg();
     }
-    let uniform = log_probs.sum_dim(1).reshape([batch]).div_scalar(classes as f64);
+    let uniform = log_probs
+        .sum_dim(1)
+        .reshape([batch])
+        .div_scalar(classes as f64);
     picked.mul_scalar(smoothing - 1.0) - uniform.mul_scalar(smoothing)
 }
 

@@ -54,7 +54,8 @@ impl MetricsLog {
 
 /// Reads a metrics file with the timing fields removed (for comparing runs).
 pub fn read_without_timing(path: &Path) -> anyhow::Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .map(|line| {
             let mut value: Value = serde_json::from_str(line)?;

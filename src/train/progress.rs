@@ -22,7 +22,8 @@ pub struct Status {
 impl Progress {
     pub fn new(total: usize, start: usize, quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} {msg} ETA {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -34,7 +35,10 @@ impl Progress {
     }
 
     pub fn update(&self, status: &Status) {
-        let accuracy = status.accuracy.map(|a| format!(" acc {:.2}%", 100.0 * a)).unwrap_or_default();
+        let accuracy = status
+            .accuracy
+            .map(|a| format!(" acc {:.2}%", 100.0 * a))
+            .unwrap_or_default();
         let text = format!(
             "epoch {:.2} loss {:.4}{accuracy} lr {:.3e} {:.0} img/s",
             status.epoch, status.loss, status.lr, status.images_per_second

@@ -26,21 +26,33 @@ enum Kind {
 pub const NAMES: [&str; 4] = ["constant", "step", "cosine", "linear"];
 
 impl Schedule {
-    pub fn new(config: &ScheduleConfig, base_lr: f64, steps_per_epoch: usize, total_steps: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &ScheduleConfig,
+        base_lr: f64,
+        steps_per_epoch: usize,
+        total_steps: usize,
+    ) -> anyhow::Result<Self> {
         let kind = match config.name.as_str() {
             "constant" => Kind::Constant,
             "step" => Kind::Step,
             "cosine" => Kind::Cosine,
             "linear" => Kind::Linear,
             other => {
-                return Err(usage_error!("key `schedule.name`: unknown schedule `{other}`; known: {}", NAMES.join(", ")));
+                return Err(usage_error!(
+                    "key `schedule.name`: unknown schedule `{other}`; known: {}",
+                    NAMES.join(", ")
+                ));
             }
         };
-        if !(config.warmup_epochs >= 0.0) {
-            return Err(usage_error!("key `schedule.warmup_epochs`: expected a non-negative number"));
+        if config.warmup_epochs.is_nan() || config.warmup_epochs < 0.0 {
+            return Err(usage_error!(
+                "key `schedule.warmup_epochs`: expected a non-negative number"
+            ));
         }
         if !(0.0..=1.0).contains(&config.final_lr_fraction) {
-            return Err(usage_error!("key `schedule.final_lr_fraction`: expected a value in [0, 1]"));
+            return Err(usage_error!(
+                "key `schedule.final_lr_fraction`: expected a value in [0, 1]"
+            ));
         }
         let to_steps = |epochs: f64| (epochs * steps_per_epoch as f64).round() as usize;
         Ok(Self {
@@ -65,8 +77,12 @@ impl Schedule {
         let floor = self.final_fraction;
         let factor = match self.kind {
             Kind::Constant => 1.0,
-            Kind::Step => self.gamma.powi(self.milestones.iter().filter(|&&m| step >= m).count() as i32),
-            Kind::Cosine => floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+            Kind::Step => self
+                .gamma
+                .powi(self.milestones.iter().filter(|&&m| step >= m).count() as i32),
+            Kind::Cosine => {
+                floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
             Kind::Linear => floor + (1.0 - floor) * (1.0 - progress),
         };
         self.base_lr * factor
@@ -101,16 +117,28 @@ mod tests {
         assert!((c.lr(20) - 0.25).abs() < 1e-12);
 
         let st = schedule("step", 0.0);
-        assert_eq!([st.lr(19), st.lr(20), st.lr(30)].map(|v| (v * 1e6).round() / 1e6), [0.5, 0.05, 0.005]);
+        assert_eq!(
+            [st.lr(19), st.lr(20), st.lr(30)].map(|v| (v * 1e6).round() / 1e6),
+            [0.5, 0.05, 0.005]
+        );
         assert_eq!(schedule("constant", 0.0).lr(33), 0.5);
     }
 
     #[test]
     fn unknown_name_and_bad_values_are_usage_errors() {
-        let bad = ScheduleConfig { name: "exp".into(), ..Default::default() };
+        let bad = ScheduleConfig {
+            name: "exp".into(),
+            ..Default::default()
+        };
         let err = Schedule::new(&bad, 0.1, 10, 10).unwrap_err().to_string();
-        assert!(err.contains("schedule.name") && err.contains("cosine"), "{err}");
-        let bad = ScheduleConfig { warmup_epochs: -1.0, ..Default::default() };
+        assert!(
+            err.contains("schedule.name") && err.contains("cosine"),
+            "{err}"
+        );
+        let bad = ScheduleConfig {
+            warmup_epochs: -1.0,
+            ..Default::default()
+        };
         assert!(Schedule::new(&bad, 0.1, 10, 10).is_err());
     }
 }

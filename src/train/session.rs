@@ -60,7 +60,12 @@ pub struct Interrupted {
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "interrupted at step {}; checkpoint saved in {}", self.step, self.checkpoint.display())
+        write!(
+            f,
+            "interrupted at step {}; checkpoint saved in {}",
+            self.step,
+            self.checkpoint.display()
+        )
     }
 }
 
@@ -68,11 +73,21 @@ impl std::error::Error for Interrupted {}
 
 pub trait SessionOps {
     /// Trains per `config`, writing the run directory; `resolved` is saved as config.toml.
-    fn train(&mut self, config: &RunConfig, resolved: &toml::Table, options: &TrainOptions) -> anyhow::Result<Summary>;
+    fn train(
+        &mut self,
+        config: &RunConfig,
+        resolved: &toml::Table,
+        options: &TrainOptions,
+    ) -> anyhow::Result<Summary>;
     /// Evaluates the weights of a checkpoint directory on the config's test split.
     fn evaluate(&mut self, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<Evaluation>;
     /// Writes the weights of a checkpoint directory as safetensors; returns the tensor count.
-    fn export_safetensors(&mut self, config: &RunConfig, checkpoint: &Path, out: &Path) -> anyhow::Result<usize>;
+    fn export_safetensors(
+        &mut self,
+        config: &RunConfig,
+        checkpoint: &Path,
+        out: &Path,
+    ) -> anyhow::Result<usize>;
 }
 
 pub struct Session<R: Recipe> {
@@ -98,12 +113,19 @@ fn pipeline(config: &RunConfig) -> Pipeline {
     Pipeline {
         mean: config.dataset.mean.clone(),
         std: config.dataset.std.clone(),
-        augment: Augment { crop_padding: config.data.crop_padding, hflip: config.data.hflip },
+        augment: Augment {
+            crop_padding: config.data.crop_padding,
+            hflip: config.data.hflip,
+        },
     }
 }
 
 /// Builds the recipe's model for the config's data with weights from `checkpoint`.
-fn restore<R: Recipe>(recipe: &R, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<(R::Model, LoadedData, Device)> {
+fn restore<R: Recipe>(
+    recipe: &R,
+    config: &RunConfig,
+    checkpoint: &Path,
+) -> anyhow::Result<(R::Model, LoadedData, Device)> {
     let device = crate::device::parse(&config.device)?;
     let data = crate::datasets::load(&config.dataset, config.seed)?;
     let model = recipe.build_model(config, &data_info(&data), &device)?;
@@ -112,17 +134,34 @@ fn restore<R: Recipe>(recipe: &R, config: &RunConfig, checkpoint: &Path) -> anyh
 }
 
 impl<R: Recipe> SessionOps for Session<R> {
-    fn train(&mut self, config: &RunConfig, resolved: &toml::Table, options: &TrainOptions) -> anyhow::Result<Summary> {
+    fn train(
+        &mut self,
+        config: &RunConfig,
+        resolved: &toml::Table,
+        options: &TrainOptions,
+    ) -> anyhow::Result<Summary> {
         Engine::new(&mut self.recipe, config, options)?.run(resolved)
     }
 
     fn evaluate(&mut self, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<Evaluation> {
         let (model, data, device) = restore(&self.recipe, config, checkpoint)?;
         let pipeline = pipeline(config);
-        Ok(evaluate(&self.recipe, &model, &data.test, &pipeline, config.data.eval_batch_size, &device))
+        Ok(evaluate(
+            &self.recipe,
+            &model,
+            &data.test,
+            &pipeline,
+            config.data.eval_batch_size,
+            &device,
+        ))
     }
 
-    fn export_safetensors(&mut self, config: &RunConfig, checkpoint: &Path, out: &Path) -> anyhow::Result<usize> {
+    fn export_safetensors(
+        &mut self,
+        config: &RunConfig,
+        checkpoint: &Path,
+        out: &Path,
+    ) -> anyhow::Result<usize> {
         let (model, _, _) = restore(&self.recipe, config, checkpoint)?;
         crate::export::write_safetensors(&model, out)
     }
@@ -140,7 +179,11 @@ struct Engine<'a, R: Recipe> {
 }
 
 impl<'a, R: Recipe> Engine<'a, R> {
-    fn new(recipe: &'a mut R, config: &'a RunConfig, options: &'a TrainOptions) -> anyhow::Result<Self> {
+    fn new(
+        recipe: &'a mut R,
+        config: &'a RunConfig,
+        options: &'a TrainOptions,
+    ) -> anyhow::Result<Self> {
         let device = crate::device::parse(&config.device)?;
         let data = crate::datasets::load(&config.dataset, config.seed)?;
         let batch = config.data.batch_size;
@@ -151,18 +194,38 @@ impl<'a, R: Recipe> Engine<'a, R> {
             ));
         }
         if config.data.eval_batch_size == 0 {
-            return Err(usage_error!("key `data.eval_batch_size`: expected a positive number"));
+            return Err(usage_error!(
+                "key `data.eval_batch_size`: expected a positive number"
+            ));
         }
         let steps_per_epoch = data.train.len() / batch;
-        let total_steps = if config.train.steps > 0 { config.train.steps } else { config.train.epochs * steps_per_epoch };
+        let total_steps = if config.train.steps > 0 {
+            config.train.steps
+        } else {
+            config.train.epochs * steps_per_epoch
+        };
         if total_steps == 0 {
-            return Err(usage_error!("key `train.epochs`: training needs at least one step (set train.epochs or train.steps)"));
+            return Err(usage_error!(
+                "key `train.epochs`: training needs at least one step (set train.epochs or train.steps)"
+            ));
         }
-        Ok(Self { recipe, config, options, data, device, steps_per_epoch, total_steps })
+        Ok(Self {
+            recipe,
+            config,
+            options,
+            data,
+            device,
+            steps_per_epoch,
+            total_steps,
+        })
     }
 
     fn every(&self, value: usize) -> usize {
-        if value == 0 { self.steps_per_epoch } else { value }
+        if value == 0 {
+            self.steps_per_epoch
+        } else {
+            value
+        }
     }
 
     fn run(mut self, resolved: &toml::Table) -> anyhow::Result<Summary> {
@@ -175,7 +238,12 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let mut model = self.recipe.build_model(config, &info, &train_device)?;
         let trainable = crate::models::trainable_params(&model);
         let mut optim = crate::optim::build(&config.optimizer)?;
-        let schedule = Schedule::new(&config.schedule, config.optimizer.lr, self.steps_per_epoch, self.total_steps)?;
+        let schedule = Schedule::new(
+            &config.schedule,
+            config.optimizer.lr,
+            self.steps_per_epoch,
+            self.total_steps,
+        )?;
         let checkpoints = CheckpointDir::new(out_dir);
 
         let mut state = TrainState::default();
@@ -191,21 +259,28 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     out_dir.display()
                 ));
             }
-            std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-            write_atomic(&out_dir.join("config.toml"), toml::to_string_pretty(resolved)?.as_bytes())?;
+            std::fs::create_dir_all(out_dir)
+                .with_context(|| format!("creating {}", out_dir.display()))?;
+            write_atomic(
+                &out_dir.join("config.toml"),
+                toml::to_string_pretty(resolved)?.as_bytes(),
+            )?;
         }
         let mut metrics = MetricsLog::open(out_dir, state.step)?;
 
         let pipeline = pipeline(config);
         let batch_size = config.data.batch_size;
-        let train_set = Arc::new(std::mem::replace(&mut self.data.train, crate::datasets::ImageSet {
-            pixels: Vec::new(),
-            labels: Vec::new(),
-            channels: info.channels,
-            height: info.height,
-            width: info.width,
-            num_classes: info.num_classes,
-        }));
+        let train_set = Arc::new(std::mem::replace(
+            &mut self.data.train,
+            crate::datasets::ImageSet {
+                pixels: Vec::new(),
+                labels: Vec::new(),
+                channels: info.channels,
+                height: info.height,
+                width: info.width,
+                num_classes: info.num_classes,
+            },
+        ));
         let mut loader = TrainLoader::new(
             train_set,
             pipeline.clone(),
@@ -215,7 +290,10 @@ impl<'a, R: Recipe> Engine<'a, R> {
             self.total_steps,
             config.data.prefetch,
         );
-        let (eval_every, checkpoint_every) = (self.every(config.train.eval_every), self.every(config.train.checkpoint_every));
+        let (eval_every, checkpoint_every) = (
+            self.every(config.train.eval_every),
+            self.every(config.train.checkpoint_every),
+        );
         let log_every = config.train.log_every.max(1);
         let spe = self.steps_per_epoch as f64;
 
@@ -235,17 +313,29 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 interrupt::clear();
                 state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
                 state.recipe = self.recipe.state();
-                let dir = checkpoints.save(&model, &optim, &state, false, config.train.keep_last)?;
+                let dir =
+                    checkpoints.save(&model, &optim, &state, false, config.train.keep_last)?;
                 progress.finish();
-                return Err(Interrupted { step: state.step, checkpoint: dir }.into());
+                return Err(Interrupted {
+                    step: state.step,
+                    checkpoint: dir,
+                }
+                .into());
             }
             let step = state.step;
             let step_started = Instant::now();
             // Dropout and any other backend draw of this step depend on (seed, step) only.
             train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
-            let host = loader.next_batch().context("the data loader stopped before the last step")?;
+            let host = loader
+                .next_batch()
+                .context("the data loader stopped before the last step")?;
             let batch = to_device(host, &train_device);
-            let ctx = StepContext { step, epoch: step / self.steps_per_epoch, seed: config.seed, device: train_device.clone() };
+            let ctx = StepContext {
+                step,
+                epoch: step / self.steps_per_epoch,
+                seed: config.seed,
+                device: train_device.clone(),
+            };
             let output = self.recipe.train_loss(&model, &batch, &ctx);
             let loss: f64 = output.loss.clone().into_scalar::<f64>();
             if !loss.is_finite() {
@@ -279,7 +369,8 @@ impl<'a, R: Recipe> Engine<'a, R> {
 
             let done = state.step == self.total_steps;
             if state.step % log_every == 0 || done {
-                let accuracy = has_accuracy.then(|| window.correct as f64 / window.samples.max(1) as f64);
+                let accuracy =
+                    has_accuracy.then(|| window.correct as f64 / window.samples.max(1) as f64);
                 let status = Status {
                     step: state.step,
                     total: self.total_steps,
@@ -309,7 +400,14 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let mut is_best = false;
             if state.step % eval_every == 0 || done {
                 let eval_model = model.valid();
-                let eval = evaluate(&*self.recipe, &eval_model, &self.data.test, &pipeline, config.data.eval_batch_size, &self.device);
+                let eval = evaluate(
+                    &*self.recipe,
+                    &eval_model,
+                    &self.data.test,
+                    &pipeline,
+                    config.data.eval_batch_size,
+                    &self.device,
+                );
                 metrics.write(&json!({
                     "step": state.step,
                     "epoch": state.step as f64 / spe,
@@ -324,7 +422,10 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     eval.test_loss,
                     100.0 * eval.test_accuracy
                 ));
-                if state.best_accuracy.is_none_or(|best| eval.test_accuracy > best) {
+                if state
+                    .best_accuracy
+                    .is_none_or(|best| eval.test_accuracy > best)
+                {
                     state.best_accuracy = Some(eval.test_accuracy);
                     state.best_step = Some(state.step);
                     is_best = true;
@@ -342,7 +443,14 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let eval = match last_eval {
             Some(eval) => eval,
             // Resumed from the final checkpoint: nothing left to train, evaluate what is there.
-            None => evaluate(&*self.recipe, &model.valid(), &self.data.test, &pipeline, config.data.eval_batch_size, &self.device),
+            None => evaluate(
+                &*self.recipe,
+                &model.valid(),
+                &self.data.test,
+                &pipeline,
+                config.data.eval_batch_size,
+                &self.device,
+            ),
         };
         let steps_here = state.step - first_step;
         let summary = Summary {
@@ -355,7 +463,10 @@ impl<'a, R: Recipe> Engine<'a, R> {
             images_per_second: (steps_here * batch_size) as f64 / training_seconds.max(1e-9),
             trainable_params: Some(trainable),
         };
-        write_atomic(&out_dir.join("summary.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
+        write_atomic(
+            &out_dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
         Ok(summary)
     }
 }

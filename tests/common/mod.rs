@@ -17,16 +17,32 @@ pub fn smoke(overrides: &[&str]) -> (RunConfig, toml::Table) {
 /// one at a time.
 static ONE_TRAINING_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-pub fn train(config: &RunConfig, resolved: &toml::Table, out: &Path, resume: bool, stop_after: Option<usize>) -> anyhow::Result<Summary> {
-    let _guard = ONE_TRAINING_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+pub fn train(
+    config: &RunConfig,
+    resolved: &toml::Table,
+    out: &Path,
+    resume: bool,
+    stop_after: Option<usize>,
+) -> anyhow::Result<Summary> {
+    let _guard = ONE_TRAINING_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let mut session = stoke::recipes::registry::build(config)?;
-    let options = TrainOptions { out_dir: out.to_path_buf(), resume, quiet: true, stop_after };
+    let options = TrainOptions {
+        out_dir: out.to_path_buf(),
+        resume,
+        quiet: true,
+        stop_after,
+    };
     session.train(config, resolved, &options)
 }
 
 /// Runs the `stoke` binary.
 pub fn stoke(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stoke")).args(args).output().expect("running stoke")
+    Command::new(env!("CARGO_BIN_EXE_stoke"))
+        .args(args)
+        .output()
+        .expect("running stoke")
 }
 
 pub fn stderr(output: &Output) -> String {
