@@ -38,15 +38,19 @@ pub struct TrainStepResult {
     pub step_seconds: Vec<f64>,
 }
 
-/// The model spec of a preset name.
+/// The model spec of a preset name or of a TOML file holding a `[model]`-style table.
 pub fn model_spec(name: &str) -> anyhow::Result<ModelSpec> {
-    let text = presets::model(name).ok_or_else(|| {
-        usage_error!(
-            "unknown model `{name}`; known: {}",
-            presets::model_names().join(", ")
-        )
-    })?;
-    Ok(toml::from_str(text)?)
+    let text = match presets::model(name) {
+        Some(text) => text.to_string(),
+        None if std::path::Path::new(name).is_file() => std::fs::read_to_string(name)?,
+        None => {
+            return Err(usage_error!(
+                "unknown model `{name}` (neither a preset nor a file); presets: {}",
+                presets::model_names().join(", ")
+            ));
+        }
+    };
+    toml::from_str(&text).map_err(|e| usage_error!("model `{name}`: {e}"))
 }
 
 pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {

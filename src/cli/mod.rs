@@ -30,30 +30,7 @@ enum Command {
         what: Option<String>,
     },
     /// Train a recipe: `stoke train recipes/quickstart.toml optimizer.lr=0.05`.
-    Train {
-        /// A recipe config file or preset name (not needed with --resume).
-        recipe: Option<String>,
-        /// Dotted overrides, `key.sub=value`.
-        overrides: Vec<String>,
-        /// Backend: flex, ndarray, wgpu, vulkan, tch, cuda[:N].
-        #[arg(long)]
-        device: Option<String>,
-        /// Run directory (default runs/<recipe>-<unix time>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Continue the run in this directory from its latest checkpoint.
-        #[arg(long, value_name = "DIR")]
-        resume: Option<PathBuf>,
-        /// Seed of every random draw.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// No progress output.
-        #[arg(long)]
-        quiet: bool,
-        /// Print the summary as one JSON object on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    Train(run::TrainArgs),
     /// Print the resolved config of a recipe with overrides applied.
     Config {
         recipe: String,
@@ -118,25 +95,7 @@ pub fn main() -> i32 {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Ls { what } => ls::run(what.as_deref()),
-        Command::Train {
-            recipe,
-            overrides,
-            device,
-            out,
-            resume,
-            seed,
-            quiet,
-            json,
-        } => run::train(run::TrainArgs {
-            recipe,
-            overrides,
-            device,
-            out,
-            resume,
-            seed,
-            quiet,
-            json,
-        }),
+        Command::Train(args) => run::train(args),
         Command::Config { recipe, overrides } => run::print_config(&recipe, &overrides),
         Command::Cp { recipe, path } => run::copy_preset(&recipe, &path),
         Command::Eval {

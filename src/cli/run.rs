@@ -7,14 +7,29 @@ use crate::usage_error;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
+#[derive(clap::Args, Debug)]
 pub struct TrainArgs {
+    /// A recipe config file or preset name (not needed with --resume).
     pub recipe: Option<String>,
+    /// Dotted overrides, `key.sub=value`.
     pub overrides: Vec<String>,
+    /// Backend: flex, ndarray, wgpu, vulkan, tch, cuda[:N].
+    #[arg(long)]
     pub device: Option<String>,
+    /// Run directory (default runs/<recipe>-<unix time>).
+    #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its latest checkpoint.
+    #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Seed of every random draw.
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// No progress output.
+    #[arg(long)]
     pub quiet: bool,
+    /// Print the summary as one JSON object on stdout.
+    #[arg(long)]
     pub json: bool,
 }
 

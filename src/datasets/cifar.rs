@@ -5,7 +5,7 @@
 //! CHW order, so a record's pixels are copied into [`ImageSet::pixels`] unchanged.
 
 use std::fs;
-use std::io::ErrorKind;
+
 use std::path::Path;
 
 use super::image_set::{DataError, ImageSet};
@@ -274,11 +274,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
 }
 
 fn read_error(path: &Path, error: std::io::Error) -> DataError {
-    if error.kind() == ErrorKind::NotFound {
-        DataError::new(path, "missing file")
-    } else {
-        DataError::new(path, format!("cannot read: {error}"))
-    }
+    DataError::read_failed(path, error)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! downloads are often unpacked (or renamed) without the `.gz` suffix changing accordingly.
 
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 
 use flate2::Compression;
@@ -301,11 +301,7 @@ fn write_maybe_gzipped(path: &Path, bytes: &[u8], gzip: bool) -> Result<(), Data
 }
 
 fn read_error(path: &Path, error: std::io::Error) -> DataError {
-    if error.kind() == ErrorKind::NotFound {
-        DataError::new(path, "missing file")
-    } else {
-        DataError::new(path, format!("cannot read: {error}"))
-    }
+    DataError::read_failed(path, error)
 }
 
 #[cfg(test)]

@@ -56,6 +56,17 @@ impl DataError {
     }
 }
 
+impl DataError {
+    /// A failed read: "missing file" when it does not exist, else the I/O error.
+    pub fn read_failed(path: &std::path::Path, error: std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            Self::new(path, "missing file")
+        } else {
+            Self::new(path, format!("cannot read: {error}"))
+        }
+    }
+}
+
 impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.path.display(), self.problem)

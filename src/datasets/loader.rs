@@ -78,21 +78,26 @@ pub struct TrainLoader {
     pub steps_per_epoch: usize,
 }
 
+/// Which training batches a loader produces.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchPlan {
+    pub batch_size: usize,
+    pub seed: u64,
+    /// First step to produce.
+    pub start: usize,
+    /// One past the last step.
+    pub end: usize,
+    /// Batches prepared ahead.
+    pub prefetch: usize,
+}
+
 impl TrainLoader {
-    pub fn new(
-        set: Arc<ImageSet>,
-        pipeline: Pipeline,
-        batch_size: usize,
-        seed: u64,
-        start: usize,
-        end: usize,
-        prefetch: usize,
-    ) -> Self {
-        let steps_per_epoch = (set.len() / batch_size).max(1);
-        let (sender, receiver) = sync_channel(prefetch.max(1));
+    pub fn new(set: Arc<ImageSet>, pipeline: Pipeline, plan: BatchPlan) -> Self {
+        let steps_per_epoch = (set.len() / plan.batch_size).max(1);
+        let (sender, receiver) = sync_channel(plan.prefetch.max(1));
         let worker = std::thread::Builder::new()
             .name("stoke-loader".into())
-            .spawn(move || produce(set, pipeline, batch_size, seed, start, end, sender))
+            .spawn(move || produce(set, pipeline, plan, sender))
             .expect("spawning the data loader thread");
         Self {
             receiver,
@@ -118,15 +123,14 @@ impl Drop for TrainLoader {
     }
 }
 
-fn produce(
-    set: Arc<ImageSet>,
-    pipeline: Pipeline,
-    batch_size: usize,
-    seed: u64,
-    start: usize,
-    end: usize,
-    sender: SyncSender<HostBatch>,
-) {
+fn produce(set: Arc<ImageSet>, pipeline: Pipeline, plan: BatchPlan, sender: SyncSender<HostBatch>) {
+    let BatchPlan {
+        batch_size,
+        seed,
+        start,
+        end,
+        ..
+    } = plan;
     let steps_per_epoch = (set.len() / batch_size).max(1);
     let mut order: Option<(usize, Vec<usize>)> = None;
     for step in start..end {
@@ -182,6 +186,16 @@ mod tests {
         (Arc::new(generate(spec, 40, 0, 1)), pipeline)
     }
 
+    fn plan(start: usize, end: usize) -> BatchPlan {
+        BatchPlan {
+            batch_size: 8,
+            seed: 3,
+            start,
+            end,
+            prefetch: 2,
+        }
+    }
+
     fn collect(loader: &mut TrainLoader) -> Vec<HostBatch> {
         std::iter::from_fn(|| loader.next_batch()).collect()
     }
@@ -192,14 +206,10 @@ mod tests {
         let full = collect(&mut TrainLoader::new(
             set.clone(),
             pipeline.clone(),
-            8,
-            3,
-            0,
-            12,
-            2,
+            plan(0, 12),
         ));
         assert_eq!(full.len(), 12);
-        let tail = collect(&mut TrainLoader::new(set, pipeline, 8, 3, 7, 12, 2));
+        let tail = collect(&mut TrainLoader::new(set, pipeline, plan(7, 12)));
         for (a, b) in full[7..].iter().zip(&tail) {
             assert_eq!(a.images, b.images);
             assert_eq!(a.labels, b.labels);
@@ -209,7 +219,7 @@ mod tests {
     #[test]
     fn each_epoch_visits_every_full_batch_once() {
         let (set, pipeline) = setup();
-        let loader = &mut TrainLoader::new(set.clone(), pipeline, 8, 3, 0, 10, 2);
+        let loader = &mut TrainLoader::new(set.clone(), pipeline, plan(0, 10));
         assert_eq!(loader.steps_per_epoch, 5);
         let batches = collect(loader);
         let mut first: Vec<i64> = batches[..5].iter().flat_map(|b| b.labels.clone()).collect();
@@ -224,7 +234,7 @@ mod tests {
     #[test]
     fn dropping_a_running_loader_stops_its_thread() {
         let (set, pipeline) = setup();
-        let mut loader = TrainLoader::new(set, pipeline, 8, 3, 0, 1_000_000, 2);
+        let mut loader = TrainLoader::new(set, pipeline, plan(0, 1_000_000));
         assert!(loader.next_batch().is_some());
         drop(loader); // must not hang
     }

@@ -12,5 +12,5 @@ pub mod registry;
 pub mod synthetic;
 
 pub use image_set::{DataError, ImageSet};
-pub use loader::{HostBatch, Pipeline, TrainLoader};
+pub use loader::{BatchPlan, HostBatch, Pipeline, TrainLoader};
 pub use registry::{LoadedData, load};

@@ -3,7 +3,7 @@
 //! shortcut (stride-2 subsampling plus zero channels), so the shortcuts have no parameters
 //! (ResNet-20: 0.27M parameters).
 
-use super::layers::{ConvBn, global_avg_pool};
+use super::layers::{ConvBn, block_plan, global_avg_pool};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -59,15 +59,11 @@ impl CifarResNet {
     /// `depth` must be 6n+2.
     pub fn new(depth: usize, in_channels: usize, num_classes: usize, device: &Device) -> Self {
         let per_stage = (depth - 2) / 6;
-        let mut channels = 16;
-        let mut blocks = Vec::new();
-        for (stage, width) in [16, 32, 64].into_iter().enumerate() {
-            for index in 0..per_stage {
-                let stride = if stage > 0 && index == 0 { 2 } else { 1 };
-                blocks.push(CifarBlock::new(channels, width, stride, device));
-                channels = width;
-            }
-        }
+        let blocks: Vec<CifarBlock> = block_plan(16, &[per_stage; 3], &[16, 32, 64], 1)
+            .into_iter()
+            .map(|b| CifarBlock::new(b.in_channels, b.width, b.stride, device))
+            .collect();
+        let channels = 64;
         Self {
             stem: ConvBn::new(in_channels, 16, 3, 1, device),
             blocks,

@@ -61,3 +61,36 @@ pub fn global_avg_pool(x: Tensor<4>) -> Tensor<2> {
     let [batch, channels, _, _] = x.dims();
     x.mean_dims(&[2, 3]).reshape([batch, channels])
 }
+
+/// One residual block to build: its input channels, stage width and stride.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockPlan {
+    pub in_channels: usize,
+    pub width: usize,
+    pub stride: usize,
+}
+
+/// The blocks of a ResNet-style network: `blocks[i]` blocks of width `widths[i]` per stage,
+/// the first block of every stage but the first with stride 2, starting from `stem_channels`.
+/// `expansion` is the ratio of a block's output channels to its width (4 for bottlenecks).
+pub fn block_plan(
+    stem_channels: usize,
+    blocks: &[usize],
+    widths: &[usize],
+    expansion: usize,
+) -> Vec<BlockPlan> {
+    let mut channels = stem_channels;
+    let mut plan = Vec::new();
+    for (stage, (&count, &width)) in blocks.iter().zip(widths).enumerate() {
+        for index in 0..count {
+            let stride = if stage > 0 && index == 0 { 2 } else { 1 };
+            plan.push(BlockPlan {
+                in_channels: channels,
+                width,
+                stride,
+            });
+            channels = width * expansion;
+        }
+    }
+    plan
+}

@@ -2,7 +2,7 @@
 //! adversarial-training code uses (e.g. Wong et al.'s Fast-AT, Rice et al.): 3x3 stem without
 //! BN, PreActBlocks (BN-ReLU-conv twice), a final BN-ReLU, global average pool, linear head.
 
-use super::layers::{batch_norm, conv, global_avg_pool};
+use super::layers::{batch_norm, block_plan, conv, global_avg_pool};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, LinearConfig};
 use burn::prelude::*;
@@ -58,15 +58,11 @@ impl PreActResNet {
         num_classes: usize,
         device: &Device,
     ) -> Self {
-        let mut channels = widths[0];
-        let mut blocks = Vec::new();
-        for (stage, (&count, &width)) in layers.iter().zip(widths).enumerate() {
-            for index in 0..count {
-                let stride = if stage > 0 && index == 0 { 2 } else { 1 };
-                blocks.push(PreActBlock::new(channels, width, stride, device));
-                channels = width;
-            }
-        }
+        let blocks: Vec<PreActBlock> = block_plan(widths[0], layers, widths, 1)
+            .into_iter()
+            .map(|b| PreActBlock::new(b.in_channels, b.width, b.stride, device))
+            .collect();
+        let channels = widths[widths.len() - 1];
         Self {
             stem: conv(in_channels, widths[0], 3, 1, device),
             blocks,

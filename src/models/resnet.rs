@@ -3,7 +3,7 @@
 //! with strides 1/2/2/2, BasicBlock (ResNet-18/34) or Bottleneck (ResNet-50), global average
 //! pool and a linear head. Shortcuts are identity, or 1x1 conv + BN when the shape changes.
 
-use super::layers::{ConvBn, batch_norm, conv, global_avg_pool};
+use super::layers::{ConvBn, batch_norm, block_plan, conv, global_avg_pool};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, LinearConfig};
 use burn::prelude::*;
@@ -131,22 +131,21 @@ impl ResNet {
         device: &Device,
     ) -> Self {
         let stem = ConvBn::new(in_channels, widths[0], 3, 1, device);
-        let mut channels = widths[0];
-        let mut blocks = Vec::new();
-        for (stage, (&count, &width)) in layers.iter().zip(widths).enumerate() {
-            for index in 0..count {
-                let stride = if stage > 0 && index == 0 { 2 } else { 1 };
-                blocks.push(match block {
-                    BlockKind::Basic => {
-                        ResidualBlock::Basic(BasicBlock::new(channels, width, stride, device))
-                    }
-                    BlockKind::Bottleneck => {
-                        ResidualBlock::Bottleneck(Bottleneck::new(channels, width, stride, device))
-                    }
-                });
-                channels = width * block.expansion();
-            }
-        }
+        let blocks: Vec<ResidualBlock> = block_plan(widths[0], layers, widths, block.expansion())
+            .into_iter()
+            .map(|b| match block {
+                BlockKind::Basic => {
+                    ResidualBlock::Basic(BasicBlock::new(b.in_channels, b.width, b.stride, device))
+                }
+                BlockKind::Bottleneck => ResidualBlock::Bottleneck(Bottleneck::new(
+                    b.in_channels,
+                    b.width,
+                    b.stride,
+                    device,
+                )),
+            })
+            .collect();
+        let channels = widths[widths.len() - 1] * block.expansion();
         Self {
             stem,
             blocks,

@@ -3,7 +3,7 @@
 //! widths 16k/32k/64k (strides 1/2/2) with optional dropout between the convs, final BN-ReLU,
 //! global average pool, linear head.
 
-use super::layers::{batch_norm, conv, global_avg_pool};
+use super::layers::{batch_norm, block_plan, conv, global_avg_pool};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -62,15 +62,11 @@ impl WideResNet {
     ) -> Self {
         let per_group = (depth - 4) / 6;
         let widths = [16 * widen_factor, 32 * widen_factor, 64 * widen_factor];
-        let mut channels = 16;
-        let mut blocks = Vec::new();
-        for (group, &width) in widths.iter().enumerate() {
-            for index in 0..per_group {
-                let stride = if group > 0 && index == 0 { 2 } else { 1 };
-                blocks.push(WideBlock::new(channels, width, stride, dropout, device));
-                channels = width;
-            }
-        }
+        let blocks: Vec<WideBlock> = block_plan(16, &[per_group; 3], &widths, 1)
+            .into_iter()
+            .map(|b| WideBlock::new(b.in_channels, b.width, b.stride, dropout, device))
+            .collect();
+        let channels = widths[2];
         Self {
             stem: conv(in_channels, 16, 3, 1, device),
             blocks,

@@ -10,7 +10,7 @@ use super::progress::{Progress, Status};
 use super::schedule::Schedule;
 use crate::config::RunConfig;
 use crate::datasets::augment::Augment;
-use crate::datasets::{LoadedData, Pipeline, TrainLoader};
+use crate::datasets::{BatchPlan, LoadedData, Pipeline, TrainLoader};
 use crate::optim::grad_norm::{clip_global_norm, grad_norms};
 use crate::recipes::{DataInfo, Recipe, StepContext};
 use crate::rng::{self, Stream};
@@ -281,15 +281,14 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 num_classes: info.num_classes,
             },
         ));
-        let mut loader = TrainLoader::new(
-            train_set,
-            pipeline.clone(),
+        let plan = BatchPlan {
             batch_size,
-            config.seed,
-            state.step,
-            self.total_steps,
-            config.data.prefetch,
-        );
+            seed: config.seed,
+            start: state.step,
+            end: self.total_steps,
+            prefetch: config.data.prefetch,
+        };
+        let mut loader = TrainLoader::new(train_set, pipeline.clone(), plan);
         let (eval_every, checkpoint_every) = (
             self.every(config.train.eval_every),
             self.every(config.train.checkpoint_every),
