@@ -60,7 +60,7 @@ pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {
     let device = crate::device::parse(&bench.device)?.autodiff();
     device.seed(0);
     let [c, h, w] = bench.input;
-    let mut model = model_spec(&bench.model)?.build(c, bench.classes, &device)?;
+    let mut model = model_spec(&bench.model)?.build(bench.input, bench.classes, &device)?;
     let mut options = toml::Table::new();
     options.insert("momentum".into(), 0.9.into());
     options.insert("weight_decay".into(), 5e-4.into());

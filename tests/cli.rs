@@ -139,7 +139,7 @@ fn train_json_then_eval_and_export_round_trip() {
     )
     .unwrap();
     let device = burn::tensor::Device::flex();
-    let model = config.model.build(3, 4, &device).unwrap();
+    let model = config.model.build([3, 16, 16], 4, &device).unwrap();
     let latest = stoke::train::checkpoint::CheckpointDir::new(&out)
         .latest()
         .unwrap();

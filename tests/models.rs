@@ -16,7 +16,7 @@ fn device() -> Device {
 fn count(name: &str, in_channels: usize, classes: usize) -> usize {
     let model = model_spec(name)
         .unwrap()
-        .build(in_channels, classes, &device())
+        .build([in_channels, 32, 32], classes, &device())
         .unwrap();
     trainable_params(&model)
 }
@@ -40,7 +40,7 @@ fn wide_and_cifar_resnet_counts_match_the_papers_code() {
 fn burn_num_params_also_counts_batch_norm_statistics() {
     let model = model_spec("resnet18")
         .unwrap()
-        .build(3, 10, &device())
+        .build([3, 32, 32], 10, &device())
         .unwrap();
     // Each BN layer has 2 running statistics of its width; ResNet-18 has 4800 BN channels.
     assert_eq!(model.num_params() - trainable_params(&model), 2 * 4800);
@@ -60,7 +60,7 @@ fn every_preset_classifies_both_image_shapes() {
         for (channels, side) in [(1, 28), (3, 32)] {
             let model = model_spec(name)
                 .unwrap()
-                .build(channels, 7, &device)
+                .build([channels, side, side], 7, &device)
                 .unwrap();
             let logits = model.forward(Tensor::zeros([2, channels, side, side], &device));
             assert_eq!(logits.dims(), [2, 7], "{name} on {channels}x{side}x{side}");
@@ -72,7 +72,10 @@ fn every_preset_classifies_both_image_shapes() {
 fn bad_architectures_are_rejected_with_the_key() {
     let spec: stoke::models::ModelSpec =
         toml::from_str("arch = \"wide_resnet\"\ndepth = 27\nwiden_factor = 2").unwrap();
-    let err = spec.build(3, 10, &device()).unwrap_err().to_string();
+    let err = spec
+        .build([3, 32, 32], 10, &device())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("model.depth") && err.contains("6n+4"), "{err}");
     let unknown = toml::from_str::<stoke::models::ModelSpec>(
         "arch = \"resnet\"\nblock = \"basic\"\nlayers = [2]\nwidth = 3",

@@ -16,7 +16,10 @@ use stoke::train::loss::cross_entropy;
 fn losses(device: &Device, record: burn::store::ModuleRecord) -> Vec<f64> {
     let spec: stoke::models::ModelSpec =
         toml::from_str("arch = \"small_cnn\"\nwidths = [8, 16]").unwrap();
-    let mut model = spec.build(3, 4, device).unwrap().load_record(record);
+    let mut model = spec
+        .build([3, 16, 16], 4, device)
+        .unwrap()
+        .load_record(record);
     let mut options = toml::Table::new();
     options.insert("momentum".into(), 0.9.into());
     let mut optim = stoke::optim::builtin::sgd(&options).unwrap();
@@ -60,7 +63,7 @@ fn short_training_on_wgpu_matches_flex() {
     flex.seed(0);
     let spec: stoke::models::ModelSpec =
         toml::from_str("arch = \"small_cnn\"\nwidths = [8, 16]").unwrap();
-    let init = spec.build(3, 4, &flex).unwrap().into_record();
+    let init = spec.build([3, 16, 16], 4, &flex).unwrap().into_record();
     let on_flex = losses(&flex, init.clone());
     let on_wgpu = losses(&Device::vulkan(DeviceKind::DefaultDevice).autodiff(), init);
     // Kernels differ in summation order (f32 rounding ~1e-7 per op); over 12 steps of a

@@ -1,7 +1,8 @@
 """PyTorch reference models matching stoke's presets (used by the reference scripts).
 
-* `SmallCnn`   — stoke's `small_cnn` (models/small_cnn.toml): the quickstart model for
-                 1x28x28 inputs, three conv3x3-BN-ReLU blocks each followed by a 2x2 max-pool.
+* `SmallCnn`   — stoke's `small_cnn`: the quickstart model for 1x28x28 inputs, three
+                 conv3x3-BN-ReLU blocks (widths 24/48/96) each followed by a 2x2 max-pool,
+                 flatten, linear head; 61,042 parameters.
 * `CifarResNet18` — stoke's `resnet18`: the common CIFAR ResNet-18 (3x3 stride-1 stem,
                  no max-pool, BasicBlocks [2,2,2,2], 11,173,962 parameters for 10 classes).
 
@@ -13,6 +14,7 @@ from torch import nn
 import torch.nn.functional as F
 
 RESNET18_CIFAR10_PARAMS = 11_173_962
+SMALL_CNN_PARAMS = 61_042
 
 
 def conv_bn_relu(cin, cout):
@@ -22,21 +24,24 @@ def conv_bn_relu(cin, cout):
 
 
 class SmallCnn(nn.Module):
-    """stoke's `small_cnn`.
+    """stoke's `small_cnn`, the quickstart model.
 
-    For a 1x28x28 input and the defaults (widths (32, 64, 128), head "gap"):
-        conv3x3(1->32, pad 1, no bias) BN ReLU  maxpool 2x2/2   -> 32x14x14
-        conv3x3(32->64, pad 1, no bias) BN ReLU maxpool 2x2/2   -> 64x7x7
-        conv3x3(64->128, pad 1, no bias) BN ReLU maxpool 2x2/2  -> 128x3x3 (floor)
-        global average pool                                      -> 128
-        linear 128->10 (with bias)
+    With the defaults (1x28x28 input, widths (24, 48, 96), head "flatten"), layer by layer:
+        conv3x3(1->24,  stride 1, pad 1, no bias) BN ReLU  maxpool 2x2 stride 2  -> 24x14x14
+        conv3x3(24->48, stride 1, pad 1, no bias) BN ReLU  maxpool 2x2 stride 2  -> 48x7x7
+        conv3x3(48->96, stride 1, pad 1, no bias) BN ReLU  maxpool 2x2 stride 2  -> 96x3x3
+            (7 -> 3: floor, the last row and column are dropped)
+        flatten (channel-major, C*H*W = 864)
+        linear 864->10 (with bias)
+    No dropout. 61,042 trainable parameters.
 
-    `pools` says after which blocks a 2x2/2 max-pool follows; `head` is "gap" (global
-    average pool) or "flatten"; `convs` is the number of conv-BN-ReLU per block.
+    Variants used when choosing it: `pools` says after which blocks a 2x2/2 max-pool
+    follows; `head` is "flatten" or "gap" (global average pool); `convs` is the number of
+    conv-BN-ReLU per block.
     """
 
-    def __init__(self, in_channels=1, num_classes=10, widths=(32, 64, 128),
-                 pools=(True, True, True), head="gap", convs=1, input_hw=28):
+    def __init__(self, in_channels=1, num_classes=10, widths=(24, 48, 96),
+                 pools=(True, True, True), head="flatten", convs=1, input_hw=28):
         super().__init__()
         layers, cin, hw = [], in_channels, input_hw
         for w, pool in zip(widths, pools):

@@ -21,8 +21,13 @@ Recipe (the defaults):
 Run (from the repository root, needs torch and numpy):
     python3 benches/reference/quickstart_fashion.py [--seed 0] [--epochs 12] [--lr 0.1]
         [--threads 2] [--data datasets/fashion-mnist-subset] [--eval-every-epoch] [--json]
-Architecture variants for experiments: --widths 32,64,128 --pools 1,1,1 --head gap|flatten
-    --convs 1
+Architecture variants for experiments (defaults = stoke's small_cnn):
+    --widths 24,48,96 --pools 1,1,1 --head flatten|gap --convs 1
+
+Model (models.SmallCnn, 61,042 parameters): [conv3x3 pad 1 no bias, BN, ReLU, maxpool 2x2/2]
+with 24, 48, 96 channels (28 -> 14 -> 7 -> 3), flatten 96x3x3 = 864, linear 864->10.
+Measured on 2 cores (Xeon, torch 2.9.0, idle machine): ~41 s of training, 89.6-90.4 % test
+accuracy over seeds 0-3.
 """
 
 import argparse
@@ -116,9 +121,9 @@ def main(argv=None):
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--pad", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--widths", default="32,64,128")
+    p.add_argument("--widths", default="24,48,96")
     p.add_argument("--pools", default="1,1,1")
-    p.add_argument("--head", default="gap", choices=["gap", "flatten"])
+    p.add_argument("--head", default="flatten", choices=["flatten", "gap"])
     p.add_argument("--convs", type=int, default=1)
     p.add_argument("--eval-every-epoch", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")

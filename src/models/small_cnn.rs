@@ -1,27 +1,44 @@
 //! A small CNN for quick runs on 28x28 or 32x32 images: one stage per entry of `widths`, each
-//! `convs_per_stage` 3x3 conv-BN-ReLU layers followed by a 2x2 max-pool, then global average
-//! pooling, dropout and a linear head.
+//! `convs_per_stage` 3x3 conv-BN-ReLU layers followed by a 2x2 max-pool, then either global
+//! average pooling or flattening of the pooled maps, dropout and a linear head.
 
 use super::layers::{ConvBn, global_avg_pool};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How the last feature maps reach the linear head.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Head {
+    /// Global average pooling: `channels` features, any input size.
+    #[default]
+    Avg,
+    /// All pooled pixels: `channels * h * w` features; keeps where things are.
+    Flatten,
+}
 
 #[derive(Module, Debug)]
 pub struct SmallCnn {
     convs: Vec<ConvBn>,
     convs_per_stage: usize,
     pool: MaxPool2d,
+    flatten: bool,
     dropout: Dropout,
     head: Linear,
 }
 
 impl SmallCnn {
+    /// `pooled` is the `[height, width]` of the last feature maps (input size / 2^stages).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         widths: &[usize],
         convs_per_stage: usize,
         dropout: f64,
+        head: Head,
         in_channels: usize,
+        pooled: [usize; 2],
         num_classes: usize,
         device: &Device,
     ) -> Self {
@@ -33,12 +50,17 @@ impl SmallCnn {
                 channels = width;
             }
         }
+        let features = match head {
+            Head::Avg => channels,
+            Head::Flatten => channels * pooled[0] * pooled[1],
+        };
         Self {
             convs,
             convs_per_stage,
             pool: MaxPool2dConfig::new([2, 2]).init(),
+            flatten: head == Head::Flatten,
             dropout: DropoutConfig::new(dropout).init(),
-            head: LinearConfig::new(channels, num_classes).init(device),
+            head: LinearConfig::new(features, num_classes).init(device),
         }
     }
 
@@ -49,6 +71,11 @@ impl SmallCnn {
             }
             x = self.pool.forward(x);
         }
-        self.head.forward(self.dropout.forward(global_avg_pool(x)))
+        let features = if self.flatten {
+            x.flatten(1, 3)
+        } else {
+            global_avg_pool(x)
+        };
+        self.head.forward(self.dropout.forward(features))
     }
 }

@@ -6,7 +6,7 @@ use super::Classifier;
 use super::cifar_resnet::CifarResNet;
 use super::preact_resnet::PreActResNet;
 use super::resnet::{BlockKind, ResNet};
-use super::small_cnn::SmallCnn;
+use super::small_cnn::{Head, SmallCnn};
 use super::wide_resnet::WideResNet;
 use crate::usage_error;
 use burn::prelude::*;
@@ -44,6 +44,9 @@ pub enum ModelSpec {
         convs_per_stage: usize,
         #[serde(default)]
         dropout: f64,
+        /// `avg` (global average pool) or `flatten` (all pooled pixels) before the head.
+        #[serde(default)]
+        head: Head,
     },
 }
 
@@ -100,6 +103,7 @@ impl ModelSpec {
                 widths,
                 convs_per_stage,
                 dropout,
+                ..
             } => {
                 if widths.is_empty() || widths.contains(&0) {
                     return fail("widths", "expected a non-empty list of positive widths");
@@ -115,14 +119,15 @@ impl ModelSpec {
         Ok(())
     }
 
-    /// Builds the model for images with `in_channels` channels and `num_classes` classes.
+    /// Builds the model for `[channels, height, width]` images and `num_classes` classes.
     pub fn build(
         &self,
-        in_channels: usize,
+        input: [usize; 3],
         num_classes: usize,
         device: &Device,
     ) -> anyhow::Result<Classifier> {
         self.validate()?;
+        let [in_channels, height, width] = input;
         Ok(match self {
             ModelSpec::Resnet {
                 block,
@@ -158,14 +163,26 @@ impl ModelSpec {
                 widths,
                 convs_per_stage,
                 dropout,
-            } => Classifier::SmallCnn(SmallCnn::new(
-                widths,
-                *convs_per_stage,
-                *dropout,
-                in_channels,
-                num_classes,
-                device,
-            )),
+                head,
+            } => {
+                let pooled = [height, width].map(|side| side >> widths.len());
+                if *head == Head::Flatten && pooled.contains(&0) {
+                    return Err(crate::usage_error!(
+                        "key `model.head`: {height}x{width} images pooled {} times leave no pixels to flatten",
+                        widths.len()
+                    ));
+                }
+                Classifier::SmallCnn(SmallCnn::new(
+                    widths,
+                    *convs_per_stage,
+                    *dropout,
+                    *head,
+                    in_channels,
+                    pooled,
+                    num_classes,
+                    device,
+                ))
+            }
         })
     }
 }

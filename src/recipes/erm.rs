@@ -39,7 +39,11 @@ impl Recipe for Erm {
         data: &DataInfo,
         device: &Device,
     ) -> anyhow::Result<Classifier> {
-        config.model.build(data.channels, data.num_classes, device)
+        config.model.build(
+            [data.channels, data.height, data.width],
+            data.num_classes,
+            device,
+        )
     }
 
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
