@@ -110,3 +110,55 @@ pub fn peak_rss_mb() -> Option<f64> {
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DataLoadingResult {
+    pub dataset: String,
+    pub batch: usize,
+    pub batches: usize,
+    /// Images per second the loader thread delivers when nothing consumes its time.
+    pub images_per_second: f64,
+}
+
+/// Throughput of the training data pipeline of a run config alone (read, shuffle, augment,
+/// normalise, hand over), to compare with the training step's throughput.
+pub fn data_loading(
+    config: &crate::config::RunConfig,
+    batches: usize,
+) -> anyhow::Result<DataLoadingResult> {
+    use crate::datasets::augment::Augment;
+    use crate::datasets::{BatchPlan, Pipeline, TrainLoader};
+    let data = crate::datasets::load(&config.dataset, config.seed)?;
+    let pipeline = Pipeline {
+        mean: config.dataset.mean.clone(),
+        std: config.dataset.std.clone(),
+        augment: Augment {
+            crop_padding: config.data.crop_padding,
+            hflip: config.data.hflip,
+        },
+    };
+    let batch_size = config.data.batch_size.min(data.train.len());
+    let plan = BatchPlan {
+        batch_size,
+        seed: config.seed,
+        start: 0,
+        end: batches,
+        prefetch: config.data.prefetch,
+    };
+    let started = Instant::now();
+    let mut loader = TrainLoader::new(std::sync::Arc::new(data.train), pipeline, plan);
+    let mut images = 0;
+    while let Some(batch) = loader.next_batch() {
+        images += batch.shape[0];
+    }
+    Ok(DataLoadingResult {
+        dataset: config
+            .dataset
+            .name
+            .clone()
+            .unwrap_or_else(|| config.dataset.format.clone()),
+        batch: batch_size,
+        batches,
+        images_per_second: images as f64 / started.elapsed().as_secs_f64(),
+    })
+}

@@ -206,3 +206,43 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
         "overrides are refused with --resume"
     );
 }
+
+#[test]
+fn benches_print_one_json_object() {
+    let output = stoke(&[
+        "bench",
+        "train-step",
+        "--model",
+        "resnet8",
+        "--batch",
+        "4",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--input",
+        "3x16x16",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert!(result["median_images_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(result["step_seconds"].as_array().unwrap().len(), 2);
+    assert!(result["peak_memory_mb"].as_f64().unwrap() > 1.0);
+
+    let output = stoke(&["bench", "data", "smoke", "--batches", "5", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(result["batches"], 5);
+    assert!(result["images_per_second"].as_f64().unwrap() > 0.0);
+
+    let output = stoke(&[
+        "bench",
+        "train-step",
+        "--model",
+        "resnet8",
+        "--input",
+        "3x32",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+}

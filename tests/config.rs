@@ -17,16 +17,12 @@ fn overrides_change_values_and_presets_expand() {
     let (config, resolved) = resolve("quickstart", &overrides).unwrap();
     assert_eq!(config.optimizer.lr, 0.5);
     assert!(!config.data.hflip);
-    // The model preset expanded with the override laid on top.
+    // The model preset expanded with the override laid on top: the preset's other keys stay.
     assert_eq!(resolved["model"]["arch"].as_str(), Some("small_cnn"));
-    assert_eq!(
-        format!("{:?}", config.model),
-        format!(
-            "{:?}",
-            toml::from_str::<stoke::models::ModelSpec>("arch = \"small_cnn\"\nwidths = [4, 8]")
-                .unwrap()
-        )
-    );
+    assert_eq!(resolved["model"]["head"].as_str(), Some("flatten"));
+    let expected: stoke::models::ModelSpec =
+        toml::from_str("arch = \"small_cnn\"\nwidths = [4, 8]\nhead = \"flatten\"").unwrap();
+    assert_eq!(config.model, expected);
     assert_eq!(config.dataset.path, "embedded:fashion-mnist-subset");
 }
 

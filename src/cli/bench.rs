@@ -26,6 +26,17 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Images/second of a recipe's training data pipeline alone (loading, augmentation).
+    Data {
+        /// A recipe config file or preset name.
+        recipe: String,
+        /// Dotted overrides, `key.sub=value`.
+        overrides: Vec<String>,
+        #[arg(long, default_value_t = 200)]
+        batches: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -64,6 +75,24 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                     result.median_images_per_second,
                     result.peak_memory_mb,
                     result.steps
+                );
+            }
+            Ok(())
+        }
+        BenchCommand::Data {
+            recipe,
+            overrides,
+            batches,
+            json,
+        } => {
+            let (config, _) = crate::config::resolve(&recipe, &overrides)?;
+            let result = crate::bench::data_loading(&config, batches)?;
+            if json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                println!(
+                    "{}: {:.0} images/s from the loader alone (batch {}, {} batches)",
+                    result.dataset, result.images_per_second, result.batch, result.batches
                 );
             }
             Ok(())

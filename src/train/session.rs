@@ -144,6 +144,11 @@ impl<R: Recipe> SessionOps for Session<R> {
     }
 
     fn evaluate(&mut self, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<Evaluation> {
+        if config.data.eval_batch_size == 0 {
+            return Err(usage_error!(
+                "key `data.eval_batch_size`: expected a positive number"
+            ));
+        }
         let (model, data, device) = restore(&self.recipe, config, checkpoint)?;
         let pipeline = pipeline(config);
         Ok(evaluate(
