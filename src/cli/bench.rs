@@ -1,13 +1,15 @@
 //! `stoke bench ...`
 
-use crate::bench::{TrainStepBench, train_step};
+use crate::bench::{TrainStepBench, data_loading, train_step};
 use crate::usage_error;
 use clap::Subcommand;
+use serde::Serialize;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Median images/second and peak memory of full training steps on random data.
     TrainStep {
+        /// A model preset or a TOML file with a `[model]`-style table.
         #[arg(long, default_value = "resnet18")]
         model: String,
         #[arg(long, default_value_t = 128)]
@@ -39,6 +41,16 @@ pub enum BenchCommand {
     },
 }
 
+/// Prints `result` as one JSON object, or as the human-readable `line`.
+fn report<T: Serialize>(result: &T, json: bool, line: String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(result)?);
+    } else {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::TrainStep {
@@ -55,7 +67,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let input: [usize; 3] = dims
                 .try_into()
                 .map_err(|_| usage_error!("--input {input}: expected CxHxW, e.g. 3x32x32"))?;
-            let result = train_step(&TrainStepBench {
+            let bench = TrainStepBench {
                 model,
                 batch,
                 steps,
@@ -63,21 +75,13 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 input,
                 classes,
                 device,
-            })?;
-            if json {
-                println!("{}", serde_json::to_string(&result)?);
-            } else {
-                println!(
-                    "{} batch {} on {}: median {:.1} images/s, peak memory {:.0} MB ({} steps)",
-                    result.model,
-                    result.batch,
-                    result.device,
-                    result.median_images_per_second,
-                    result.peak_memory_mb,
-                    result.steps
-                );
-            }
-            Ok(())
+            };
+            let r = train_step(&bench)?;
+            let line = format!(
+                "{} batch {} on {}: median {:.1} images/s, peak memory {:.0} MB ({} steps)",
+                r.model, r.batch, r.device, r.median_images_per_second, r.peak_memory_mb, r.steps
+            );
+            report(&r, json, line)
         }
         BenchCommand::Data {
             recipe,
@@ -86,16 +90,12 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             json,
         } => {
             let (config, _) = crate::config::resolve(&recipe, &overrides)?;
-            let result = crate::bench::data_loading(&config, batches)?;
-            if json {
-                println!("{}", serde_json::to_string(&result)?);
-            } else {
-                println!(
-                    "{}: {:.0} images/s from the loader alone (batch {}, {} batches)",
-                    result.dataset, result.images_per_second, result.batch, result.batches
-                );
-            }
-            Ok(())
+            let r = data_loading(&config, batches)?;
+            let line = format!(
+                "{}: {:.0} images/s from the loader alone (batch {}, {} batches)",
+                r.dataset, r.images_per_second, r.batch, r.batches
+            );
+            report(&r, json, line)
         }
     }
 }
