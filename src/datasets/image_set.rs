@@ -7,7 +7,7 @@ use std::path::PathBuf;
 ///
 /// Pixels stay `u8` until a batch is built so that a CIFAR-sized set costs its file size in
 /// memory, not four times that.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImageSet {
     /// `len * channels * height * width` bytes, image after image, each in CHW order.
     pub pixels: Vec<u8>,

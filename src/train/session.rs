@@ -275,17 +275,8 @@ impl<'a, R: Recipe> Engine<'a, R> {
 
         let pipeline = pipeline(config);
         let batch_size = config.data.batch_size;
-        let train_set = Arc::new(std::mem::replace(
-            &mut self.data.train,
-            crate::datasets::ImageSet {
-                pixels: Vec::new(),
-                labels: Vec::new(),
-                channels: info.channels,
-                height: info.height,
-                width: info.width,
-                num_classes: info.num_classes,
-            },
-        ));
+        // The loader thread owns the training images from here on; the engine keeps the test split.
+        let train_set = Arc::new(std::mem::take(&mut self.data.train));
         let plan = BatchPlan {
             batch_size,
             seed: config.seed,
