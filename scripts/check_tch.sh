@@ -12,10 +12,13 @@ torch_lib=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(tor
 export LIBTORCH_USE_PYTORCH=1
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
+# A separate target directory keeps the default (flex) build intact.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-tch}
 cargo build --release --features tch
+bin="$CARGO_TARGET_DIR/release/stoke"
 out=$(mktemp -d)
-./target/release/stoke ls devices | grep -q '^  tch .*available'
-./target/release/stoke train smoke --device tch --quiet --json --out "$out/run" | tee "$out/summary.json"
+"$bin" ls devices | grep -q '^  tch .*available'
+"$bin" train smoke --device tch --quiet --json --out "$out/run" | tee "$out/summary.json"
 python3 - "$out/summary.json" <<'PY'
 import json, sys
 summary = json.load(open(sys.argv[1]))
