@@ -60,6 +60,11 @@ fn unknown_names_list_the_known_ones() {
         e.contains("no-such-recipe") && e.contains("quickstart"),
         "{e}"
     );
+    let e = err("smoke", &["model.name=resnet18"]);
+    assert!(
+        e.contains("model.name") && e.contains("small_cnn") && e.contains("resnet"),
+        "{e}"
+    );
     let e = err("quickstart", &["badform"]);
     assert!(e.contains("key.sub=value"), "{e}");
 }

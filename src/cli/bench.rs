@@ -66,7 +66,11 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             let dims: Vec<usize> = input.split('x').filter_map(|d| d.parse().ok()).collect();
             let input: [usize; 3] = dims
                 .try_into()
-                .map_err(|_| usage_error!("--input {input}: expected CxHxW, e.g. 3x32x32"))?;
+                .ok()
+                .filter(|dims: &[usize; 3]| dims.iter().all(|&d| d > 0))
+                .ok_or_else(|| {
+                    usage_error!("--input {input}: expected positive CxHxW, e.g. 3x32x32")
+                })?;
             let bench = TrainStepBench {
                 model,
                 batch,

@@ -113,6 +113,18 @@ fn expand_preset(
     };
     let mut expanded: Table = toml::from_str(&text)
         .map_err(|e| usage_error!("{section} preset `{name}`: not valid TOML: {e}"))?;
+    // A section that names a preset of one kind but sets another inline (e.g. `model.name =
+    // "resnet18"` over a section with `arch = "small_cnn"`) is contradictory: say so.
+    for kind in ["arch", "format"] {
+        if let (Some(inline), Some(preset)) = (table.get(kind), expanded.get(kind))
+            && inline != preset
+        {
+            return Err(usage_error!(
+                "key `{section}.name`: preset `{name}` has {kind} = {preset}, but the section also sets \
+                 {kind} = {inline}; drop `{section}.name` or the section's own {kind} and its keys"
+            ));
+        }
+    }
     let mut own = std::mem::take(table);
     if drop_name {
         own.remove("name");
