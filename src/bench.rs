@@ -64,7 +64,7 @@ pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {
     let mut options = toml::Table::new();
     options.insert("momentum".into(), 0.9.into());
     options.insert("weight_decay".into(), 5e-4.into());
-    let mut optim = builtin::sgd(&options)?;
+    let mut optim = builtin::sgd(&options)?.optim;
 
     let mut rng = Rng::new(0, Stream::Synthetic, 0, 0);
     let images: Vec<f32> = (0..bench.batch * c * h * w)

@@ -12,6 +12,7 @@ pub enum Stream {
     Step = 4,
     Synthetic = 5,
     Recipe = 6,
+    Probe = 7,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

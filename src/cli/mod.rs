@@ -3,6 +3,7 @@
 
 mod bench;
 mod ls;
+mod optim;
 mod run;
 mod run_dir;
 
@@ -63,6 +64,11 @@ enum Command {
         #[arg(long)]
         best: bool,
     },
+    /// The optimizer playground: optimizers on test functions.
+    Optim {
+        #[command(subcommand)]
+        what: optim::OptimCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -110,6 +116,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             path,
             best,
         } => run::export(&target, &format, &path, best),
+        Command::Optim { what } => optim::run(what),
         Command::Bench { what } => bench::run(what),
     }
 }

@@ -3,7 +3,7 @@
 use crate::config::typed_section;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{AdamConfig, AdamWConfig, SgdConfig};
 use serde::Deserialize;
 
 /// `optimizer.name = "sgd"`: PyTorch's SGD (dampening 0, L2 weight decay added to the gradient).
@@ -18,7 +18,7 @@ struct SgdOptions {
     weight_decay: f32,
 }
 
-pub fn sgd(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
+pub fn sgd(options: &toml::Table) -> anyhow::Result<super::Built> {
     let o: SgdOptions = typed_section(options, "optimizer")?;
     let mut config = SgdConfig::new();
     if o.momentum != 0.0 {
@@ -33,7 +33,7 @@ pub fn sgd(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
             penalty: o.weight_decay,
         }));
     }
-    Ok(config.init())
+    Ok(super::Built::plain(config.init()))
 }
 
 /// Options shared by Adam and AdamW, with PyTorch's defaults (Burn's epsilon default is 1e-5).
@@ -61,7 +61,7 @@ fn eps() -> f32 {
 }
 
 /// `optimizer.name = "adam"`: Adam with L2 weight decay added to the gradient.
-pub fn adam(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
+pub fn adam(options: &toml::Table) -> anyhow::Result<super::Built> {
     let o: AdamOptions = typed_section(options, "optimizer")?;
     let mut config = AdamConfig::new()
         .with_beta_1(o.beta1)
@@ -72,11 +72,11 @@ pub fn adam(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
             penalty: o.weight_decay,
         }));
     }
-    Ok(config.init())
+    Ok(super::Built::plain(config.init()))
 }
 
 /// `optimizer.name = "adamw"`: Adam with decoupled weight decay (PyTorch default 0.01).
-pub fn adamw(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
+pub fn adamw(options: &toml::Table) -> anyhow::Result<super::Built> {
     let mut options = options.clone();
     options
         .entry("weight_decay")
@@ -87,5 +87,5 @@ pub fn adamw(options: &toml::Table) -> anyhow::Result<ModuleOptimizer> {
         .with_beta_2(o.beta2)
         .with_epsilon(o.eps)
         .with_weight_decay(o.weight_decay);
-    Ok(config.init())
+    Ok(super::Built::plain(config.init()))
 }

@@ -1,12 +1,11 @@
 //! Optimizers by name. Adding one: a file in this folder with a builder taking the
 //! optimizer's own options, and one line in [`OPTIMIZERS`].
 
-use super::builtin;
+use super::{Built, adahessian, adamp, builtin, diffgrad, sgdp};
 use crate::config::OptimizerConfig;
 use crate::usage_error;
-use burn::optim::ModuleOptimizer;
 
-type Builder = fn(&toml::Table) -> anyhow::Result<ModuleOptimizer>;
+type Builder = fn(&toml::Table) -> anyhow::Result<Built>;
 
 /// (name, one-line description, builder)
 pub const OPTIMIZERS: &[(&str, &str, Builder)] = &[
@@ -25,10 +24,30 @@ pub const OPTIMIZERS: &[(&str, &str, Builder)] = &[
         "AdamW (Loshchilov & Hutter), decoupled weight decay",
         builtin::adamw,
     ),
+    (
+        "diffgrad",
+        "diffGrad (Dubey et al.): Adam with a friction coefficient from the gradient change",
+        diffgrad::build,
+    ),
+    (
+        "adamp",
+        "AdamP (Heo et al.): Adam that removes the radial update of scale-invariant weights",
+        adamp::build,
+    ),
+    (
+        "sgdp",
+        "SGDP (Heo et al.): momentum SGD with AdamP's projection",
+        sgdp::build,
+    ),
+    (
+        "adahessian",
+        "AdaHessian (Yao et al.): Adam on a Hutchinson Hessian-diagonal estimate",
+        adahessian::build,
+    ),
 ];
 
 /// Builds the optimizer a config names, checking its options.
-pub fn build(config: &OptimizerConfig) -> anyhow::Result<ModuleOptimizer> {
+pub fn build(config: &OptimizerConfig) -> anyhow::Result<Built> {
     if !(config.lr.is_finite() && config.lr > 0.0) {
         return Err(usage_error!(
             "key `optimizer.lr`: expected a positive number, got {}",

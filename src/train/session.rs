@@ -12,6 +12,7 @@ use crate::config::RunConfig;
 use crate::datasets::augment::Augment;
 use crate::datasets::{BatchPlan, LoadedData, Pipeline, TrainLoader};
 use crate::optim::grad_norm::{clip_global_norm, grad_norms};
+use crate::optim::hutchinson::stack_with_diagonal;
 use crate::recipes::{DataInfo, Recipe, StepContext};
 use crate::rng::{self, Stream};
 use crate::usage_error;
@@ -242,7 +243,8 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let info = data_info(&self.data);
         let mut model = self.recipe.build_model(config, &info, &train_device)?;
         let trainable = crate::models::trainable_params(&model);
-        let mut optim = crate::optim::build(&config.optimizer)?;
+        let built = crate::optim::build(&config.optimizer)?;
+        let (mut optim, curvature) = (built.optim, built.curvature);
         let schedule = Schedule::new(
             &config.schedule,
             config.optimizer.lr,
@@ -343,8 +345,20 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 progress.finish();
                 return Err(non_finite("gradient norm", norms.l2, step, &checkpoints));
             }
+            // AdaHessian: Hessian-vector products from the loss at perturbed weights, on the
+            // same batch with the same dropout draws.
+            let hessian_vector = curvature.filter(|c| c.due(step)).map(|c| {
+                let recipe = &mut *self.recipe;
+                c.hessian_vector(&model, &grads, config.seed, step, |moved| {
+                    train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
+                    recipe.train_loss(moved, &batch, &ctx).loss
+                })
+            });
             if let Some(max_norm) = config.optimizer.grad_clip_norm {
                 clip_global_norm(&model, &mut grads, norms.l2, max_norm);
+            }
+            if let Some(hz) = &hessian_vector {
+                grads = stack_with_diagonal(&model, grads, hz);
             }
             let lr = schedule.lr(step);
             model = optim.step(lr, model, grads);
