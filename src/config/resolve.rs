@@ -25,6 +25,10 @@ pub fn resolve_str(
 ) -> anyhow::Result<(RunConfig, Table)> {
     let mut doc: Table =
         toml::from_str(text).map_err(|e| usage_error!("{origin}: not valid TOML: {e}"))?;
+    // Switching the optimizer or recipe by override drops the file's options of the old one
+    // (`optimizer.name=adamp` on a file with `momentum = 0.9`); the common keys stay.
+    forget_options_on_switch(&mut doc, assignments, "optimizer", COMMON_OPTIMIZER_KEYS);
+    forget_options_on_switch(&mut doc, assignments, "recipe", &["name"]);
     for assignment in assignments {
         overrides::apply(&mut doc, assignment)?;
     }
@@ -45,6 +49,31 @@ pub fn resolve_str(
     let config: RunConfig =
         typed(Value::Table(doc.clone()), "").map_err(|e| usage_error!("{origin}: {e}"))?;
     Ok((config, doc))
+}
+
+/// Keys of `[optimizer]` that belong to every optimizer.
+const COMMON_OPTIMIZER_KEYS: &[&str] = &[
+    "name",
+    "lr",
+    "grad_clip_norm",
+    "lr_scaling",
+    "reference_batch_size",
+];
+
+fn forget_options_on_switch(doc: &mut Table, assignments: &[String], section: &str, keep: &[&str]) {
+    let key = format!("{section}.name");
+    let switched_to = assignments.iter().rev().find_map(|a| {
+        let (k, v) = a.split_once('=')?;
+        (k.trim() == key).then(|| overrides::parse_value(v.trim()))
+    });
+    let Some(new_name) = switched_to else {
+        return;
+    };
+    if let Some(Value::Table(table)) = doc.get_mut(section)
+        && table.get("name") != Some(&new_name)
+    {
+        table.retain(|k, _| keep.iter().any(|kept| *kept == k));
+    }
 }
 
 /// Deserialises one section (a recipe's or an optimizer's own options) with errors that name
