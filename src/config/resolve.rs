@@ -72,7 +72,7 @@ fn forget_options_on_switch(doc: &mut Table, assignments: &[String], section: &s
     if let Some(Value::Table(table)) = doc.get_mut(section)
         && table.get("name") != Some(&new_name)
     {
-        table.retain(|k, _| keep.contains(&k.as_ref()));
+        table.retain(|k, _| keep.contains(&k));
     }
 }
 
