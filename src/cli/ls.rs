@@ -51,7 +51,7 @@ fn rows(section: &str) -> Vec<(String, String)> {
             .collect(),
         "optimizers" => crate::optim::OPTIMIZERS
             .iter()
-            .map(|(n, d, _)| own((n, d)))
+            .map(|e| own((e.name, e.description)))
             .collect(),
         "datasets" => {
             let mut rows: Vec<_> = presets::dataset_names()

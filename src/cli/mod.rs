@@ -6,6 +6,7 @@ mod ls;
 mod optim;
 mod run;
 mod run_dir;
+mod schedule;
 
 use crate::error::exit_code;
 use crate::train::session::Interrupted;
@@ -69,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         what: optim::OptimCommand,
     },
+    /// Learning-rate schedules refined from a previous run.
+    Schedule {
+        #[command(subcommand)]
+        what: schedule::ScheduleCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -117,6 +123,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             best,
         } => run::export(&target, &format, &path, best),
         Command::Optim { what } => optim::run(what),
+        Command::Schedule { what } => schedule::run(what),
         Command::Bench { what } => bench::run(what),
     }
 }

@@ -116,6 +116,13 @@ pub struct OptimizerConfig {
     /// Clip the global L2 norm of all gradients to this value before the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_clip_norm: Option<f64>,
+    /// How `lr` follows the batch size: linear, sqrt or none (default: linear for SGD-family,
+    /// sqrt for Adam-family optimizers). `lr` is the rate at `reference_batch_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr_scaling: Option<String>,
+    /// The batch size `lr` was tuned for (default: `data.batch_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_batch_size: Option<usize>,
     #[serde(flatten)]
     pub options: toml::Table,
 }
@@ -123,8 +130,12 @@ pub struct OptimizerConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleConfig {
-    /// constant, step, cosine or linear (linear decay to `final_lr_fraction`).
+    /// constant, step, cosine, linear (linear decay to `final_lr_fraction`) or file (a
+    /// per-step schedule written by `stoke schedule refine`).
     pub name: String,
+    /// file: the schedule JSON, resampled linearly to this run's length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// Linear warm-up from 0 over this many epochs (fractions allowed).
     pub warmup_epochs: f64,
     /// cosine and linear: the learning rate at the end, as a fraction of `lr`.
@@ -139,6 +150,7 @@ impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
             name: "constant".into(),
+            path: None,
             warmup_epochs: 0.0,
             final_lr_fraction: 0.0,
             milestones: Vec::new(),

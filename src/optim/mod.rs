@@ -8,6 +8,7 @@ pub mod builtin;
 pub mod diffgrad;
 pub mod grad_norm;
 pub mod hutchinson;
+pub mod lr_scaling;
 pub mod playground;
 pub mod projection;
 pub mod registry;

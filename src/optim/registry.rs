@@ -1,5 +1,5 @@
 //! Optimizers by name. Adding one: a file in this folder with a builder taking the
-//! optimizer's own options, and one line in [`OPTIMIZERS`].
+//! optimizer's own options, and one entry in [`OPTIMIZERS`].
 
 use super::{Built, adahessian, adamp, builtin, diffgrad, sgdp};
 use crate::config::OptimizerConfig;
@@ -7,44 +7,78 @@ use crate::usage_error;
 
 type Builder = fn(&toml::Table) -> anyhow::Result<Built>;
 
-/// (name, one-line description, builder)
-pub const OPTIMIZERS: &[(&str, &str, Builder)] = &[
-    (
-        "sgd",
-        "SGD with optional (Nesterov) momentum and L2 weight decay",
-        builtin::sgd,
-    ),
-    (
-        "adam",
-        "Adam (Kingma & Ba) with L2 weight decay",
-        builtin::adam,
-    ),
-    (
-        "adamw",
-        "AdamW (Loshchilov & Hutter), decoupled weight decay",
-        builtin::adamw,
-    ),
-    (
-        "diffgrad",
-        "diffGrad (Dubey et al.): Adam with a friction coefficient from the gradient change",
-        diffgrad::build,
-    ),
-    (
-        "adamp",
-        "AdamP (Heo et al.): Adam that removes the radial update of scale-invariant weights",
-        adamp::build,
-    ),
-    (
-        "sgdp",
-        "SGDP (Heo et al.): momentum SGD with AdamP's projection",
-        sgdp::build,
-    ),
-    (
-        "adahessian",
-        "AdaHessian (Yao et al.): Adam on a Hutchinson Hessian-diagonal estimate",
-        adahessian::build,
-    ),
+/// Which rules of thumb apply: learning-rate scaling with the batch size and the gradient
+/// norm schedules are refined from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Plain or momentum SGD: lr linear in the batch size, l2 gradient norms.
+    Sgd,
+    /// Adaptive, coordinate-wise: lr as the square root of the batch size, l1 norms.
+    Adam,
+}
+
+pub struct Entry {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub family: Family,
+    pub build: Builder,
+}
+
+pub const OPTIMIZERS: &[Entry] = &[
+    Entry {
+        name: "sgd",
+        description: "SGD with optional (Nesterov) momentum and L2 weight decay",
+        family: Family::Sgd,
+        build: builtin::sgd,
+    },
+    Entry {
+        name: "adam",
+        description: "Adam (Kingma & Ba) with L2 weight decay",
+        family: Family::Adam,
+        build: builtin::adam,
+    },
+    Entry {
+        name: "adamw",
+        description: "AdamW (Loshchilov & Hutter), decoupled weight decay",
+        family: Family::Adam,
+        build: builtin::adamw,
+    },
+    Entry {
+        name: "diffgrad",
+        description: "diffGrad (Dubey et al.): Adam with a friction coefficient from the gradient change",
+        family: Family::Adam,
+        build: diffgrad::build,
+    },
+    Entry {
+        name: "adamp",
+        description: "AdamP (Heo et al.): Adam that removes the radial update of scale-invariant weights",
+        family: Family::Adam,
+        build: adamp::build,
+    },
+    Entry {
+        name: "sgdp",
+        description: "SGDP (Heo et al.): momentum SGD with AdamP's projection",
+        family: Family::Sgd,
+        build: sgdp::build,
+    },
+    Entry {
+        name: "adahessian",
+        description: "AdaHessian (Yao et al.): Adam on a Hutchinson Hessian-diagonal estimate",
+        family: Family::Adam,
+        build: adahessian::build,
+    },
 ];
+
+/// The registry entry of an optimizer name, or a usage error listing the known ones.
+pub fn entry(name: &str) -> anyhow::Result<&'static Entry> {
+    OPTIMIZERS.iter().find(|e| e.name == name).ok_or_else(|| {
+        let names: Vec<&str> = OPTIMIZERS.iter().map(|e| e.name).collect();
+        usage_error!(
+            "key `optimizer.name`: unknown optimizer `{name}`; known: {}",
+            names.join(", ")
+        )
+    })
+}
 
 /// Builds the optimizer a config names, checking its options.
 pub fn build(config: &OptimizerConfig) -> anyhow::Result<Built> {
@@ -61,16 +95,5 @@ pub fn build(config: &OptimizerConfig) -> anyhow::Result<Built> {
             "key `optimizer.grad_clip_norm`: expected a positive number, got {clip}"
         ));
     }
-    let (_, _, builder) = OPTIMIZERS
-        .iter()
-        .find(|(name, _, _)| *name == config.name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = OPTIMIZERS.iter().map(|o| o.0).collect();
-            usage_error!(
-                "key `optimizer.name`: unknown optimizer `{}`; known: {}",
-                config.name,
-                names.join(", ")
-            )
-        })?;
-    builder(&config.options)
+    (entry(&config.name)?.build)(&config.options)
 }

@@ -8,6 +8,7 @@ pub mod interrupt;
 pub mod loss;
 pub mod metrics;
 pub mod progress;
+pub mod refine;
 pub mod schedule;
 pub mod session;
 

@@ -1,6 +1,8 @@
-//! Learning-rate schedules as pure functions of the step: constant, step decay, cosine and
-//! linear decay, each after an optional linear warm-up.
+//! Learning-rate schedules as pure functions of the step: constant, step decay, cosine,
+//! linear decay and per-step factors from a file (`stoke schedule refine`), each after an
+//! optional linear warm-up.
 
+use super::refine::{ScheduleFile, resample};
 use crate::config::ScheduleConfig;
 use crate::usage_error;
 
@@ -13,6 +15,8 @@ pub struct Schedule {
     final_fraction: f64,
     milestones: Vec<usize>,
     gamma: f64,
+    /// file: the factor of every step of this run.
+    factors: Vec<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,9 +25,10 @@ enum Kind {
     Step,
     Cosine,
     Linear,
+    File,
 }
 
-pub const NAMES: [&str; 4] = ["constant", "step", "cosine", "linear"];
+pub const NAMES: [&str; 5] = ["constant", "step", "cosine", "linear", "file"];
 
 impl Schedule {
     pub fn new(
@@ -37,6 +42,7 @@ impl Schedule {
             "step" => Kind::Step,
             "cosine" => Kind::Cosine,
             "linear" => Kind::Linear,
+            "file" => Kind::File,
             other => {
                 return Err(usage_error!(
                     "key `schedule.name`: unknown schedule `{other}`; known: {}",
@@ -55,6 +61,10 @@ impl Schedule {
             ));
         }
         let to_steps = |epochs: f64| (epochs * steps_per_epoch as f64).round() as usize;
+        let factors = match kind {
+            Kind::File => read_factors(config.path.as_deref(), total_steps)?,
+            _ => Vec::new(),
+        };
         Ok(Self {
             kind,
             base_lr,
@@ -63,6 +73,7 @@ impl Schedule {
             final_fraction: config.final_lr_fraction,
             milestones: config.milestones.iter().map(|&e| to_steps(e)).collect(),
             gamma: config.gamma,
+            factors,
         })
     }
 
@@ -84,9 +95,28 @@ impl Schedule {
                 floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
             }
             Kind::Linear => floor + (1.0 - floor) * (1.0 - progress),
+            Kind::File => self.factors[step.min(self.factors.len() - 1)],
         };
         self.base_lr * factor
     }
+}
+
+/// The per-step factors of a schedule file, resampled linearly to `total_steps`.
+fn read_factors(path: Option<&str>, total_steps: usize) -> anyhow::Result<Vec<f64>> {
+    let path = path.ok_or_else(|| {
+        usage_error!("key `schedule.path`: schedule `file` needs the path of a schedule JSON")
+    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage_error!("key `schedule.path`: cannot read {path}: {e}"))?;
+    let file: ScheduleFile = serde_json::from_str(&text).map_err(|e| {
+        usage_error!("{path}: not a schedule file (from `stoke schedule refine`): {e}")
+    })?;
+    if file.lr_factors.is_empty() || file.lr_factors.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        return Err(usage_error!(
+            "{path}: `lr_factors` must be a non-empty list of finite, non-negative numbers"
+        ));
+    }
+    Ok(resample(&file.lr_factors, total_steps.max(1)))
 }
 
 #[cfg(test)]

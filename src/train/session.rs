@@ -13,6 +13,7 @@ use crate::datasets::augment::Augment;
 use crate::datasets::{BatchPlan, LoadedData, Pipeline, TrainLoader};
 use crate::optim::grad_norm::{clip_global_norm, grad_norms};
 use crate::optim::hutchinson::stack_with_diagonal;
+use crate::optim::lr_scaling::LrScaling;
 use crate::recipes::{DataInfo, Recipe, StepContext};
 use crate::rng::{self, Stream};
 use crate::usage_error;
@@ -251,6 +252,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
             self.steps_per_epoch,
             self.total_steps,
         )?;
+        let lr_scaling = LrScaling::from_config(&config.optimizer, config.data.batch_size)?;
         let checkpoints = CheckpointDir::new(out_dir);
 
         let mut state = TrainState::default();
@@ -360,9 +362,18 @@ impl<'a, R: Recipe> Engine<'a, R> {
             if let Some(hz) = &hessian_vector {
                 grads = stack_with_diagonal(&model, grads, hz);
             }
-            let lr = schedule.lr(step);
+            let lr = schedule.lr(step) * lr_scaling.factor(batch.size);
             model = optim.step(lr, model, grads);
             state.step += 1;
+            // Every step, so any run can be refined into a schedule (`stoke schedule refine`).
+            metrics.write(&json!({
+                "step": state.step,
+                "batch_loss": loss,
+                "lr": lr,
+                "grad_l2": norms.l2,
+                "grad_l1": norms.l1,
+                "batch_size": batch.size,
+            }))?;
             let step_seconds = step_started.elapsed().as_secs_f64();
             training_seconds += step_seconds;
             window_seconds += step_seconds;

@@ -58,6 +58,8 @@ fn run<P: Problem>(request: &TraceRequest, problem: &P) -> anyhow::Result<Trace>
         name: request.optimizer.clone(),
         lr: request.lr,
         grad_clip_norm: None,
+        lr_scaling: None,
+        reference_batch_size: None,
         options: request.options.clone(),
     })?;
     let (mut optim, curvature) = (built.optim, built.curvature);
