@@ -246,3 +246,43 @@ fn benches_print_one_json_object() {
     ]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn optim_trace_prints_the_trajectory_and_rejects_bad_input() {
+    let out = stoke(&[
+        "optim",
+        "trace",
+        "--optimizer",
+        "sgdp",
+        "--problem",
+        "quadratic",
+        "--start",
+        "-1,2",
+        "--steps",
+        "5",
+        "--lr",
+        "0.1",
+        "momentum=0.5",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let trace: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(trace["trajectory"].as_array().unwrap().len(), 6);
+    assert_eq!(trace["trajectory"][0], serde_json::json!([-1.0, 2.0]));
+    assert_eq!(trace["loss"][0], 5.0);
+
+    for bad in [
+        vec!["--problem", "quadratic", "--start", "1", "--lr", "0.1"],
+        vec!["--problem", "nowhere", "--lr", "0.1"],
+        vec!["--problem", "quadratic", "--lr", "0.1", "momentum"],
+    ] {
+        let mut args = vec!["optim", "trace", "--optimizer", "sgdp"];
+        args.extend(bad);
+        let out = stoke(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    let out = stoke(&["ls", "optimizers"]);
+    for name in ["diffgrad", "adamp", "sgdp", "adahessian"] {
+        assert!(stdout(&out).contains(name), "{}", stdout(&out));
+    }
+}

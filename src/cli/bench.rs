@@ -1,32 +1,30 @@
 //! `stoke bench ...`
 
+use crate::bench::optimizers::OptimizerBench;
 use crate::bench::{TrainStepBench, data_loading, train_step};
 use crate::usage_error;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde::Serialize;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Median images/second and peak memory of full training steps on random data.
     TrainStep {
-        /// A model preset or a TOML file with a `[model]`-style table.
-        #[arg(long, default_value = "resnet18")]
-        model: String,
         #[arg(long, default_value_t = 128)]
         batch: usize,
-        #[arg(long, default_value_t = 10)]
-        steps: usize,
-        #[arg(long, default_value_t = 2)]
-        warmup: usize,
-        /// Input shape CxHxW.
-        #[arg(long, default_value = "3x32x32")]
-        input: String,
-        #[arg(long, default_value_t = 10)]
-        classes: usize,
-        #[arg(long, default_value = "flex")]
-        device: String,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        common: ModelBenchArgs,
+    },
+    /// Optimizer step time per optimizer vs Burn's Adam; AdaHessian's whole step vs Adam's.
+    Optimizers {
+        /// Optimizers to time besides Adam (comma-separated).
+        #[arg(long, default_value = "sgd,adamw,diffgrad,adamp,sgdp,adahessian")]
+        optimizers: String,
+        /// Batch of the whole-step comparison (0 skips it).
+        #[arg(long, default_value_t = 32)]
+        whole_step_batch: usize,
+        #[command(flatten)]
+        common: ModelBenchArgs,
     },
     /// Images/second of a recipe's training data pipeline alone (loading, augmentation).
     Data {
@@ -41,6 +39,27 @@ pub enum BenchCommand {
     },
 }
 
+/// What every benchmark on a model takes.
+#[derive(Args, Debug)]
+pub struct ModelBenchArgs {
+    /// A model preset or a TOML file with a `[model]`-style table.
+    #[arg(long, default_value = "resnet18")]
+    model: String,
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Input shape CxHxW.
+    #[arg(long, default_value = "3x32x32")]
+    input: String,
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+    #[arg(long, default_value = "flex")]
+    device: String,
+    #[arg(long)]
+    json: bool,
+}
+
 /// Prints `result` as one JSON object, or as the human-readable `line`.
 fn report<T: Serialize>(result: &T, json: bool, line: String) -> anyhow::Result<()> {
     if json {
@@ -51,34 +70,64 @@ fn report<T: Serialize>(result: &T, json: bool, line: String) -> anyhow::Result<
     Ok(())
 }
 
+fn parse_input(input: &str) -> anyhow::Result<[usize; 3]> {
+    let dims: Vec<usize> = input.split('x').filter_map(|d| d.parse().ok()).collect();
+    dims.try_into()
+        .ok()
+        .filter(|dims: &[usize; 3]| dims.iter().all(|&d| d > 0))
+        .ok_or_else(|| usage_error!("--input {input}: expected positive CxHxW, e.g. 3x32x32"))
+}
+
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::TrainStep {
-            model,
-            batch,
-            steps,
-            warmup,
-            input,
-            classes,
-            device,
-            json,
+        BenchCommand::Optimizers {
+            optimizers,
+            whole_step_batch,
+            common: c,
         } => {
-            let dims: Vec<usize> = input.split('x').filter_map(|d| d.parse().ok()).collect();
-            let input: [usize; 3] = dims
-                .try_into()
-                .ok()
-                .filter(|dims: &[usize; 3]| dims.iter().all(|&d| d > 0))
-                .ok_or_else(|| {
-                    usage_error!("--input {input}: expected positive CxHxW, e.g. 3x32x32")
-                })?;
-            let bench = TrainStepBench {
-                model,
-                batch,
+            let (steps, json) = (c.steps, c.json);
+            let bench = OptimizerBench {
+                model: c.model,
+                optimizers: optimizers
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect(),
                 steps,
-                warmup,
-                input,
-                classes,
-                device,
+                warmup: c.warmup,
+                input: parse_input(&c.input)?,
+                classes: c.classes,
+                whole_step_batch,
+                device: c.device,
+            };
+            let result = crate::bench::optimizers::optimizers(&bench)?;
+            let mut lines = vec![format!(
+                "{} ({} trained parameters) on {}: optimizer step, median of {steps}",
+                result.model, result.parameters, result.device
+            )];
+            for s in &result.optimizer_steps {
+                lines.push(format!(
+                    "  {:<11} {:>9.2} ms   {:.2}x Burn's Adam",
+                    s.optimizer, s.median_ms, s.ratio_to_adam
+                ));
+            }
+            if let Some(w) = &result.whole_step {
+                lines.push(format!(
+                    "whole training step, batch {}: Adam {:.3} s, AdaHessian {:.3} s ({:.2}x)",
+                    w.batch, w.adam_median_s, w.adahessian_median_s, w.ratio
+                ));
+            }
+            report(&result, json, lines.join("\n"))
+        }
+        BenchCommand::TrainStep { batch, common: c } => {
+            let json = c.json;
+            let bench = TrainStepBench {
+                model: c.model,
+                batch,
+                steps: c.steps,
+                warmup: c.warmup,
+                input: parse_input(&c.input)?,
+                classes: c.classes,
+                device: c.device,
             };
             let r = train_step(&bench)?;
             let line = format!(

@@ -2,6 +2,8 @@
 //! (forward, cross-entropy, backward, SGD momentum step) on random data, the same work as
 //! `benches/reference/train_step.py` does in PyTorch.
 
+pub mod optimizers;
+
 use crate::config::presets;
 use crate::models::ModelSpec;
 use crate::optim::builtin;
