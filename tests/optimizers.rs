@@ -172,3 +172,44 @@ fn bad_requests_are_usage_errors() {
     .to_string();
     assert!(err.contains("momentom"), "{err}");
 }
+
+#[test]
+fn viz_draws_png_and_svg_and_rejects_other_formats() {
+    use stoke::optim::playground::viz::{VizRequest, viz};
+    let dir = tempfile::tempdir().unwrap();
+    let request = VizRequest {
+        problem: "rosenbrock".into(),
+        runs: vec![("adamp".into(), 0.01), ("sgdp".into(), 0.002)],
+        start: Some([1.5, 1.5]),
+        steps: 50,
+        range: None,
+        size: 128,
+        device: "flex".into(),
+    };
+    let png = dir.path().join("plot.png");
+    let legend = viz(&request, &png).unwrap();
+    assert_eq!(legend.len(), 2);
+    let image = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(image.dimensions(), (128, 128));
+    // The first trajectory's colour is on the canvas.
+    assert!(image.pixels().any(|p| p.0 == legend[0].1));
+    let svg = dir.path().join("plot.svg");
+    viz(&request, &svg).unwrap();
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(text.matches("<polyline").count(), 2);
+    assert!(text.contains("adamp lr 0.01"));
+    let err = viz(&request, &dir.path().join("plot.gif"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("plot.gif"), "{err}");
+    let err = viz(
+        &VizRequest {
+            problem: "conv".into(),
+            ..request
+        },
+        &png,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("2-D"), "{err}");
+}

@@ -1,6 +1,7 @@
-//! `stoke optim trace`: the optimizer playground on the command line.
+//! `stoke optim trace` and `stoke optim viz`: the optimizer playground on the command line.
 
 use crate::config::overrides;
+use crate::optim::playground::viz::{VizRequest, viz};
 use crate::optim::playground::{TraceRequest, trace};
 use crate::usage_error;
 use clap::{Args, Subcommand};
@@ -9,6 +10,33 @@ use clap::{Args, Subcommand};
 pub enum OptimCommand {
     /// Run an optimizer on a test function; print the trajectory and losses.
     Trace(TraceArgs),
+    /// Draw several optimizers' trajectories on a 2-D function's contour plot (.png or .svg).
+    Viz(VizArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VizArgs {
+    /// rosenbrock, rosenbrock100, quadratic, beale or rastrigin.
+    #[arg(long)]
+    problem: String,
+    /// `name:lr` pairs, comma-separated (`adam:0.01,adamp:0.01,sgdp:0.002`); default options.
+    #[arg(long)]
+    optimizers: String,
+    #[arg(long, value_parser = parse_point, allow_hyphen_values = true)]
+    start: Option<[f64; 2]>,
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// `x_min,x_max,y_min,y_max` (default: around the trajectories and the minimum).
+    #[arg(long, allow_hyphen_values = true)]
+    range: Option<String>,
+    /// Side of the square plot in pixels.
+    #[arg(long, default_value_t = 600)]
+    size: u32,
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// The plot to write: `.png` or `.svg`.
+    #[arg(long)]
+    out: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -52,7 +80,51 @@ fn parse_point(text: &str) -> Result<[f64; 2], String> {
 pub fn run(command: OptimCommand) -> anyhow::Result<()> {
     match command {
         OptimCommand::Trace(args) => run_trace(args),
+        OptimCommand::Viz(args) => run_viz(args),
     }
+}
+
+fn run_viz(args: VizArgs) -> anyhow::Result<()> {
+    let mut runs = Vec::new();
+    for pair in args.optimizers.split(',') {
+        let (name, lr) = pair
+            .split_once(':')
+            .ok_or_else(|| usage_error!("--optimizers: expected name:lr pairs, got `{pair}`"))?;
+        let lr: f64 = lr
+            .trim()
+            .parse()
+            .map_err(|_| usage_error!("--optimizers: `{lr}` is not a learning rate"))?;
+        runs.push((name.trim().to_string(), lr));
+    }
+    let range = match &args.range {
+        None => None,
+        Some(text) => {
+            let values: Vec<f64> = text
+                .split(',')
+                .filter_map(|v| v.trim().parse().ok())
+                .collect();
+            Some(values.try_into().map_err(|_| {
+                usage_error!("--range: expected x_min,x_max,y_min,y_max, got `{text}`")
+            })?)
+        }
+    };
+    let legend = viz(
+        &VizRequest {
+            problem: args.problem,
+            runs,
+            start: args.start,
+            steps: args.steps,
+            range,
+            size: args.size,
+            device: args.device,
+        },
+        &args.out,
+    )?;
+    println!("wrote {}", args.out.display());
+    for (label, [r, g, b]) in legend {
+        println!("  rgb({r}, {g}, {b})  {label}");
+    }
+    Ok(())
 }
 
 fn run_trace(args: TraceArgs) -> anyhow::Result<()> {
