@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Record golden optimizer trajectories from the OFFICIAL PyTorch implementations.
 
-The Rust tests compare stoke's AdamP, SGDP, diffGrad and AdaHessian against the
-trajectories written by this script. The optimizer code itself is NOT part of
-this repository: it is imported, unmodified, from a directory given with
-``--official``. Extract it from the upstream repositories like this (the paths
-below are the local git mirrors; any checkout of the same files works):
+The Rust tests compare stoke's AdamP, SGDP, diffGrad, AdaHessian, Adagrad and
+AdaGrad-Norm against the trajectories written by this script. The optimizer
+code itself is NOT part of this repository: Adagrad is PyTorch's own
+``torch.optim.Adagrad``; the others are imported, unmodified, from a directory
+given with ``--official``. Extract it from the upstream repositories like this
+(the paths below are the local git mirrors; any checkout of the same files
+works):
 
     mkdir -p /tmp/official
     cd /work/.mirror/clovaai+AdamP/repo && \\
@@ -16,9 +18,11 @@ below are the local git mirrors; any checkout of the same files works):
     cd /work/.mirror/amirgholami+adahessian/repo && \\
         git show HEAD:image_classification/optim_adahessian.py \\
         > /tmp/official/optim_adahessian.py
+    cd /work/.mirror/timlautk+AdAdaGrad/repo && \\
+        git show HEAD:adagradnorm.py > /tmp/official/adagradnorm.py
 
 Upstream repositories: github.com/clovaai/AdamP, github.com/shivram1987/diffGrad,
-github.com/amirgholami/adahessian.
+github.com/amirgholami/adahessian, github.com/timlautk/AdAdaGrad.
 
 Then, from the repository root:
 
@@ -36,6 +40,25 @@ Notes on running the official code under torch 2.9:
   is replaced by a deterministic generator that reproduces stoke's RNG, so the
   Rust side can use the identical probe vectors (see ``probe_bits``).
   Nothing else in the official code is touched.
+* adagradnorm.py (class ``Adagradnorm``) uses the deprecated
+  ``add_(Number, Tensor)`` overload for its momentum buffer and its
+  weight-decay line. torch 2.9 still accepts it (same UserWarning as above),
+  so nothing is patched. What the official step() does, as run here:
+  - 4-D and 2-D parameters: the accumulator gains the squared L2 norm of each
+    output row, ``grad.view(out, -1).norm(dim=1)**2``, shared by the row.
+  - any other rank: its ``try`` refers to ``grad_sqaure``, which is unbound
+    when no 2-D/4-D parameter came before it in the same step (always the case
+    for the single parameters used here), so the bare ``except`` takes the
+    elementwise fallback ``sum += grad * grad``. run_case checks which branch
+    ran by watching the optimizer state.
+  - update: ``p -= clr * grad / (sqrt(sum) + 1e-10)`` with
+    ``clr = lr / (1 + (step - 1) * lr_decay)``.
+  - ``momentum`` m > 0: ``buf = m * buf + (1 - m) * grad`` (buf starts at 0)
+    and ``p -= clr * buf / (sqrt(sum) + 1e-10)``; the accumulator still uses
+    the raw gradient.
+  - ``weight_decay`` is not an L2 penalty on the weights: after the update it
+    does ``p -= clr * weight_decay * grad`` (an extra plain gradient step with
+    the raw gradient, not the weights and not the momentum buffer).
 
 Everything runs in float32 on the CPU, single-threaded.
 """
@@ -212,6 +235,9 @@ DEFAULT_START = [1.5, 1.5]
 #   SGDP:       momentum=0, dampening=0, weight_decay=0, nesterov=False, eps=1e-8, delta=0.1, wd_ratio=0.1
 #   diffgrad:   betas=(0.9, 0.999), eps=1e-8, weight_decay=0
 #   Adahessian: betas=(0.9, 0.999), eps=1e-4, weight_decay=0, hessian_power=1
+#   Adagrad (torch.optim.Adagrad): lr_decay=0, weight_decay=0,
+#               initial_accumulator_value=0, eps=1e-10
+#   Adagradnorm: momentum=0, lr_decay=0, weight_decay=0, initial_accumulator_value=1e-2
 # ---------------------------------------------------------------------------
 
 def official_kwargs(name, options):
@@ -229,6 +255,8 @@ def official_kwargs(name, options):
         "sgdp": {"momentum", "dampening", "weight_decay", "nesterov", "eps", "delta", "wd_ratio"},
         "diffgrad": {"betas", "eps", "weight_decay"},
         "adahessian": {"betas", "eps", "weight_decay", "hessian_power"},
+        "adagrad": {"lr_decay", "weight_decay", "initial_accumulator_value", "eps"},
+        "adagrad_norm": {"momentum", "lr_decay", "weight_decay", "initial_accumulator_value"},
     }[name]
     assert set(kw) <= allowed, (name, kw)
     return kw
@@ -240,6 +268,8 @@ def make_optimizer(mods, name, params, lr, options):
         "sgdp": mods["SGDP"],
         "diffgrad": mods["diffgrad"],
         "adahessian": mods["Adahessian"],
+        "adagrad": torch.optim.Adagrad,
+        "adagrad_norm": mods["Adagradnorm"],
     }[name]
     return cls(params, lr=lr, **official_kwargs(name, options))
 
@@ -253,6 +283,17 @@ def projection_fires(grad, p, eps, delta):
         if cos.max() < delta / math.sqrt(view(p).size(1)):
             return True
     return False
+
+
+def adagrad_norm_branch(before, after, grad):
+    """Observational check (reporting only) of which accumulator branch the
+    official Adagradnorm step took, from its state['sum'] before and after."""
+    if grad.dim() in (2, 4):
+        rows = after.view(grad.size(0), -1)
+        assert torch.equal(rows, rows[:, :1].expand_as(rows)), "row accumulator not shared by the row"
+        return "row-norm"
+    assert torch.equal(after, before + grad * grad), "not the elementwise fallback"
+    return "elementwise"
 
 
 def flat(t):
@@ -289,6 +330,7 @@ def run_case(mods, name, problem, lr, steps, options, start=None):
         opt._projection = spy
 
     second_order = name == "adahessian"
+    branches = set()
     trajectory, losses = [], []
     for t in range(steps):
         p.grad = None  # zero grads
@@ -303,6 +345,10 @@ def run_case(mods, name, problem, lr, steps, options, start=None):
             with DeterministicProbes(t) as probes:
                 opt.step()
             assert probes.calls == 1  # one parameter tensor -> one probe
+        elif name == "adagrad_norm":
+            before = opt.state[p]["sum"].clone()
+            opt.step()
+            branches.add(adagrad_norm_branch(before, opt.state[p]["sum"], p.grad.detach()))
         else:
             opt.step()
     p.grad = None
@@ -323,7 +369,7 @@ def run_case(mods, name, problem, lr, steps, options, start=None):
     if track_projection:
         assert observed == projected, (name, problem, options, observed, projected)
         case["projected"] = projected
-    return case
+    return case, branches
 
 
 CASES = [
@@ -348,6 +394,17 @@ CASES = [
     ("adahessian", "beale", 0.1, 60, {"hessian_power": 0.5}),
     ("adahessian", "conv", 0.05, 40, {}),
     ("adahessian", "conv", 0.05, 40, {"hessian_power": 0.6, "weight_decay": 0.001}),
+    ("adagrad", "rosenbrock", 0.5, 60, {}),
+    ("adagrad", "rosenbrock", 0.5, 60,
+     {"lr_decay": 0.01, "weight_decay": 0.05, "initial_accumulator_value": 0.1}),
+    ("adagrad", "beale", 0.3, 60, {}),
+    ("adagrad", "scale-invariant", 0.5, 40, {}),
+    ("adagrad", "conv", 0.2, 40, {"eps": 1e-6}),
+    ("adagrad_norm", "rosenbrock", 0.5, 60, {}),
+    ("adagrad_norm", "scale-invariant", 0.5, 40, {}),
+    ("adagrad_norm", "scale-invariant", 0.5, 40, {"momentum": 0.9}),
+    ("adagrad_norm", "conv", 0.2, 40, {}),
+    ("adagrad_norm", "conv", 0.2, 40, {"initial_accumulator_value": 0.1, "lr_decay": 0.01}),
 ]
 
 
@@ -357,7 +414,9 @@ def import_official(directory):
     from sgdp import SGDP
     from diffgrad_v2 import diffgrad
     from optim_adahessian import Adahessian
-    return {"AdamP": AdamP, "SGDP": SGDP, "diffgrad": diffgrad, "Adahessian": Adahessian}
+    from adagradnorm import Adagradnorm
+    return {"AdamP": AdamP, "SGDP": SGDP, "diffgrad": diffgrad, "Adahessian": Adahessian,
+            "Adagradnorm": Adagradnorm}
 
 
 def dump(doc):
@@ -391,9 +450,10 @@ def main():
 
     torch.set_num_threads(1)
     torch.set_default_dtype(F32)
-    # diffGrad_v2.py's deprecated overloads still work on torch 2.9; silence the
-    # warnings. AdaHessian's create_graph=True backward warns about a reference
-    # cycle between parameters and their grads; harmless here.
+    # diffGrad_v2.py's and adagradnorm.py's deprecated overloads still work on
+    # torch 2.9; silence the warnings. AdaHessian's create_graph=True backward
+    # warns about a reference cycle between parameters and their grads;
+    # harmless here.
     warnings.filterwarnings("ignore", message="This overload of .* is deprecated")
     warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
 
@@ -404,13 +464,15 @@ def main():
     mods = import_official(args.official)
     cases = []
     for name, problem, lr, steps, options in CASES:
-        case = run_case(mods, name, problem, lr, steps, options)
+        case, branches = run_case(mods, name, problem, lr, steps, options)
         cases.append(case)
         loss = case["loss"]
         extra = ""
         if "projected" in case:
             extra = f" projected {sum(case['projected'])}/{steps}"
-        print(f"{name:10s} {problem:15s} lr={lr:<6g} steps={steps:3d} {json.dumps(options)}: "
+        if branches:
+            extra += f" accumulator {'/'.join(sorted(branches))}"
+        print(f"{name:12s} {problem:15s} lr={lr:<6g} steps={steps:3d} {json.dumps(options)}: "
               f"loss {loss[0]:.6g} -> {loss[-1]:.6g} (min {min(loss):.6g}){extra}")
 
     doc = {

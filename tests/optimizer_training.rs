@@ -8,7 +8,7 @@ use common::{smoke, train};
 use stoke::train::metrics::read_without_timing;
 
 /// Each optimizer with a learning rate suited to a small CNN with batch norm.
-const OPTIMIZERS: [(&str, &[&str]); 4] = [
+const OPTIMIZERS: [(&str, &[&str]); 6] = [
     ("diffgrad", &["optimizer.lr=0.01"]),
     (
         "adamp",
@@ -26,6 +26,11 @@ const OPTIMIZERS: [(&str, &[&str]); 4] = [
     (
         "adahessian",
         &["optimizer.lr=0.1", "optimizer.hessian_power=0.5"],
+    ),
+    ("adagrad", &["optimizer.lr=0.02"]),
+    (
+        "adagrad_norm",
+        &["optimizer.lr=0.05", "optimizer.momentum=0.5"],
     ),
 ];
 

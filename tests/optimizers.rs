@@ -78,7 +78,7 @@ fn golden_trajectories_match_the_official_implementations() {
         let reference: Vec<Vec<f64>> = serde_json::from_value(case["trajectory"].clone()).unwrap();
         let deviation = max_deviation(&ours, &reference);
         // First-order optimizers: the same f32 arithmetic as PyTorch up to operation order
-        // (a few ulps per step on O(1) coordinates; measured <= 4e-7 over 80 steps).
+        // (a few ulps per step on O(1) coordinates; measured <= 6e-7 over 80 steps).
         // AdaHessian: stoke's Hessian-vector product is a central finite difference of
         // gradients (O(r^2) truncation plus f32 rounding) where the reference uses exact
         // double backprop; measured <= 1.7e-4 (beale, whose Hessian varies fastest).

@@ -29,6 +29,9 @@ pub struct RunConfig {
     #[serde(default)]
     pub schedule: ScheduleConfig,
     pub train: TrainConfig,
+    /// Grow the batch size during training by a variance test (AdAdaGrad); off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive_batch: Option<AdaptiveBatchConfig>,
 }
 
 fn default_device() -> String {
@@ -157,6 +160,45 @@ impl Default for ScheduleConfig {
             gamma: 0.1,
         }
     }
+}
+
+/// Adaptive batch sizes (Lau et al., AdAdaGrad): every `test_interval` steps the gradient
+/// variance, estimated from `micro_batches` micro-batch gradients, decides whether the batch
+/// must grow. It never shrinks and never exceeds `max_batch_size`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveBatchConfig {
+    /// `norm` (norm test) or `inner-product` (augmented inner-product test).
+    pub test: String,
+    /// Norm test: the batch must make `Var / ||g||^2 <= eta^2`.
+    #[serde(default = "default_test_constant")]
+    pub eta: f64,
+    /// Inner-product test constant.
+    #[serde(default = "default_test_constant")]
+    pub theta: f64,
+    /// Orthogonality test constant.
+    #[serde(default = "default_test_constant")]
+    pub nu: f64,
+    /// Micro-batches the batch is split into for the variance estimate.
+    #[serde(default = "default_micro_batches")]
+    pub micro_batches: usize,
+    /// The largest batch size allowed.
+    pub max_batch_size: usize,
+    /// Run the test every this many steps.
+    #[serde(default = "default_test_interval")]
+    pub test_interval: usize,
+}
+
+fn default_test_constant() -> f64 {
+    0.1
+}
+
+fn default_micro_batches() -> usize {
+    8
+}
+
+fn default_test_interval() -> usize {
+    1
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

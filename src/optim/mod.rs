@@ -1,10 +1,13 @@
 //! Optimizers: Burn's built-ins configured PyTorch-style, and stoke's own (diffGrad, AdamP,
-//! SGDP, AdaHessian), each a per-tensor [`burn::optim::Optimizer`] so Burn's
+//! SGDP, AdaHessian, AdaGrad, AdaGrad-Norm), each a per-tensor [`burn::optim::Optimizer`] so Burn's
 //! `ModuleOptimizer` walks the model and records the state in checkpoints.
 
+pub mod adagrad;
+pub mod adagrad_norm;
 pub mod adahessian;
 pub mod adamp;
 pub mod builtin;
+pub mod channels;
 pub mod diffgrad;
 pub mod grad_norm;
 pub mod hutchinson;

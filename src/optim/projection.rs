@@ -7,37 +7,14 @@
 //! `max_r |cos(g_r, p_r)| < delta / sqrt(row length)`. Firing replaces the update by
 //! `u - p_hat * <p_hat, u>_row` with `p_hat = p / (||p_r|| + eps)`.
 //!
-//! Layout: PyTorch keeps the output unit first for both linear `[out, in]` and conv
-//! `[out, in, kh, kw]` weights; Burn keeps `Linear` weights as `[in, out]`. So the channel
-//! axis here is the last one for rank 2 and the first one otherwise.
+//! The channel view is [`super::channels`]: the output unit, the last axis of a Burn
+//! `Linear` weight and the first of a conv kernel.
 //!
 //! Cosine similarity follows PyTorch 2.x: `<x/max(||x||, eps), y/max(||y||, eps)>`.
 //! The decision is taken on the device with masks (no host read per tensor per step).
 
+use super::channels::{channel_rows, per_channel};
 use burn::tensor::Tensor;
-
-const fn channel_axis(rank: usize) -> usize {
-    if rank == 2 { 1 } else { 0 }
-}
-
-/// `x` as `[channels, elements per channel]`.
-fn channel_rows<const D: usize>(x: Tensor<D>) -> Tensor<2> {
-    let dims = x.dims();
-    let channels = dims[channel_axis(D)];
-    let per = dims.iter().product::<usize>() / channels.max(1);
-    if D == 2 {
-        x.swap_dims(0, 1).reshape([channels, per])
-    } else {
-        x.reshape([channels, per])
-    }
-}
-
-/// A per-channel column `[channels, 1]` reshaped to broadcast against a tensor of `dims`.
-fn per_channel<const D: usize>(column: Tensor<2>, dims: [usize; D]) -> Tensor<D> {
-    let mut shape = [1usize; D];
-    shape[channel_axis(D)] = dims[channel_axis(D)];
-    column.reshape(shape)
-}
 
 /// Row norms of `rows` clamped below by `eps` (PyTorch's cosine-similarity convention).
 fn unit_rows(rows: Tensor<2>, eps: f64) -> Tensor<2> {

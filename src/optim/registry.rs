@@ -1,7 +1,7 @@
 //! Optimizers by name. Adding one: a file in this folder with a builder taking the
 //! optimizer's own options, and one entry in [`OPTIMIZERS`].
 
-use super::{Built, adahessian, adamp, builtin, diffgrad, sgdp};
+use super::{Built, adagrad, adagrad_norm, adahessian, adamp, builtin, diffgrad, sgdp};
 use crate::config::OptimizerConfig;
 use crate::usage_error;
 
@@ -66,6 +66,18 @@ pub const OPTIMIZERS: &[Entry] = &[
         description: "AdaHessian (Yao et al.): Adam on a Hutchinson Hessian-diagonal estimate",
         family: Family::Adam,
         build: adahessian::build,
+    },
+    Entry {
+        name: "adagrad",
+        description: "AdaGrad (Duchi et al.), PyTorch semantics; AdAdaGrad with [adaptive_batch]",
+        family: Family::Adam,
+        build: adagrad::build,
+    },
+    Entry {
+        name: "adagrad_norm",
+        description: "AdaGrad-Norm, one step size per output channel (official AdAdaGrad code)",
+        family: Family::Adam,
+        build: adagrad_norm::build,
     },
 ];
 
