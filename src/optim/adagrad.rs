@@ -80,12 +80,12 @@ impl Optimizer for AdaGrad {
 
 /// Checks the options AdaGrad and AdaGrad-Norm share.
 pub(crate) fn check_common(lr_decay: f64, initial: f64) -> anyhow::Result<()> {
-    if !(lr_decay >= 0.0) {
+    if lr_decay.is_nan() || lr_decay < 0.0 {
         return Err(usage_error!(
             "key `optimizer.lr_decay`: expected a non-negative number, got {lr_decay}"
         ));
     }
-    if !(initial >= 0.0) {
+    if initial.is_nan() || initial < 0.0 {
         return Err(usage_error!(
             "key `optimizer.initial_accumulator_value`: expected a non-negative number, got {initial}"
         ));
