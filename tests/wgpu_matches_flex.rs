@@ -44,6 +44,7 @@ fn losses(device: &Device, record: burn::store::ModuleRecord) -> Vec<f64> {
         start: 0,
         end: 12,
         prefetch: 2,
+        cursor: None,
     };
     let mut loader = TrainLoader::new(set, pipeline, plan);
     let mut out = Vec::new();

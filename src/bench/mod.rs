@@ -146,6 +146,7 @@ pub fn data_loading(
         start: 0,
         end: batches,
         prefetch: config.data.prefetch,
+        cursor: None,
     };
     let started = Instant::now();
     let mut loader = TrainLoader::new(std::sync::Arc::new(data.train), pipeline, plan);

@@ -89,6 +89,11 @@ pub struct BatchPlan {
     pub end: usize,
     /// Batches prepared ahead.
     pub prefetch: usize,
+    /// Adaptive batch sizes: the samples already consumed. Batches then take the next
+    /// `batch_size` samples of the stream of epoch orders (crossing epoch boundaries, nothing
+    /// dropped), so a loader restarted with a new batch size continues where the old one
+    /// stopped. `None`: fixed-size batches laid out per epoch as described above.
+    pub cursor: Option<usize>,
 }
 
 impl TrainLoader {
@@ -134,16 +139,32 @@ fn produce(set: Arc<ImageSet>, pipeline: Pipeline, plan: BatchPlan, sender: Sync
     let steps_per_epoch = (set.len() / batch_size).max(1);
     let mut order: Option<(usize, Vec<usize>)> = None;
     for step in start..end {
-        let epoch = step / steps_per_epoch;
-        if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
+        if plan.cursor.is_none() {
+            let epoch = step / steps_per_epoch;
+            if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
+            }
         }
-        let Some((_, indices)) = &order else {
-            unreachable!()
+        let indices: &[usize] = order.as_ref().map_or(&[], |(_, o)| o);
+        let chunk: Vec<usize> = match plan.cursor {
+            None => {
+                let offset = (step % steps_per_epoch) * batch_size;
+                indices[offset..(offset + batch_size).min(indices.len())].to_vec()
+            }
+            Some(cursor) => {
+                let first = cursor + (step - start) * batch_size;
+                (first..first + batch_size)
+                    .map(|position| {
+                        let epoch = position / set.len();
+                        if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                            order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
+                        }
+                        order.as_ref().map_or(0, |(_, o)| o[position % set.len()])
+                    })
+                    .collect()
+            }
         };
-        let offset = (step % steps_per_epoch) * batch_size;
-        let chunk = &indices[offset..(offset + batch_size).min(indices.len())];
-        let batch = build_batch(&set, chunk, &pipeline, Some((seed, step as u64)));
+        let batch = build_batch(&set, &chunk, &pipeline, Some((seed, step as u64)));
         if sender.send(batch).is_err() {
             return;
         }
@@ -193,7 +214,39 @@ mod tests {
             start,
             end,
             prefetch: 2,
+            cursor: None,
         }
+    }
+
+    #[test]
+    fn cursor_batches_continue_the_sample_stream_across_a_size_change() {
+        let (set, pipeline) = setup();
+        let stream = |cursor: usize, start: usize, batch_size: usize, steps: usize| {
+            let plan = BatchPlan {
+                batch_size,
+                cursor: Some(cursor),
+                ..plan(start, start + steps)
+            };
+            collect(&mut TrainLoader::new(set.clone(), pipeline.clone(), plan))
+        };
+        // 40 samples: batches of 8 for 3 steps, then of 12 from sample 24 (crossing into
+        // epoch 1 at sample 40) equal one stream of labels through the epoch orders.
+        let small = stream(0, 0, 8, 3);
+        let large = stream(24, 3, 12, 3);
+        let labels: Vec<i64> = small
+            .iter()
+            .chain(&large)
+            .flat_map(|b| b.labels.clone())
+            .collect();
+        let order = |epoch| epoch_order(set.len(), 3, epoch);
+        let expected: Vec<i64> = order(0)
+            .into_iter()
+            .chain(order(1))
+            .take(60)
+            .map(|i| set.labels[i] as i64)
+            .collect();
+        assert_eq!(labels, expected);
+        assert_eq!(large[0].shape[0], 12);
     }
 
     fn collect(loader: &mut TrainLoader) -> Vec<HostBatch> {

@@ -21,6 +21,17 @@ pub struct Batch {
     pub size: usize,
 }
 
+impl Batch {
+    /// Samples `start..start + len` of this batch.
+    pub fn slice(&self, start: usize, len: usize) -> Batch {
+        Batch {
+            images: self.images.clone().narrow(0, start, len),
+            labels: self.labels.clone().narrow(0, start, len),
+            size: len,
+        }
+    }
+}
+
 /// What the recipe knows of the step it computes a loss for. Randomness a recipe needs
 /// (attack starts, noise) comes from `crate::rng::Rng::new(seed, Stream::Recipe, step, i)`.
 #[derive(Clone, Debug)]

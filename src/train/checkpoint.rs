@@ -33,6 +33,12 @@ pub struct TrainState {
     /// The recipe's own state.
     #[serde(default)]
     pub recipe: serde_json::Value,
+    /// Adaptive batch sizes: the current batch size (0 before the first change).
+    #[serde(default)]
+    pub batch_size: usize,
+    /// Adaptive batch sizes: training samples consumed so far.
+    #[serde(default)]
+    pub samples_seen: usize,
 }
 
 /// Sums over the steps since the last metrics line.

@@ -1,6 +1,7 @@
 //! The training engine: one loop for every recipe, with schedules, clipping, metrics,
 //! evaluation, checkpoints, resume and interruption.
 
+pub mod adaptive_batch;
 pub mod atomic;
 pub mod checkpoint;
 pub mod evaluate;

@@ -1,6 +1,7 @@
 //! A recipe bound to the engine: training, evaluation and export of its model, behind an
 //! object-safe trait so the registry can hand any recipe to the CLI.
 
+use super::adaptive_batch::AdaptiveBatch;
 use super::atomic::write_atomic;
 use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
 use super::evaluate::{Evaluation, evaluate, to_device};
@@ -253,6 +254,26 @@ impl<'a, R: Recipe> Engine<'a, R> {
             self.total_steps,
         )?;
         let lr_scaling = LrScaling::from_config(&config.optimizer, config.data.batch_size)?;
+        let train_len = self.data.train.len();
+        let adaptive = config
+            .adaptive_batch
+            .as_ref()
+            .map(|c| AdaptiveBatch::from_config(c, config.data.batch_size))
+            .transpose()?;
+        // With a growing batch an epoch budget ends the run by samples, not steps, so only
+        // schedules that do not need the run's length in steps apply.
+        let sample_budget = match adaptive {
+            Some(_) if config.train.steps == 0 => {
+                if config.schedule.name != "constant" {
+                    return Err(usage_error!(
+                        "key `schedule.name`: with [adaptive_batch] and train.epochs the number of \
+                         steps is not known in advance; use schedule.name = \"constant\" or set train.steps"
+                    ));
+                }
+                Some(config.train.epochs * train_len)
+            }
+            _ => None,
+        };
         let checkpoints = CheckpointDir::new(out_dir);
 
         let mut state = TrainState::default();
@@ -278,7 +299,10 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let mut metrics = MetricsLog::open(out_dir, state.step)?;
 
         let pipeline = pipeline(config);
-        let batch_size = config.data.batch_size;
+        let mut batch_size = match state.batch_size {
+            0 => config.data.batch_size,
+            resumed => resumed,
+        };
         // The loader thread owns the training images from here on; the engine keeps the test split.
         let train_set = Arc::new(std::mem::take(&mut self.data.train));
         let plan = BatchPlan {
@@ -287,14 +311,21 @@ impl<'a, R: Recipe> Engine<'a, R> {
             start: state.step,
             end: self.total_steps,
             prefetch: config.data.prefetch,
+            cursor: adaptive.map(|_| state.samples_seen),
         };
-        let mut loader = TrainLoader::new(train_set, pipeline.clone(), plan);
+        let mut loader = TrainLoader::new(train_set.clone(), pipeline.clone(), plan);
         let (eval_every, checkpoint_every) = (
             self.every(config.train.eval_every),
             self.every(config.train.checkpoint_every),
         );
         let log_every = config.train.log_every.max(1);
         let spe = self.steps_per_epoch as f64;
+        // Epochs done: by samples when the batch size can change.
+        let epochs_done = |step: usize, samples_seen: usize| match adaptive {
+            Some(_) => samples_seen as f64 / train_len as f64,
+            None => step as f64 / spe,
+        };
+        let budget_spent = |samples_seen: usize| sample_budget.is_some_and(|b| samples_seen >= b);
 
         interrupt::install();
         let progress = Progress::new(self.total_steps, state.step, self.options.quiet);
@@ -307,7 +338,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let mut last_eval: Option<Evaluation> = None;
         let mut training_seconds = 0.0;
 
-        while state.step < self.total_steps {
+        while state.step < self.total_steps && !budget_spent(state.samples_seen) {
             if interrupt::requested() || self.options.stop_after == Some(state.step) {
                 interrupt::clear();
                 state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
@@ -331,7 +362,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let batch = to_device(host, &train_device);
             let ctx = StepContext {
                 step,
-                epoch: step / self.steps_per_epoch,
+                epoch: epochs_done(state.step, state.samples_seen) as usize,
                 seed: config.seed,
                 device: train_device.clone(),
             };
@@ -356,6 +387,15 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     recipe.train_loss(moved, &batch, &ctx).loss
                 })
             });
+            // AdAdaGrad: the variance test on this batch decides the next batch size.
+            let next_batch_size = adaptive.filter(|a| a.due(step)).map(|a| {
+                let recipe = &mut *self.recipe;
+                let stats = a.measure(&model, &batch, |copy, part| {
+                    train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
+                    recipe.train_loss(copy, part, &ctx).loss
+                });
+                a.next_batch_size(&stats, batch_size).min(train_len)
+            });
             if let Some(max_norm) = config.optimizer.grad_clip_norm {
                 clip_global_norm(&model, &mut grads, norms.l2, max_norm);
             }
@@ -365,15 +405,32 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let lr = schedule.lr(step) * lr_scaling.factor(batch.size);
             model = optim.step(lr, model, grads);
             state.step += 1;
+            state.samples_seen += batch.size;
             // Every step, so any run can be refined into a schedule (`stoke schedule refine`).
-            metrics.write(&json!({
+            let mut line = json!({
                 "step": state.step,
                 "batch_loss": loss,
                 "lr": lr,
                 "grad_l2": norms.l2,
                 "grad_l1": norms.l1,
                 "batch_size": batch.size,
-            }))?;
+            });
+            if let Some(next) = next_batch_size {
+                line["next_batch_size"] = next.into();
+                if next != batch_size {
+                    // The loader restarts at the current sample with the new size.
+                    batch_size = next;
+                    state.batch_size = next;
+                    let plan = BatchPlan {
+                        batch_size,
+                        start: state.step,
+                        cursor: Some(state.samples_seen),
+                        ..plan
+                    };
+                    loader = TrainLoader::new(train_set.clone(), pipeline.clone(), plan);
+                }
+            }
+            metrics.write(&line)?;
             let step_seconds = step_started.elapsed().as_secs_f64();
             training_seconds += step_seconds;
             window_seconds += step_seconds;
@@ -387,14 +444,14 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let has_accuracy = output.correct.is_some();
             window_images += batch.size;
 
-            let done = state.step == self.total_steps;
+            let done = state.step == self.total_steps || budget_spent(state.samples_seen);
             if state.step % log_every == 0 || done {
                 let accuracy =
                     has_accuracy.then(|| window.correct as f64 / window.samples.max(1) as f64);
                 let status = Status {
                     step: state.step,
                     total: self.total_steps,
-                    epoch: state.step as f64 / spe,
+                    epoch: epochs_done(state.step, state.samples_seen),
                     loss: window.loss_sum / window.steps as f64,
                     accuracy,
                     lr,
@@ -430,14 +487,14 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 );
                 metrics.write(&json!({
                     "step": state.step,
-                    "epoch": state.step as f64 / spe,
+                    "epoch": epochs_done(state.step, state.samples_seen),
                     "test_loss": eval.test_loss,
                     "test_accuracy": eval.test_accuracy,
                     "wall_seconds": wall_before + started.elapsed().as_secs_f64(),
                 }))?;
                 progress.println(&format!(
                     "epoch {:.2} step {}: test loss {:.4}, test accuracy {:.2}%",
-                    state.step as f64 / spe,
+                    epochs_done(state.step, state.samples_seen),
                     state.step,
                     eval.test_loss,
                     100.0 * eval.test_accuracy
@@ -478,7 +535,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
             test_loss: eval.test_loss,
             best_test_accuracy: state.best_accuracy.unwrap_or(eval.test_accuracy),
             steps: state.step,
-            epochs: state.step as f64 / spe,
+            epochs: epochs_done(state.step, state.samples_seen),
             wall_seconds: wall_before + started.elapsed().as_secs_f64(),
             images_per_second: (steps_here * batch_size) as f64 / training_seconds.max(1e-9),
             trainable_params: Some(trainable),
