@@ -116,7 +116,7 @@ impl AdaptiveBatch {
     /// The batch size the test asks for: never smaller than `current`, at most the maximum.
     pub fn next_batch_size(&self, stats: &Statistics, current: usize) -> usize {
         let g2 = stats.mean_squared_norm;
-        let wanted = if !(g2 > 0.0) {
+        let wanted = if g2.is_nan() || g2 <= 0.0 {
             // A zero gradient says nothing about the noise: keep the batch.
             0.0
         } else {
