@@ -9,7 +9,7 @@ macro_rules! presets {
 }
 
 const RECIPES: &[(&str, &str)] = presets!("recipes":
-    "quickstart", "fashion-mnist", "cifar10-resnet18", "smoke",
+    "quickstart", "fashion-mnist", "cifar10-resnet18", "smoke", "adadagrad-fashion-mnist",
 );
 
 const MODELS: &[(&str, &str)] = presets!("models":
