@@ -88,6 +88,13 @@ pub trait Recipe: Sized {
     /// Scores a test batch with the inference copy of the model.
     fn eval_batch(&self, model: &Self::Model, batch: &Batch) -> EvalSums;
 
+    /// Whether `train_loss` may be evaluated again on the same batch at other weights or on
+    /// parts of the batch (AdaHessian's Hessian-vector products, adaptive batch tests). A
+    /// recipe whose `train_loss` changes its own state must return false.
+    fn repeatable_loss(&self) -> bool {
+        true
+    }
+
     /// Recipe state that must survive a resume (schedules of lambda, EMA, ...).
     fn state(&self) -> serde_json::Value {
         serde_json::Value::Null

@@ -254,6 +254,16 @@ impl<'a, R: Recipe> Engine<'a, R> {
             self.total_steps,
         )?;
         let lr_scaling = LrScaling::from_config(&config.optimizer, config.data.batch_size)?;
+        if (curvature.is_some() || config.adaptive_batch.is_some())
+            && !self.recipe.repeatable_loss()
+        {
+            return Err(usage_error!(
+                "recipe `{}` cannot re-evaluate its loss within a step, which optimizer `{}` \
+                 and [adaptive_batch] need",
+                config.recipe.name,
+                config.optimizer.name
+            ));
+        }
         let train_len = self.data.train.len();
         let adaptive = config
             .adaptive_batch
