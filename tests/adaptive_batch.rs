@@ -44,7 +44,7 @@ fn adaptive(micro_batches: usize, eta: f64) -> AdaptiveBatch {
             max_batch_size: 100_000,
             test_interval: 1,
         },
-        1,
+        2,
     )
     .unwrap()
 }
@@ -146,15 +146,30 @@ fn grows_with(test: &str) {
         *sizes.last().unwrap() > 4 && *sizes.last().unwrap() <= 48,
         "{sizes:?}"
     );
-    // Each step's batch is the size the previous step's test asked for.
+    // Each step's batch is the size the previous step's test asked for; at the cap the test
+    // no longer runs.
     for pair in steps.windows(2) {
-        assert_eq!(
-            pair[1]["batch_size"], pair[0]["next_batch_size"],
-            "{pair:?}"
-        );
+        match pair[0].get("next_batch_size") {
+            Some(next) => assert_eq!(&pair[1]["batch_size"], next, "{pair:?}"),
+            None => assert_eq!(pair[0]["batch_size"], 48, "{pair:?}"),
+        }
     }
-    // With the default sqrt scaling against the first batch size, the rate follows the batch.
-    for line in &steps {
+    // Under adaptive batches the rate stays constant unless lr_scaling asks otherwise.
+    assert!(steps.iter().all(|l| l["lr"] == 0.05));
+}
+
+#[test]
+fn learning_rate_follows_the_batch_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, resolved) = adaptive_smoke(&["optimizer.lr_scaling=sqrt"]);
+    train(&config, &resolved, dir.path(), false, None).unwrap();
+    let lines = read_without_timing(&dir.path().join("metrics.jsonl")).unwrap();
+    let steps: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("grad_l2").is_some())
+        .collect();
+    assert!(steps.last().unwrap()["batch_size"].as_u64().unwrap() > 4);
+    for line in steps {
         let b = line["batch_size"].as_f64().unwrap();
         let lr = line["lr"].as_f64().unwrap();
         assert!((lr - 0.05 * (b / 4.0).sqrt()).abs() < 1e-12);

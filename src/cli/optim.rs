@@ -99,13 +99,17 @@ fn run_viz(args: VizArgs) -> anyhow::Result<()> {
     let range = match &args.range {
         None => None,
         Some(text) => {
-            let values: Vec<f64> = text
+            let bad = || {
+                usage_error!(
+                    "--range: expected four finite numbers x_min,x_max,y_min,y_max, got `{text}`"
+                )
+            };
+            let values = text
                 .split(',')
-                .filter_map(|v| v.trim().parse().ok())
-                .collect();
-            Some(values.try_into().map_err(|_| {
-                usage_error!("--range: expected x_min,x_max,y_min,y_max, got `{text}`")
-            })?)
+                .map(|v| v.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(bad)?;
+            Some(values.try_into().map_err(|_| bad())?)
         }
     };
     let legend = viz(

@@ -81,9 +81,12 @@ impl Optimizer for AdaHessian {
             Some(s) => (s.exp_avg, s.exp_hessian_diag_sq, Some(s.hessian), s.step),
             None => (grad.zeros_like(), grad.zeros_like(), None, 0),
         };
-        // A parameter without any estimate yet (a rank-0 tensor, which is never stacked) falls
-        // back to zero curvature: the step is then bounded by eps.
-        let hessian = fresh.or(previous).unwrap_or_else(|| grad.zeros_like());
+        // Without any curvature estimate yet (its first gradient came between Hessian updates,
+        // or a rank-0 tensor, which is never stacked) the step would be lr m / eps: skip it
+        // and wait for an estimate.
+        let Some(hessian) = fresh.or(previous) else {
+            return (param, None);
+        };
         let step = step + 1;
         let exp_avg = exp_avg.mul_scalar(o.beta1) + grad.mul_scalar(1.0 - o.beta1);
         let exp_hessian_diag_sq = exp_hessian_diag_sq.mul_scalar(o.beta2)

@@ -2,7 +2,9 @@
 //!
 //! PyTorch keeps the output unit first for both linear `[out, in]` and conv
 //! `[out, in, kh, kw]` weights; Burn keeps `Linear` weights as `[in, out]`. So the channel axis
-//! is the last one for rank 2 and the first one otherwise.
+//! is the last one for rank 2 and the first one otherwise. (A rank-2 parameter that is not a
+//! `Linear` weight, such as an embedding table `[n, d]`, gets the same rule; stoke's models
+//! have none that these optimizers treat specially.)
 
 use burn::tensor::Tensor;
 

@@ -135,7 +135,8 @@ pub fn probe<const D: usize>(
 }
 
 /// Replaces each gradient `g` by `[g; D]` stacked along dim 0, with `D = |Hz|` averaged over
-/// the kernel positions (dims 2 and 3) of 4-D tensors. Rank-0 gradients stay as they are.
+/// the kernel positions (dims 2 and 3) of 4-D tensors (the official code's conv branch; other
+/// ranks, 3-D included, use `|Hz|` elementwise). Rank-0 gradients stay as they are.
 pub fn stack_with_diagonal<M: Module>(
     model: &M,
     grads: GradientsParams,
@@ -150,9 +151,13 @@ pub fn stack_with_diagonal<M: Module>(
             if D == 0 {
                 return;
             }
-            let (Some(grad), Some(hz)) =
-                (self.grads.remove::<D>(param.id), self.hz.get::<D>(param.id))
-            else {
+            let Some(grad) = self.grads.remove::<D>(param.id) else {
+                return;
+            };
+            // A parameter without a Hessian-vector product keeps its plain gradient (the
+            // optimizer then reuses its stored estimate).
+            let Some(hz) = self.hz.get::<D>(param.id) else {
+                self.grads.register(param.id, grad);
                 return;
             };
             let dims = hz.dims();

@@ -11,7 +11,7 @@
 //! Per-sample variances are estimated from micro-batch gradients instead of per-sample ones
 //! (Burn has no vmap): the batch is split into `M` micro-batches of sizes `n_m`, with mean
 //! gradients `G_m` and `g = sum n_m G_m / b`. Since `Var(G_m) = sigma^2 / n_m` for iid samples,
-//! `sigma^2 ~ sum_m n_m (G_m - g)^2 / (M - 1)` (elementwise), which is unbiased for equal
+//! `sigma^2 ~ sum_m n_m (G_m - g)^2 / (M - 1)` (elementwise), which is unbiased for any
 //! micro-batch sizes; the same estimator serves the inner products and orthogonal parts. With
 //! micro-batches of one sample it is the official per-sample estimate. Its noise falls with
 //! `M` (a chi-squared with `M - 1` degrees of freedom), and, as in the official code, the
@@ -86,6 +86,16 @@ impl AdaptiveBatch {
                 config.micro_batches
             ));
         }
+        if batch_size < 2 {
+            return Err(usage_error!(
+                "key `data.batch_size`: adaptive batches start from at least 2 samples (the variance needs two micro-batches), got {batch_size}"
+            ));
+        }
+        if config.test_interval == 0 {
+            return Err(usage_error!(
+                "key `adaptive_batch.test_interval`: expected a positive number of steps"
+            ));
+        }
         if config.max_batch_size < batch_size {
             return Err(usage_error!(
                 "key `adaptive_batch.max_batch_size`: expected at least data.batch_size ({batch_size}), got {}",
@@ -96,7 +106,7 @@ impl AdaptiveBatch {
             test,
             micro_batches: config.micro_batches,
             max_batch_size: config.max_batch_size,
-            test_interval: config.test_interval.max(1),
+            test_interval: config.test_interval,
         })
     }
 
@@ -128,7 +138,10 @@ impl AdaptiveBatch {
                 ),
             }
         };
-        let wanted = if wanted.is_finite() {
+        let wanted = if wanted.is_nan() {
+            // A failed estimate (a non-finite micro-batch gradient) keeps the batch.
+            0
+        } else if wanted.is_finite() {
             wanted.ceil() as usize
         } else {
             self.max_batch_size

@@ -96,31 +96,33 @@ pub fn median_filter(values: &[f64], width: usize) -> Vec<f64> {
         .map(|i| {
             window.clear();
             window.extend((0..width).map(|k| at(i as isize + k as isize - half as isize)));
-            window.sort_by(f64::total_cmp);
-            window[half]
+            *window.select_nth_unstable_by(half, f64::total_cmp).1
         })
         .collect()
 }
 
 /// The smoothed norm sequence, `steps` long.
 pub fn smooth(norms: &[f64], steps: usize, smoothing: Smoothing) -> anyhow::Result<Vec<f64>> {
-    let finite: Vec<f64> = norms.iter().copied().filter(|v| v.is_finite()).collect();
+    // Non-finite and zero norms carry no weight information; drop them like the reference
+    // drops non-finite values.
+    let finite: Vec<f64> = norms
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .collect();
     if finite.len() <= 2 * smoothing.trim {
         return Err(usage_error!(
-            "refining needs more than {} finite gradient norms, got {}",
+            "refining needs more than {} finite, positive gradient norms, got {}",
             2 * smoothing.trim,
             finite.len()
         ));
     }
     let kept = &finite[smoothing.trim..finite.len() - smoothing.trim];
-    if kept.iter().any(|&v| v <= 0.0) {
-        return Err(usage_error!(
-            "refining needs positive gradient norms; the run logged a zero norm"
-        ));
-    }
+    // The reference resamples onto its 10,000-point grid and filters with a window of 10% of
+    // that grid (1001 points); longer runs keep their points and the same window.
     let n = kept.len().max(smoothing.grid);
     let dense = resample(kept, n);
-    let width = 2 * ((smoothing.fraction * n as f64).floor() as usize / 2) + 1;
+    let width = 2 * ((smoothing.fraction * smoothing.grid as f64).floor() as usize / 2) + 1;
     Ok(resample(&median_filter(&dense, width), steps))
 }
 

@@ -55,6 +55,12 @@ impl Schedule {
                 "key `schedule.warmup_epochs`: expected a non-negative number"
             ));
         }
+        if !(config.gamma.is_finite() && config.gamma > 0.0) {
+            return Err(usage_error!(
+                "key `schedule.gamma`: expected a positive number, got {}",
+                config.gamma
+            ));
+        }
         if !(0.0..=1.0).contains(&config.final_lr_fraction) {
             return Err(usage_error!(
                 "key `schedule.final_lr_fraction`: expected a value in [0, 1]"

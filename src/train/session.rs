@@ -253,7 +253,13 @@ impl<'a, R: Recipe> Engine<'a, R> {
             self.steps_per_epoch,
             self.total_steps,
         )?;
-        let lr_scaling = LrScaling::from_config(&config.optimizer, config.data.batch_size)?;
+        // Under adaptive batches the official AdAdaGrad keeps the rate constant: no scaling
+        // unless the config asks for it.
+        let mut optimizer_config = config.optimizer.clone();
+        if config.adaptive_batch.is_some() && optimizer_config.lr_scaling.is_none() {
+            optimizer_config.lr_scaling = Some("none".into());
+        }
+        let lr_scaling = LrScaling::from_config(&optimizer_config, config.data.batch_size)?;
         if (curvature.is_some() || config.adaptive_batch.is_some())
             && !self.recipe.repeatable_loss()
         {
@@ -341,7 +347,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let progress = Progress::new(self.total_steps, state.step, self.options.quiet);
         let started = Instant::now();
         let wall_before = state.wall_seconds;
-        let first_step = state.step;
+        let first_sample = state.samples_seen;
         // Time spent in training steps (data wait included, evaluation and checkpoints not).
         let mut window_seconds = 0.0;
         let mut window_images = 0usize;
@@ -398,7 +404,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 })
             });
             // AdAdaGrad: the variance test on this batch decides the next batch size.
-            let next_batch_size = adaptive.filter(|a| a.due(step)).map(|a| {
+            // (Skipped once the batch is as large as it may get, as the official code does.)
+            let at_cap = |a: &AdaptiveBatch| batch_size >= a.max_batch_size.min(train_len);
+            let next_batch_size = adaptive.filter(|a| a.due(step) && !at_cap(a)).map(|a| {
                 let recipe = &mut *self.recipe;
                 let stats = a.measure(&model, &batch, |copy, part| {
                     train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
@@ -427,7 +435,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
             });
             if let Some(next) = next_batch_size {
                 line["next_batch_size"] = next.into();
-                if next != batch_size {
+                if next != batch_size && state.step < self.total_steps {
                     // The loader restarts at the current sample with the new size.
                     batch_size = next;
                     state.batch_size = next;
@@ -474,7 +482,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     "accuracy": accuracy,
                     "lr": lr,
                     "grad_norm": window.grad_norm_sum / window.steps as f64,
-                    "batch_size": batch_size,
+                    "batch_size": batch.size,
                     "images_per_second": status.images_per_second,
                     "wall_seconds": wall_before + started.elapsed().as_secs_f64(),
                 }))?;
@@ -539,7 +547,6 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 &self.device,
             ),
         };
-        let steps_here = state.step - first_step;
         let summary = Summary {
             test_accuracy: eval.test_accuracy,
             test_loss: eval.test_loss,
@@ -547,7 +554,8 @@ impl<'a, R: Recipe> Engine<'a, R> {
             steps: state.step,
             epochs: epochs_done(state.step, state.samples_seen),
             wall_seconds: wall_before + started.elapsed().as_secs_f64(),
-            images_per_second: (steps_here * batch_size) as f64 / training_seconds.max(1e-9),
+            images_per_second: (state.samples_seen - first_sample) as f64
+                / training_seconds.max(1e-9),
             trainable_params: Some(trainable),
         };
         write_atomic(
