@@ -8,6 +8,7 @@ pub mod datasets;
 pub mod device;
 pub mod error;
 pub mod export;
+pub mod kernels;
 pub mod models;
 pub mod optim;
 pub mod recipes;

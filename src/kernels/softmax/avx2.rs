@@ -1,0 +1,154 @@
+//! AVX2 + FMA versions, 8 lanes, four independent accumulators per lane in pass 1.
+
+#![allow(unsafe_op_in_unsafe_fn)]
+
+use super::extexp::{C2, C3, C4, C5, C6, LN2_HI, LN2_LO, LOG2E, R_MAX, X_MIN};
+use super::scalar;
+use std::arch::x86_64::*;
+
+const ROUND: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+
+#[inline(always)]
+unsafe fn extexp(x: __m256) -> (__m256, __m256) {
+    // max(x, X_MIN) maps -inf (and NaN) to X_MIN for n; NaN still reaches r through x.
+    let n = _mm256_round_ps::<ROUND>(_mm256_mul_ps(
+        _mm256_max_ps(x, _mm256_set1_ps(X_MIN)),
+        _mm256_set1_ps(LOG2E),
+    ));
+    let r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_HI), x);
+    let r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_LO), r);
+    // min/max return their second operand when one is NaN: r goes second to keep NaN.
+    let r = _mm256_min_ps(_mm256_set1_ps(R_MAX), r);
+    let r = _mm256_max_ps(_mm256_set1_ps(-R_MAX), r);
+    let mut p = _mm256_fmadd_ps(_mm256_set1_ps(C6), r, _mm256_set1_ps(C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0));
+    (p, n)
+}
+
+/// `2^k` for integral `k <= 0`, 0 below -126 (and for NaN, whose NaN lives in `p`).
+#[inline(always)]
+unsafe fn exp2_nonpositive(k: __m256) -> __m256 {
+    let k = _mm256_max_ps(k, _mm256_set1_ps(-127.0));
+    let bits = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+        _mm256_cvtps_epi32(k),
+        _mm256_set1_epi32(127),
+    ));
+    _mm256_castsi256_ps(bits)
+}
+
+#[inline(always)]
+unsafe fn add(a: (__m256, __m256), b: (__m256, __m256)) -> (__m256, __m256) {
+    let n = _mm256_max_ps(a.1, b.1);
+    let p = _mm256_fmadd_ps(
+        a.0,
+        exp2_nonpositive(_mm256_sub_ps(a.1, n)),
+        _mm256_mul_ps(b.0, exp2_nonpositive(_mm256_sub_ps(b.1, n))),
+    );
+    (p, n)
+}
+
+/// Pass 1: the sum of exp(x) as `(p, n)`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn sum_extexp(x: &[f32]) -> (f32, f32) {
+    let empty = (_mm256_setzero_ps(), _mm256_set1_ps(f32::NEG_INFINITY));
+    let mut acc = [empty; 4];
+    let mut chunks = x.chunks_exact(32);
+    for chunk in &mut chunks {
+        let ptr = chunk.as_ptr();
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = add(*a, extexp(_mm256_loadu_ps(ptr.add(8 * k))));
+        }
+    }
+    let all = add(add(acc[0], acc[1]), add(acc[2], acc[3]));
+    let (mut ps, mut ns) = ([0f32; 8], [0f32; 8]);
+    _mm256_storeu_ps(ps.as_mut_ptr(), all.0);
+    _mm256_storeu_ps(ns.as_mut_ptr(), all.1);
+    let lanes = ps
+        .into_iter()
+        .zip(ns)
+        .fold((0.0, f32::NEG_INFINITY), super::extexp::add);
+    super::extexp::add(lanes, scalar::sum_extexp(chunks.remainder()))
+}
+
+/// Pass 2: `y = exp(x) / sum`; -inf entries give 0.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn scale_extexp(x: &[f32], y: &mut [f32], sum: (f32, f32)) {
+    let inv = _mm256_set1_ps(1.0 / sum.0);
+    let m = _mm256_set1_ps(sum.1);
+    let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
+    let full = x.len() / 8 * 8;
+    for i in (0..full).step_by(8) {
+        let v = _mm256_loadu_ps(x.as_ptr().add(i));
+        let (p, n) = extexp(v);
+        let out = _mm256_mul_ps(_mm256_mul_ps(p, inv), exp2_nonpositive(_mm256_sub_ps(n, m)));
+        let masked = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, neg_inf);
+        _mm256_storeu_ps(y.as_mut_ptr().add(i), _mm256_andnot_ps(masked, out));
+    }
+    scalar::scale_extexp(&x[full..], &mut y[full..], sum);
+}
+
+/// Three passes with the same exp: max, exp(x - max) stored and summed, scale.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
+    let full = x.len() / 8 * 8;
+    let mut maxes = [_mm256_set1_ps(f32::NEG_INFINITY); 4];
+    let mut i = 0;
+    while i + 32 <= full {
+        for (k, m) in maxes.iter_mut().enumerate() {
+            *m = _mm256_max_ps(*m, _mm256_loadu_ps(x.as_ptr().add(i + 8 * k)));
+        }
+        i += 32;
+    }
+    while i < full {
+        maxes[0] = _mm256_max_ps(maxes[0], _mm256_loadu_ps(x.as_ptr().add(i)));
+        i += 8;
+    }
+    let mut lanes = [0f32; 8];
+    let m4 = _mm256_max_ps(
+        _mm256_max_ps(maxes[0], maxes[1]),
+        _mm256_max_ps(maxes[2], maxes[3]),
+    );
+    _mm256_storeu_ps(lanes.as_mut_ptr(), m4);
+    let max = lanes
+        .into_iter()
+        .chain(x[full..].iter().copied())
+        .fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        y.fill(0.0);
+        return;
+    }
+    let vmax = _mm256_set1_ps(max);
+    let mut sums = _mm256_setzero_ps();
+    for i in (0..full).step_by(8) {
+        let (p, n) = extexp(_mm256_sub_ps(_mm256_loadu_ps(x.as_ptr().add(i)), vmax));
+        let e = _mm256_mul_ps(p, exp2_nonpositive(n));
+        _mm256_storeu_ps(y.as_mut_ptr().add(i), e);
+        sums = _mm256_add_ps(sums, e);
+    }
+    _mm256_storeu_ps(lanes.as_mut_ptr(), sums);
+    let mut sum: f32 = lanes.iter().sum();
+    for (out, &v) in y[full..].iter_mut().zip(&x[full..]) {
+        let (p, n) = super::extexp::extexp(v - max);
+        *out = p * super::extexp::exp2_nonpositive(n);
+        sum += *out;
+    }
+    let inv = _mm256_set1_ps(1.0 / sum);
+    for i in (0..full).step_by(8) {
+        let ptr = y.as_mut_ptr().add(i);
+        _mm256_storeu_ps(ptr, _mm256_mul_ps(_mm256_loadu_ps(ptr), inv));
+    }
+    y[full..].iter_mut().for_each(|v| *v *= 1.0 / sum);
+}

@@ -1,0 +1,188 @@
+//! Softmax by "The Two-Pass Softmax Algorithm" (Dukhan & Ablavatski, 2020).
+//!
+//! The usual softmax reads its input three times (max, exp-and-sum, scale). The two-pass
+//! algorithm never computes the maximum: pass 1 sums `exp(x_i)` in an extended-exponent
+//! representation `p * 2^n` with the exponent kept as an f32 ([`extexp`]), which cannot
+//! overflow for any finite input; pass 2 recomputes each `exp(x_i)` and scales it by the
+//! inverse sum in the same representation. Two reads and one write instead of three reads and
+//! one or two writes.
+//!
+//! Layout like llm.c's kernels: [`reference`] (f64, three passes), [`scalar`] (portable, also
+//! the SIMD tails), [`avx2`] and [`avx512`] (runtime-dispatched), the same-SIMD three-pass
+//! kernels for comparison, correctness tests against the reference, and `stoke bench softmax`.
+//!
+//! Semantics: finite rows match the three-pass result (max relative error vs f64 < 2e-6,
+//! tested); `-inf` entries give exactly 0; a row of only `-inf` gives zeros (not NaN); NaN or
+//! `+inf` in a row gives NaN for the row; |x| up to 1e30 neither overflows nor loses accuracy.
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+pub mod extexp;
+pub mod reference;
+pub mod scalar;
+
+use rayon::prelude::*;
+
+/// An implementation of the row kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    Scalar,
+    Avx2,
+    Avx512,
+}
+
+impl Version {
+    /// The fastest version this CPU supports.
+    pub fn best() -> Version {
+        *Self::available()
+            .last()
+            .expect("scalar is always available")
+    }
+
+    /// Every version this CPU supports, slowest first.
+    pub fn available() -> Vec<Version> {
+        let mut versions = vec![Version::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                versions.push(Version::Avx2);
+            }
+            if is_x86_feature_detected!("avx512f") {
+                versions.push(Version::Avx512);
+            }
+        }
+        versions
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::Scalar => "scalar",
+            Version::Avx2 => "avx2",
+            Version::Avx512 => "avx512",
+        }
+    }
+
+    /// Pass 1 on a slice, summed pairwise over blocks so that the rounding error grows with
+    /// the logarithm of the length, not the length.
+    pub fn sum_extexp(self, x: &[f32]) -> (f32, f32) {
+        if x.len() <= SUM_BLOCK {
+            return self.sum_block(x);
+        }
+        let mid = (x.len() / 2).next_multiple_of(64);
+        extexp::add(self.sum_extexp(&x[..mid]), self.sum_extexp(&x[mid..]))
+    }
+
+    fn sum_block(self, x: &[f32]) -> (f32, f32) {
+        match self {
+            Version::Scalar => scalar::sum_extexp(x),
+            // SAFETY: `available()` only offers versions the CPU supports; callers get them
+            // from there (or from `best()`).
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx2 => unsafe { avx2::sum_extexp(x) },
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx512 => unsafe { avx512::sum_extexp(x) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => scalar::sum_extexp(x),
+        }
+    }
+
+    /// Pass 2 on a slice.
+    pub fn scale_extexp(self, x: &[f32], y: &mut [f32], sum: (f32, f32)) {
+        match self {
+            Version::Scalar => scalar::scale_extexp(x, y, sum),
+            // SAFETY: as in `sum_extexp`.
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx2 => unsafe { avx2::scale_extexp(x, y, sum) },
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx512 => unsafe { avx512::scale_extexp(x, y, sum) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => scalar::scale_extexp(x, y, sum),
+        }
+    }
+
+    /// The two-pass softmax of one row.
+    pub fn two_pass(self, x: &[f32], y: &mut [f32]) {
+        let sum = self.sum_extexp(x);
+        self.scale_extexp(x, y, sum);
+    }
+
+    /// The three-pass softmax of one row with the same exp (for comparisons).
+    pub fn three_pass(self, x: &[f32], y: &mut [f32]) {
+        match self {
+            Version::Scalar => scalar::three_pass(x, y),
+            // SAFETY: as in `sum_extexp`.
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx2 => unsafe { avx2::three_pass(x, y) },
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx512 => unsafe { avx512::three_pass(x, y) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => scalar::three_pass(x, y),
+        }
+    }
+}
+
+/// Pass 1 sums blocks of this many elements with the SIMD accumulators, then pairwise.
+const SUM_BLOCK: usize = 1024;
+/// Rows at least this long are split across threads themselves.
+const SPLIT_ROW: usize = 1 << 16;
+/// Work per task when many short rows are spread over threads.
+const TASK_ELEMENTS: usize = 1 << 14;
+
+/// Which algorithm [`softmax_rows`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    TwoPass,
+    ThreePass,
+}
+
+/// Softmax of each contiguous row of `row_len` elements of `x` into `y`, on all threads.
+pub fn softmax_rows(
+    x: &[f32],
+    y: &mut [f32],
+    row_len: usize,
+    version: Version,
+    algorithm: Algorithm,
+) {
+    assert_eq!(x.len(), y.len(), "softmax: input and output lengths differ");
+    if row_len == 0 || x.is_empty() {
+        return;
+    }
+    assert_eq!(
+        x.len() % row_len,
+        0,
+        "softmax: length is not a multiple of the row"
+    );
+    let row = |x: &[f32], y: &mut [f32]| match algorithm {
+        Algorithm::TwoPass => version.two_pass(x, y),
+        Algorithm::ThreePass => version.three_pass(x, y),
+    };
+    if row_len >= SPLIT_ROW && algorithm == Algorithm::TwoPass && rayon::current_num_threads() > 1 {
+        // Long rows: both passes split the row; partial sums combine exactly.
+        let piece = row_len
+            .div_ceil(rayon::current_num_threads())
+            .next_multiple_of(64);
+        for (xr, yr) in x.chunks(row_len).zip(y.chunks_mut(row_len)) {
+            let sum = xr
+                .par_chunks(piece)
+                .map(|part| version.sum_extexp(part))
+                .reduce(|| (0.0, f32::NEG_INFINITY), extexp::add);
+            xr.par_chunks(piece)
+                .zip(yr.par_chunks_mut(piece))
+                .for_each(|(xp, yp)| version.scale_extexp(xp, yp, sum));
+        }
+        return;
+    }
+    let rows_per_task = (TASK_ELEMENTS / row_len).max(1);
+    x.par_chunks(rows_per_task * row_len)
+        .zip(y.par_chunks_mut(rows_per_task * row_len))
+        .for_each(|(xs, ys)| {
+            for (xr, yr) in xs.chunks(row_len).zip(ys.chunks_mut(row_len)) {
+                row(xr, yr);
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests;
