@@ -30,14 +30,8 @@ pub fn extexp(x: f32) -> (f32, f32) {
     let n = (x.max(X_MIN) * LOG2E).round_ties_even();
     let r = n.mul_add(-LN2_HI, x);
     let r = n.mul_add(-LN2_LO, r);
-    // Clamp keeping NaN (f32::clamp would too; written out to mirror the SIMD order).
-    let r = if r > R_MAX {
-        R_MAX
-    } else if r < -R_MAX {
-        -R_MAX
-    } else {
-        r
-    };
+    // f32::clamp keeps NaN, as the SIMD versions do.
+    let r = r.clamp(-R_MAX, R_MAX);
     let p = C6.mul_add(r, C5);
     let p = p.mul_add(r, C4);
     let p = p.mul_add(r, C3);
