@@ -26,6 +26,19 @@ pub enum BenchCommand {
         #[command(flatten)]
         common: ModelBenchArgs,
     },
+    /// The two-pass softmax kernel vs Burn's built-in and a same-SIMD three-pass, GB/s.
+    Softmax {
+        /// Row lengths (comma-separated).
+        #[arg(long, default_value = "128,512,2048,8192,10000,100000,1000000")]
+        rows: String,
+        /// Total input sizes in MB (comma-separated): in cache and out of cache.
+        #[arg(long, default_value = "0.25,64")]
+        sizes: String,
+        #[arg(long, default_value_t = 9)]
+        reps: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Images/second of a recipe's training data pipeline alone (loading, augmentation).
     Data {
         /// A recipe config file or preset name.
@@ -78,8 +91,60 @@ fn parse_input(input: &str) -> anyhow::Result<[usize; 3]> {
         .ok_or_else(|| usage_error!("--input {input}: expected positive CxHxW, e.g. 3x32x32"))
 }
 
+fn parse_list<T: std::str::FromStr>(flag: &str, text: &str) -> anyhow::Result<Vec<T>> {
+    text.split(',')
+        .map(|v| v.trim().parse::<T>().ok())
+        .collect::<Option<Vec<T>>>()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            usage_error!("{flag}: expected a comma-separated list of numbers, got `{text}`")
+        })
+}
+
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Softmax {
+            rows,
+            sizes,
+            reps,
+            json,
+        } => {
+            let rows: Vec<usize> = parse_list("--rows", &rows)?;
+            let sizes: Vec<f64> = parse_list("--sizes", &sizes)?;
+            if rows.contains(&0) || sizes.iter().any(|s| !(*s > 0.0)) || reps == 0 {
+                return Err(usage_error!("--rows, --sizes and --reps must be positive"));
+            }
+            let result = crate::bench::softmax::softmax(&rows, &sizes, reps);
+            let mut lines = vec![format!(
+                "softmax, f32, {} kernels, {} threads; input GB/s (median of {reps})\n{:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
+                result.version,
+                result.threads,
+                "row",
+                "MB",
+                "two-pass",
+                "3-pass",
+                "builtin",
+                "bound",
+                "2p/built",
+                "2p/3p",
+                "2p/bound"
+            )];
+            for c in &result.cases {
+                lines.push(format!(
+                    "{:>9} {:>8.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}x {:>9.2}x {:>8.0}%",
+                    c.row_len,
+                    c.megabytes,
+                    c.two_pass_gbs,
+                    c.three_pass_gbs,
+                    c.builtin_gbs,
+                    c.bound_gbs,
+                    c.two_pass_over_builtin,
+                    c.two_pass_over_three_pass,
+                    100.0 * c.two_pass_of_bound
+                ));
+            }
+            report(&result, json, lines.join("\n"))
+        }
         BenchCommand::Optimizers {
             optimizers,
             whole_step_batch,

@@ -2,7 +2,7 @@
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
-use super::extexp::{C2, C3, C4, C5, C6, LN2_HI, LN2_LO, LOG2E, R_MAX, X_MIN};
+use super::extexp::{C1, C2, C3, C4, C5, LN2_HI, LN2_LO, LOG2E, R_MAX, X_MIN};
 use super::scalar;
 use std::arch::x86_64::*;
 
@@ -20,11 +20,10 @@ unsafe fn extexp(x: __m256) -> (__m256, __m256) {
     // min/max return their second operand when one is NaN: r goes second to keep NaN.
     let r = _mm256_min_ps(_mm256_set1_ps(R_MAX), r);
     let r = _mm256_max_ps(_mm256_set1_ps(-R_MAX), r);
-    let mut p = _mm256_fmadd_ps(_mm256_set1_ps(C6), r, _mm256_set1_ps(C5));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C4));
+    let mut p = _mm256_fmadd_ps(_mm256_set1_ps(C5), r, _mm256_set1_ps(C4));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C3));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(C1));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0));
     (p, n)
 }

@@ -1,58 +1,66 @@
-//! AVX-512F versions, 16 lanes, four accumulators per lane in pass 1. `scalef` computes
-//! `p * 2^k` for any `k` (underflowing to 0, NaN-preserving), and masked loads (with -inf in the
-//! masked lanes, whose share vanishes) and masked stores handle the tails without scalar code.
+//! AVX-512F versions, 16 lanes. `scalef` computes `p * 2^k` for any `k` (0 for -inf, NaN for
+//! NaN), which makes -inf entries vanish and NaN propagate without extra work; masked loads
+//! (with -inf in the masked lanes) and masked stores handle the tails without scalar code.
+//!
+//! Pass 1 keeps two accumulators; each takes four vectors at a time under one shared maximum
+//! exponent, so the accumulator is rescaled once per 64 elements rather than per vector.
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
-use super::extexp::{C2, C3, C4, C5, C6, LN2_HI, LN2_LO, LOG2E, R_MAX, X_MIN};
+use super::extexp::{C1, C2, C3, C4, C5, LN2_HI, LN2_LO, LOG2E, R_MAX};
 use std::arch::x86_64::*;
 
 const ROUND: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
 
+/// `(p, n)` with `exp(x) = p 2^n`. Here `n` is -inf for x = -inf and NaN for NaN; `r` is
+/// clamped with NaN going first, so `p` is always finite and the special values live in `n`.
 #[inline(always)]
 unsafe fn extexp(x: __m512) -> (__m512, __m512) {
-    let n = _mm512_roundscale_ps::<ROUND>(_mm512_mul_ps(
-        _mm512_max_ps(x, _mm512_set1_ps(X_MIN)),
-        _mm512_set1_ps(LOG2E),
-    ));
+    let n = _mm512_roundscale_ps::<ROUND>(_mm512_mul_ps(x, _mm512_set1_ps(LOG2E)));
     let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_HI), x);
     let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_LO), r);
-    // min/max return their second operand when one is NaN: r goes second to keep NaN.
-    let r = _mm512_min_ps(_mm512_set1_ps(R_MAX), r);
-    let r = _mm512_max_ps(_mm512_set1_ps(-R_MAX), r);
-    let mut p = _mm512_fmadd_ps(_mm512_set1_ps(C6), r, _mm512_set1_ps(C5));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C4));
+    let r = _mm512_min_ps(r, _mm512_set1_ps(R_MAX));
+    let r = _mm512_max_ps(r, _mm512_set1_ps(-R_MAX));
+    let mut p = _mm512_fmadd_ps(_mm512_set1_ps(C5), r, _mm512_set1_ps(C4));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C3));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(C1));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0));
     (p, n)
 }
 
+/// An empty accumulator: its exponent is the most negative finite f32 (not -inf, so that
+/// `acc_n - max` stays 0 when only -inf entries were seen).
 #[inline(always)]
-unsafe fn add(a: (__m512, __m512), b: (__m512, __m512)) -> (__m512, __m512) {
-    let n = _mm512_max_ps(a.1, b.1);
-    let p = _mm512_add_ps(
-        _mm512_scalef_ps(a.0, _mm512_sub_ps(a.1, n)),
-        _mm512_scalef_ps(b.0, _mm512_sub_ps(b.1, n)),
+unsafe fn empty() -> (__m512, __m512) {
+    (_mm512_setzero_ps(), _mm512_set1_ps(f32::MIN))
+}
+
+/// Adds four vectors of inputs to the accumulator under one shared maximum exponent.
+#[inline(always)]
+unsafe fn accumulate4(acc: (__m512, __m512), v: [__m512; 4]) -> (__m512, __m512) {
+    // (No closures here: they would not inherit the caller's target features.)
+    let e = [extexp(v[0]), extexp(v[1]), extexp(v[2]), extexp(v[3])];
+    // max returns its second operand when one is NaN: NaN exponents win and propagate.
+    let m = _mm512_max_ps(
+        acc.1,
+        _mm512_max_ps(_mm512_max_ps(e[0].1, e[1].1), _mm512_max_ps(e[2].1, e[3].1)),
     );
-    (p, n)
+    let mut p = _mm512_scalef_ps(acc.0, _mm512_sub_ps(acc.1, m));
+    for (pk, nk) in e {
+        p = _mm512_add_ps(p, _mm512_scalef_ps(pk, _mm512_sub_ps(nk, m)));
+    }
+    (p, m)
 }
 
-/// `exp(v) * inv / 2^m`, 0 where `v` is -inf.
 #[inline(always)]
-unsafe fn scaled(v: __m512, inv: __m512, m: __m512, neg_inf: __m512) -> __m512 {
-    let (p, n) = extexp(v);
-    let out = _mm512_scalef_ps(_mm512_mul_ps(p, inv), _mm512_sub_ps(n, m));
-    let keep = _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(v, neg_inf);
-    _mm512_maskz_mov_ps(keep, out)
-}
-
-/// `exp(v - max)`.
-#[inline(always)]
-unsafe fn exp_shifted(v: __m512, vmax: __m512) -> __m512 {
-    let (p, n) = extexp(_mm512_sub_ps(v, vmax));
-    _mm512_scalef_ps(p, n)
+unsafe fn combine(a: (__m512, __m512), b: (__m512, __m512)) -> (__m512, __m512) {
+    let m = _mm512_max_ps(a.1, b.1);
+    let p = _mm512_add_ps(
+        _mm512_scalef_ps(a.0, _mm512_sub_ps(a.1, m)),
+        _mm512_scalef_ps(b.0, _mm512_sub_ps(b.1, m)),
+    );
+    (p, m)
 }
 
 /// The lanes of `rest.len() < 16` elements, -inf beyond.
@@ -65,34 +73,55 @@ unsafe fn load_tail(rest: &[f32]) -> (__m512, __mmask16) {
     )
 }
 
+/// Up to 64 elements as four vectors, -inf beyond the end.
+#[inline(always)]
+unsafe fn load_partial4(rest: &[f32]) -> [__m512; 4] {
+    let mut v = [_mm512_set1_ps(f32::NEG_INFINITY); 4];
+    for (k, part) in rest.chunks(16).enumerate() {
+        v[k] = if part.len() == 16 {
+            _mm512_loadu_ps(part.as_ptr())
+        } else {
+            load_tail(part).0
+        };
+    }
+    v
+}
+
 /// Pass 1: the sum of exp(x) as `(p, n)`.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn sum_extexp(x: &[f32]) -> (f32, f32) {
-    let empty = (_mm512_setzero_ps(), _mm512_set1_ps(f32::NEG_INFINITY));
-    let mut acc = [empty; 4];
-    let mut chunks = x.chunks_exact(64);
+    let (mut a, mut b) = (empty(), empty());
+    let mut chunks = x.chunks_exact(128);
     for chunk in &mut chunks {
         let ptr = chunk.as_ptr();
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a = add(*a, extexp(_mm512_loadu_ps(ptr.add(16 * k))));
-        }
+        a = accumulate4(
+            a,
+            [
+                _mm512_loadu_ps(ptr),
+                _mm512_loadu_ps(ptr.add(16)),
+                _mm512_loadu_ps(ptr.add(32)),
+                _mm512_loadu_ps(ptr.add(48)),
+            ],
+        );
+        b = accumulate4(
+            b,
+            [
+                _mm512_loadu_ps(ptr.add(64)),
+                _mm512_loadu_ps(ptr.add(80)),
+                _mm512_loadu_ps(ptr.add(96)),
+                _mm512_loadu_ps(ptr.add(112)),
+            ],
+        );
     }
-    let mut rest = chunks.remainder();
-    while !rest.is_empty() {
-        let take = rest.len().min(16);
-        let (v, _) = load_tail(&rest[..take]);
-        acc[0] = add(acc[0], extexp(v));
-        rest = &rest[take..];
+    for part in chunks.remainder().chunks(64) {
+        a = accumulate4(a, load_partial4(part));
     }
-    let all = add(add(acc[0], acc[1]), add(acc[2], acc[3]));
-    // Lanes combined exactly: max exponent, then the scaled sum.
+    let all = combine(a, b);
+    // Lanes combined exactly: the largest exponent, then the scaled sum.
     let n = _mm512_reduce_max_ps(all.1);
-    if n == f32::NEG_INFINITY {
-        return (0.0, n);
-    }
     let p = _mm512_reduce_add_ps(_mm512_scalef_ps(
         all.0,
         _mm512_sub_ps(all.1, _mm512_set1_ps(n)),
@@ -100,24 +129,51 @@ pub unsafe fn sum_extexp(x: &[f32]) -> (f32, f32) {
     (p, n)
 }
 
-/// Pass 2: `y = exp(x) / sum`; -inf entries give 0.
+/// `exp(v) * inv / 2^m`: 0 where `v` is -inf.
+#[inline(always)]
+unsafe fn scaled(v: __m512, inv: __m512, m: __m512) -> __m512 {
+    let (p, n) = extexp(v);
+    _mm512_scalef_ps(_mm512_mul_ps(p, inv), _mm512_sub_ps(n, m))
+}
+
+/// Pass 2: `y = exp(x) / sum`; -inf entries give 0, and a row without any finite share (all
+/// -inf) gives zeros.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn scale_extexp(x: &[f32], y: &mut [f32], sum: (f32, f32)) {
+    if sum.0 == 0.0 {
+        y.fill(0.0);
+        return;
+    }
     let inv = _mm512_set1_ps(1.0 / sum.0);
     let m = _mm512_set1_ps(sum.1);
-    let neg_inf = _mm512_set1_ps(f32::NEG_INFINITY);
     let full = x.len() / 16 * 16;
-    for i in (0..full).step_by(16) {
-        let out = scaled(_mm512_loadu_ps(x.as_ptr().add(i)), inv, m, neg_inf);
+    let mut i = 0;
+    while i + 64 <= full {
+        for k in 0..4 {
+            let out = scaled(_mm512_loadu_ps(x.as_ptr().add(i + 16 * k)), inv, m);
+            _mm512_storeu_ps(y.as_mut_ptr().add(i + 16 * k), out);
+        }
+        i += 64;
+    }
+    while i < full {
+        let out = scaled(_mm512_loadu_ps(x.as_ptr().add(i)), inv, m);
         _mm512_storeu_ps(y.as_mut_ptr().add(i), out);
+        i += 16;
     }
     if full < x.len() {
         let (v, mask) = load_tail(&x[full..]);
-        _mm512_mask_storeu_ps(y.as_mut_ptr().add(full), mask, scaled(v, inv, m, neg_inf));
+        _mm512_mask_storeu_ps(y.as_mut_ptr().add(full), mask, scaled(v, inv, m));
     }
+}
+
+/// `exp(v - max)`.
+#[inline(always)]
+unsafe fn exp_shifted(v: __m512, vmax: __m512) -> __m512 {
+    let (p, n) = extexp(_mm512_sub_ps(v, vmax));
+    _mm512_scalef_ps(p, n)
 }
 
 /// Three passes with the same exp: max, exp(x - max) stored and summed, scale.
@@ -152,18 +208,32 @@ pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
         return;
     }
     let vmax = _mm512_set1_ps(max);
-    let mut sums = _mm512_setzero_ps();
-    for i in (0..full).step_by(16) {
+    let mut sums = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= full {
+        for (k, s) in sums.iter_mut().enumerate() {
+            let e = exp_shifted(_mm512_loadu_ps(x.as_ptr().add(i + 16 * k)), vmax);
+            _mm512_storeu_ps(y.as_mut_ptr().add(i + 16 * k), e);
+            *s = _mm512_add_ps(*s, e);
+        }
+        i += 64;
+    }
+    while i < full {
         let e = exp_shifted(_mm512_loadu_ps(x.as_ptr().add(i)), vmax);
         _mm512_storeu_ps(y.as_mut_ptr().add(i), e);
-        sums = _mm512_add_ps(sums, e);
+        sums[0] = _mm512_add_ps(sums[0], e);
+        i += 16;
     }
     if let Some((v, mask)) = tail {
         let e = _mm512_maskz_mov_ps(mask, exp_shifted(v, vmax));
         _mm512_mask_storeu_ps(y.as_mut_ptr().add(full), mask, e);
-        sums = _mm512_add_ps(sums, e);
+        sums[1] = _mm512_add_ps(sums[1], e);
     }
-    let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sums));
+    let total = _mm512_add_ps(
+        _mm512_add_ps(sums[0], sums[1]),
+        _mm512_add_ps(sums[2], sums[3]),
+    );
+    let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(total));
     for i in (0..full).step_by(16) {
         let ptr = y.as_mut_ptr().add(i);
         _mm512_storeu_ps(ptr, _mm512_mul_ps(_mm512_loadu_ps(ptr), inv));
