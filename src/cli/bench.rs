@@ -111,7 +111,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         } => {
             let rows: Vec<usize> = parse_list("--rows", &rows)?;
             let sizes: Vec<f64> = parse_list("--sizes", &sizes)?;
-            if rows.contains(&0) || sizes.iter().any(|s| !(*s > 0.0)) || reps == 0 {
+            if rows.contains(&0) || sizes.iter().any(|s| s.is_nan() || *s <= 0.0) || reps == 0 {
                 return Err(usage_error!("--rows, --sizes and --reps must be positive"));
             }
             let result = crate::bench::softmax::softmax(&rows, &sizes, reps);
