@@ -16,6 +16,11 @@ pub struct SoftmaxCase {
     pub megabytes: f64,
     /// Input gigabytes per second (median), per contender.
     pub two_pass_gbs: f64,
+    /// The kernel through `stoke::kernels::softmax` on a flex tensor (allocates its output,
+    /// like the built-in).
+    pub two_pass_tensor_gbs: f64,
+    /// The same on a tensor nobody else holds, which the kernel overwrites in place.
+    pub two_pass_in_place_gbs: f64,
     pub three_pass_gbs: f64,
     pub builtin_gbs: f64,
     pub bound_gbs: f64,
@@ -96,15 +101,26 @@ pub fn softmax(row_lens: &[usize], totals_mb: &[f64], reps: usize) -> SoftmaxBen
             let builtin = gbs(median_seconds(reps, || {
                 std::hint::black_box(burn::tensor::activation::softmax(tensor.clone(), 1));
             }));
+            let two_tensor = gbs(median_seconds(reps, || {
+                std::hint::black_box(crate::kernels::softmax::softmax(tensor.clone(), 1));
+            }));
+            // Each call takes the previous output, which only it holds: the in-place path.
+            let mut owned = Some(tensor.clone() * 1.0);
+            let two_in_place = gbs(median_seconds(reps, || {
+                let input = owned.take().expect("the previous output");
+                owned = Some(crate::kernels::softmax::softmax(input, 1));
+            }));
             cases.push(SoftmaxCase {
                 row_len,
                 rows,
                 megabytes: n as f64 * 4.0 / 1e6,
                 two_pass_gbs: two,
+                two_pass_tensor_gbs: two_tensor,
+                two_pass_in_place_gbs: two_in_place,
                 three_pass_gbs: three,
                 builtin_gbs: builtin,
                 bound_gbs: bound,
-                two_pass_over_builtin: two / builtin,
+                two_pass_over_builtin: two_tensor / builtin,
                 two_pass_over_three_pass: two / three,
                 two_pass_of_bound: two / bound,
             });

@@ -116,25 +116,29 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             }
             let result = crate::bench::softmax::softmax(&rows, &sizes, reps);
             let mut lines = vec![format!(
-                "softmax, f32, {} kernels, {} threads; input GB/s (median of {reps})\n{:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
+                "softmax, f32, {} kernels, {} threads; input GB/s (median of {reps})\n{:>9} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>9}",
                 result.version,
                 result.threads,
                 "row",
                 "MB",
                 "two-pass",
+                "2p-tensor",
+                "2p-inpl",
                 "3-pass",
                 "builtin",
                 "bound",
-                "2p/built",
+                "2pT/built",
                 "2p/3p",
                 "2p/bound"
             )];
             for c in &result.cases {
                 lines.push(format!(
-                    "{:>9} {:>8.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}x {:>9.2}x {:>8.0}%",
+                    "{:>9} {:>8.2} {:>9.2} {:>10.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}x {:>9.2}x {:>8.0}%",
                     c.row_len,
                     c.megabytes,
                     c.two_pass_gbs,
+                    c.two_pass_tensor_gbs,
+                    c.two_pass_in_place_gbs,
                     c.three_pass_gbs,
                     c.builtin_gbs,
                     c.bound_gbs,

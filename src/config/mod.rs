@@ -7,6 +7,6 @@ pub mod schema;
 
 pub use resolve::{resolve, resolve_str, typed_section};
 pub use schema::{
-    AdaptiveBatchConfig, DatasetConfig, LoaderConfig, OptimizerConfig, RecipeConfig, RunConfig,
-    ScheduleConfig, TrainConfig,
+    AdaptiveBatchConfig, DatasetConfig, KernelsConfig, LoaderConfig, OptimizerConfig, RecipeConfig,
+    RunConfig, ScheduleConfig, TrainConfig,
 };

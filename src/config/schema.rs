@@ -32,6 +32,24 @@ pub struct RunConfig {
     /// Grow the batch size during training by a variance test (AdAdaGrad); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaptive_batch: Option<AdaptiveBatchConfig>,
+    /// Which implementations of fused operations the models use.
+    #[serde(default)]
+    pub kernels: KernelsConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KernelsConfig {
+    /// `two-pass` (stoke's kernel where the backend has it) or `builtin` (Burn's softmax).
+    pub softmax: String,
+}
+
+impl Default for KernelsConfig {
+    fn default() -> Self {
+        Self {
+            softmax: "two-pass".into(),
+        }
+    }
 }
 
 fn default_device() -> String {

@@ -260,6 +260,15 @@ impl<'a, R: Recipe> Engine<'a, R> {
             optimizer_config.lr_scaling = Some("none".into());
         }
         let lr_scaling = LrScaling::from_config(&optimizer_config, config.data.batch_size)?;
+        crate::kernels::softmax::use_builtin(match config.kernels.softmax.as_str() {
+            "two-pass" => false,
+            "builtin" => true,
+            other => {
+                return Err(usage_error!(
+                    "key `kernels.softmax`: expected two-pass or builtin, got `{other}`"
+                ));
+            }
+        });
         if (curvature.is_some() || config.adaptive_batch.is_some())
             && !self.recipe.repeatable_loss()
         {

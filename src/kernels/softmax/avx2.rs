@@ -96,6 +96,27 @@ pub unsafe fn scale_extexp(x: &[f32], y: &mut [f32], sum: (f32, f32)) {
     scalar::scale_extexp(&x[full..], &mut y[full..], sum);
 }
 
+/// Pass 2 in place: `y = exp(y) / sum`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn scale_extexp_in_place(y: &mut [f32], sum: (f32, f32)) {
+    let inv = _mm256_set1_ps(1.0 / sum.0);
+    let m = _mm256_set1_ps(sum.1);
+    let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
+    let full = y.len() / 8 * 8;
+    for i in (0..full).step_by(8) {
+        let ptr = y.as_mut_ptr().add(i);
+        let v = _mm256_loadu_ps(ptr);
+        let (p, n) = extexp(v);
+        let out = _mm256_mul_ps(_mm256_mul_ps(p, inv), exp2_nonpositive(_mm256_sub_ps(n, m)));
+        let masked = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, neg_inf);
+        _mm256_storeu_ps(ptr, _mm256_andnot_ps(masked, out));
+    }
+    scalar::scale_extexp_in_place(&mut y[full..], sum);
+}
+
 /// Three passes with the same exp: max, exp(x - max) stored and summed, scale.
 ///
 /// # Safety

@@ -169,6 +169,30 @@ pub unsafe fn scale_extexp(x: &[f32], y: &mut [f32], sum: (f32, f32)) {
     }
 }
 
+/// Pass 2 in place: `y = exp(y) / sum`.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn scale_extexp_in_place(y: &mut [f32], sum: (f32, f32)) {
+    if sum.0 == 0.0 {
+        y.fill(0.0);
+        return;
+    }
+    let inv = _mm512_set1_ps(1.0 / sum.0);
+    let m = _mm512_set1_ps(sum.1);
+    let full = y.len() / 16 * 16;
+    for i in (0..full).step_by(16) {
+        let ptr = y.as_mut_ptr().add(i);
+        _mm512_storeu_ps(ptr, scaled(_mm512_loadu_ps(ptr), inv, m));
+    }
+    if full < y.len() {
+        let ptr = y.as_mut_ptr().add(full);
+        let (v, mask) = load_tail(&y[full..]);
+        _mm512_mask_storeu_ps(ptr, mask, scaled(v, inv, m));
+    }
+}
+
 /// `exp(v - max)`.
 #[inline(always)]
 unsafe fn exp_shifted(v: __m512, vmax: __m512) -> __m512 {

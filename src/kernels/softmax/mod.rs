@@ -19,11 +19,48 @@
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
+pub mod backend;
 pub mod extexp;
 pub mod reference;
 pub mod scalar;
 
+use burn::backend::Dispatch;
+use burn::tensor::{Device, Tensor};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether [`softmax`] uses Burn's built-in softmax instead of the two-pass kernel
+/// (`kernels.softmax = "builtin"` in a run config), to compare the two.
+static USE_BUILTIN: AtomicBool = AtomicBool::new(false);
+
+/// Selects the softmax stoke's models and losses call, for the whole process.
+pub fn use_builtin(builtin: bool) {
+    USE_BUILTIN.store(builtin, Ordering::Relaxed);
+}
+
+/// Whether this device runs the two-pass kernel (flex, with or without autodiff); others get
+/// Burn's built-in softmax.
+pub fn has_kernel(device: &Device) -> bool {
+    let inner = device.clone().inner();
+    #[cfg(feature = "flex")]
+    if inner == Device::flex() {
+        return true;
+    }
+    let _ = inner;
+    false
+}
+
+/// Softmax along `dim`: the two-pass kernel where the backend has it, Burn's built-in softmax
+/// elsewhere or when `kernels.softmax = "builtin"`. What stoke's models and losses call.
+pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    if USE_BUILTIN.load(Ordering::Relaxed) || !has_kernel(&x.device()) {
+        return burn::tensor::activation::softmax(x, dim);
+    }
+    Tensor::from_dispatch(<Dispatch as backend::TwoPassSoftmax>::two_pass_softmax(
+        x.into_dispatch(),
+        dim,
+    ))
+}
 
 /// An implementation of the row kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +139,20 @@ impl Version {
         }
     }
 
+    /// Pass 2 in place.
+    pub fn scale_extexp_in_place(self, y: &mut [f32], sum: (f32, f32)) {
+        match self {
+            Version::Scalar => scalar::scale_extexp_in_place(y, sum),
+            // SAFETY: as in `sum_extexp`.
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx2 => unsafe { avx2::scale_extexp_in_place(y, sum) },
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx512 => unsafe { avx512::scale_extexp_in_place(y, sum) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => scalar::scale_extexp_in_place(y, sum),
+        }
+    }
+
     /// The two-pass softmax of one row.
     pub fn two_pass(self, x: &[f32], y: &mut [f32]) {
         let sum = self.sum_extexp(x);
@@ -158,7 +209,10 @@ pub fn softmax_rows(
         Algorithm::TwoPass => version.two_pass(x, y),
         Algorithm::ThreePass => version.three_pass(x, y),
     };
-    if row_len >= SPLIT_ROW && algorithm == Algorithm::TwoPass && rayon::current_num_threads() > 1 {
+    let rows = x.len() / row_len;
+    let threads = rayon::current_num_threads();
+    // Split rows themselves only when there are too few rows to give every thread some.
+    if row_len >= SPLIT_ROW && algorithm == Algorithm::TwoPass && threads > 1 && rows < threads {
         // Long rows: both passes split the row; partial sums combine exactly.
         let piece = row_len
             .div_ceil(rayon::current_num_threads())
@@ -180,6 +234,40 @@ pub fn softmax_rows(
         .for_each(|(xs, ys)| {
             for (xr, yr) in xs.chunks(row_len).zip(ys.chunks_mut(row_len)) {
                 row(xr, yr);
+            }
+        });
+}
+
+/// [`softmax_rows`] overwriting its input (the two-pass algorithm reads each element once
+/// more in pass 2 before writing it, so no second buffer is needed).
+pub fn softmax_rows_in_place(data: &mut [f32], row_len: usize, version: Version) {
+    if row_len == 0 || data.is_empty() {
+        return;
+    }
+    assert_eq!(
+        data.len() % row_len,
+        0,
+        "softmax: length is not a multiple of the row"
+    );
+    let threads = rayon::current_num_threads();
+    if row_len >= SPLIT_ROW && threads > 1 && data.len() / row_len < threads {
+        let piece = row_len.div_ceil(threads).next_multiple_of(64);
+        for row in data.chunks_mut(row_len) {
+            let sum = row
+                .par_chunks(piece)
+                .map(|part| version.sum_extexp(part))
+                .reduce(|| (0.0, f32::NEG_INFINITY), extexp::add);
+            row.par_chunks_mut(piece)
+                .for_each(|part| version.scale_extexp_in_place(part, sum));
+        }
+        return;
+    }
+    let rows_per_task = (TASK_ELEMENTS / row_len).max(1);
+    data.par_chunks_mut(rows_per_task * row_len)
+        .for_each(|rows| {
+            for row in rows.chunks_mut(row_len) {
+                let sum = version.sum_extexp(row);
+                version.scale_extexp_in_place(row, sum);
             }
         });
 }

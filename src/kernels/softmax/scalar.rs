@@ -32,6 +32,19 @@ pub fn scale_extexp(x: &[f32], y: &mut [f32], sum: (f32, f32)) {
     }
 }
 
+/// Pass 2 in place: `y = exp(y) / sum`.
+pub fn scale_extexp_in_place(y: &mut [f32], sum: (f32, f32)) {
+    let inv = 1.0 / sum.0;
+    for v in y.iter_mut() {
+        let (p, n) = extexp(*v);
+        *v = if *v == f32::NEG_INFINITY {
+            0.0
+        } else {
+            p * inv * exp2_nonpositive(n - sum.1)
+        };
+    }
+}
+
 pub fn two_pass(x: &[f32], y: &mut [f32]) {
     let sum = sum_extexp(x);
     scale_extexp(x, y, sum);

@@ -109,6 +109,26 @@ fn masks_extremes_and_nan() {
 }
 
 #[test]
+fn in_place_equals_out_of_place() {
+    for version in Version::available() {
+        for &len in &LENGTHS {
+            let mut x = random_row(len * 3, 2.0, 5);
+            x[0] = f32::NEG_INFINITY;
+            let mut y = vec![0.0; x.len()];
+            softmax_rows(&x, &mut y, len, version, Algorithm::TwoPass);
+            softmax_rows_in_place(&mut x, len, version);
+            assert_eq!(x, y, "{version:?} len {len}");
+        }
+        let len = SPLIT_ROW + 100;
+        let mut x = random_row(len, 2.0, 6);
+        let mut y = vec![0.0; len];
+        softmax_rows(&x, &mut y, len, version, Algorithm::TwoPass);
+        softmax_rows_in_place(&mut x, len, version);
+        assert_eq!(x, y, "{version:?} long row");
+    }
+}
+
+#[test]
 fn long_rows_split_across_threads_match_one_thread() {
     let len = SPLIT_ROW * 2 + 13;
     let x = random_row(len, 3.0, 4);
