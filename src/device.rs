@@ -63,7 +63,9 @@ fn flex() -> Option<Device> {
 }
 
 fn ndarray() -> Option<Device> {
+    // Deprecated upstream in favour of flex; kept as a selectable reference backend.
     #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
     return Some(Device::ndarray());
     #[cfg(not(feature = "ndarray"))]
     None

@@ -36,6 +36,32 @@ fn wide_and_cifar_resnet_counts_match_the_papers_code() {
     assert_eq!(count("resnet20", 3, 10), 269_722);
 }
 
+/// DeiT-Tiny and DeiT-Small (timm `deit_tiny_patch16_224` 5,717,416 and
+/// `deit_small_patch16_224` 22,050,664 parameters) are the ViT presets' width, depth and heads
+/// at 224x224 with 16x16 patches and 1000 classes.
+#[test]
+fn vit_parameter_counts_match_deit() {
+    let deit = |preset: &str| {
+        let mut spec = model_spec(preset).unwrap();
+        if let stoke::models::ModelSpec::Vit {
+            patch, drop_path, ..
+        } = &mut spec
+        {
+            *patch = 16;
+            *drop_path = 0.0;
+        }
+        trainable_params(&spec.build([3, 224, 224], 1000, &device()).unwrap())
+    };
+    assert_eq!(deit("vit_tiny"), 5_717_416);
+    assert_eq!(deit("vit_small"), 22_050_664);
+    // The CIFAR presets: 64 patches + class token; the position embeddings and the head change.
+    let cifar_tiny =
+        5_717_416 - (197 - 65) * 192 - 16 * 16 * 3 * 192 + 4 * 4 * 3 * 192 - 1000 * 192 - 1000
+            + 10 * 192
+            + 10;
+    assert_eq!(count("vit_tiny", 3, 10), cifar_tiny);
+}
+
 #[test]
 fn burn_num_params_also_counts_batch_norm_statistics() {
     let model = model_spec("resnet18")
@@ -54,6 +80,7 @@ fn every_preset_classifies_both_image_shapes() {
             || name.starts_with("wrn_34")
             || name == "resnet50"
             || name == "resnet34"
+            || name == "vit_small"
         {
             continue; // large; their structure is covered by the counts above
         }

@@ -10,11 +10,12 @@ macro_rules! presets {
 
 const RECIPES: &[(&str, &str)] = presets!("recipes":
     "quickstart", "fashion-mnist", "cifar10-resnet18", "smoke", "adadagrad-fashion-mnist",
+    "vit-fashion-mnist", "vit-cifar10",
 );
 
 const MODELS: &[(&str, &str)] = presets!("models":
     "small_cnn", "resnet8", "resnet20", "resnet18", "resnet34", "resnet50",
-    "preact_resnet18", "wrn_16_2", "wrn_28_10", "wrn_34_10",
+    "preact_resnet18", "wrn_16_2", "wrn_28_10", "wrn_34_10", "vit_tiny", "vit_small", "vit_mini",
 );
 
 const DATASETS: &[(&str, &str)] = presets!("datasets":

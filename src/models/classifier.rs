@@ -5,6 +5,7 @@ use super::cifar_resnet::CifarResNet;
 use super::preact_resnet::PreActResNet;
 use super::resnet::ResNet;
 use super::small_cnn::SmallCnn;
+use super::vit::Vit;
 use super::wide_resnet::WideResNet;
 use burn::prelude::*;
 
@@ -15,6 +16,7 @@ pub enum Classifier {
     WideResNet(WideResNet),
     CifarResNet(CifarResNet),
     SmallCnn(SmallCnn),
+    Vit(Vit),
 }
 
 impl Classifier {
@@ -26,6 +28,7 @@ impl Classifier {
             Classifier::WideResNet(m) => m.forward(images),
             Classifier::CifarResNet(m) => m.forward(images),
             Classifier::SmallCnn(m) => m.forward(images),
+            Classifier::Vit(m) => m.forward(images),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod preact_resnet;
 pub mod resnet;
 pub mod small_cnn;
 pub mod spec;
+pub mod vit;
 pub mod wide_resnet;
 
 pub use classifier::Classifier;

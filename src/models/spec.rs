@@ -7,6 +7,7 @@ use super::cifar_resnet::CifarResNet;
 use super::preact_resnet::PreActResNet;
 use super::resnet::{BlockKind, ResNet};
 use super::small_cnn::{Head, SmallCnn};
+use super::vit::{Pool, Vit, VitConfig};
 use super::wide_resnet::WideResNet;
 use crate::usage_error;
 use burn::prelude::*;
@@ -48,6 +49,29 @@ pub enum ModelSpec {
         #[serde(default)]
         head: Head,
     },
+    /// Vision Transformer (pre-norm, DeiT defaults).
+    Vit {
+        /// Patch side in pixels; image sides must be multiples of it.
+        patch: usize,
+        /// Token width.
+        dim: usize,
+        /// Encoder blocks.
+        depth: usize,
+        /// Attention heads (must divide `dim`).
+        heads: usize,
+        #[serde(default = "mlp_ratio")]
+        mlp_ratio: f64,
+        /// `cls` (class token) or `avg` (mean of patch tokens).
+        #[serde(default)]
+        pool: Pool,
+        /// Stochastic depth rate of the last block.
+        #[serde(default)]
+        drop_path: f64,
+    },
+}
+
+fn mlp_ratio() -> f64 {
+    4.0
 }
 
 fn resnet_widths() -> Vec<usize> {
@@ -97,6 +121,28 @@ impl ModelSpec {
             ModelSpec::CifarResnet { depth } => {
                 if *depth < 8 || (depth - 2) % 6 != 0 {
                     return fail("depth", &format!("expected 6n+2 with n >= 1, got {depth}"));
+                }
+            }
+            ModelSpec::Vit {
+                patch,
+                dim,
+                depth,
+                heads,
+                mlp_ratio,
+                drop_path,
+                ..
+            } => {
+                if *patch == 0 || *dim == 0 || *depth == 0 || *heads == 0 {
+                    return fail("patch", "patch, dim, depth and heads must be positive");
+                }
+                if dim % heads != 0 {
+                    return fail("heads", "expected a divisor of `dim`");
+                }
+                if !(mlp_ratio.is_finite() && *mlp_ratio > 0.0) {
+                    return fail("mlp_ratio", "expected a positive number");
+                }
+                if !probability(*drop_path) {
+                    return fail("drop_path", "expected a probability in [0, 1)");
                 }
             }
             ModelSpec::SmallCnn {
@@ -158,6 +204,31 @@ impl ModelSpec {
             )),
             ModelSpec::CifarResnet { depth } => {
                 Classifier::CifarResNet(CifarResNet::new(*depth, in_channels, num_classes, device))
+            }
+            ModelSpec::Vit {
+                patch,
+                dim,
+                depth,
+                heads,
+                mlp_ratio,
+                pool,
+                drop_path,
+            } => {
+                if height % patch != 0 || width % patch != 0 {
+                    return Err(usage_error!(
+                        "key `model.patch`: {height}x{width} images are not a whole number of {patch}x{patch} patches"
+                    ));
+                }
+                let config = VitConfig {
+                    patch: *patch,
+                    dim: *dim,
+                    depth: *depth,
+                    heads: *heads,
+                    mlp_ratio: *mlp_ratio,
+                    pool: *pool,
+                    drop_path: *drop_path,
+                };
+                Classifier::Vit(Vit::new(&config, input, num_classes, device))
             }
             ModelSpec::SmallCnn {
                 widths,

@@ -1,6 +1,7 @@
 //! The two-pass softmax as a Burn backend extension: the flex backend runs the SIMD kernel of
 //! this module, autodiff adds the backward `dx = y (dy - sum(dy y))`, and other backends use a
-//! composition of primitives (max, exp, sum, divide), so the same model code runs everywhere.
+//! composition of primitives (max, exp, sum, divide). Only flex (and autodiff over it) is
+//! routed here: [`super::softmax`] sends other backends to Burn's built-in softmax.
 
 use super::{Algorithm, Version, softmax_rows, softmax_rows_in_place};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -9,7 +10,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, backend_extension};
 
-#[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
+#[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
 pub trait TwoPassSoftmax: Backend {
     /// Softmax along `dim`. The default composes primitives; flex overrides it with the kernel.
     fn two_pass_softmax(x: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
@@ -74,9 +75,6 @@ impl TwoPassSoftmax for burn::backend::Flex {
         }
     }
 }
-
-#[cfg(feature = "ndarray")]
-impl TwoPassSoftmax for burn::backend::NdArray {}
 
 impl<B: Backend + TwoPassSoftmax, C: CheckpointStrategy> TwoPassSoftmax for Autodiff<B, C> {
     fn two_pass_softmax(x: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
