@@ -58,7 +58,10 @@ fn vit_learns_on_the_fashion_mnist_subset() {
     // A ViT learns slowly from scratch: from ~2.2 the window loss must drop by a tenth within
     // 60 steps (an untrained or broken one stays at ln(10) = 2.3), and the test accuracy must
     // be well above the 10% of chance (30.1% measured; the run is deterministic).
-    println!("losses {losses:.3?}, test accuracy {:.3}", summary.test_accuracy);
+    println!(
+        "losses {losses:.3?}, test accuracy {:.3}",
+        summary.test_accuracy
+    );
     assert!(losses.last().unwrap() < &(losses[0] * 0.9), "{losses:?}");
     assert!(summary.test_accuracy > 0.25, "{}", summary.test_accuracy);
 }

@@ -34,6 +34,28 @@ pub struct SoftmaxBench {
     pub version: String,
     pub threads: usize,
     pub cases: Vec<SoftmaxCase>,
+    /// ViT-Tiny forward passes (batch 64, 3x32x32: 65 tokens, 3 heads, 12 blocks), images/s.
+    pub vit_tiny_two_pass_images_per_second: f64,
+    pub vit_tiny_builtin_images_per_second: f64,
+}
+
+/// Images/s of ViT-Tiny inference with the process-wide softmax choice.
+fn vit_throughput(builtin: bool, reps: usize) -> f64 {
+    let device = Device::flex();
+    let model = crate::bench::model_spec("vit_tiny")
+        .and_then(|spec| spec.build([3, 32, 32], 10, &device))
+        .expect("the vit_tiny preset builds");
+    let images = Tensor::<4>::random(
+        [64, 3, 32, 32],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    crate::kernels::softmax::use_builtin(builtin);
+    let seconds = median_seconds(reps, || {
+        std::hint::black_box(model.forward(images.clone()));
+    });
+    crate::kernels::softmax::use_builtin(false);
+    64.0 / seconds
 }
 
 fn median_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -126,9 +148,12 @@ pub fn softmax(row_lens: &[usize], totals_mb: &[f64], reps: usize) -> SoftmaxBen
             });
         }
     }
+    let reps_vit = reps.min(5);
     SoftmaxBench {
         version: version.name().into(),
         threads: rayon::current_num_threads(),
         cases,
+        vit_tiny_two_pass_images_per_second: vit_throughput(false, reps_vit),
+        vit_tiny_builtin_images_per_second: vit_throughput(true, reps_vit),
     }
 }
