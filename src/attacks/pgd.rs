@@ -1,0 +1,65 @@
+//! PGD-k (Madry et al.): from a random start in the eps-ball, `steps` signed-gradient ascent
+//! steps of size `step`, each projected onto the eps-ball and the image range; with restarts,
+//! the worst case per example (highest final loss) is kept.
+
+use super::{input_gradient, project};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pgd {
+    /// Budget in pixel units.
+    pub eps: f64,
+    /// Step size in pixel units.
+    pub step: f64,
+    pub steps: usize,
+    pub restarts: usize,
+    pub random_start: bool,
+}
+
+/// The adversarial pixels for clean `pixels` (detached, on the autodiff device), maximising
+/// the per-example `loss` of normalised-or-not inputs as the closure defines.
+pub fn pgd(
+    pixels: &Tensor<4>,
+    attack: Pgd,
+    mut loss: impl FnMut(Tensor<4>) -> Tensor<1>,
+) -> Tensor<4> {
+    let device = pixels.device();
+    let [batch, ..] = pixels.dims();
+    let mut best: Option<(Tensor<4>, Tensor<1>)> = None;
+    for _ in 0..attack.restarts.max(1) {
+        let mut x = if attack.random_start {
+            let noise = Tensor::<4>::random(
+                pixels.dims(),
+                Distribution::Uniform(-attack.eps, attack.eps),
+                &device,
+            );
+            project(pixels.clone() + noise, pixels, attack.eps)
+        } else {
+            pixels.clone()
+        };
+        for _ in 0..attack.steps {
+            let (gradient, _) = input_gradient(&x, &mut loss);
+            let step = Tensor::from_inner(gradient.sign().mul_scalar(attack.step).inner());
+            x = project(x.detach() + step, pixels, attack.eps).detach();
+        }
+        let final_loss = loss(x.clone()).detach();
+        best = Some(match best {
+            None => (x, final_loss),
+            Some((kept, kept_loss)) => {
+                // Per example, the restart with the higher loss wins.
+                let better = final_loss.clone().greater(kept_loss.clone());
+                let mask = better
+                    .clone()
+                    .reshape([batch, 1, 1, 1])
+                    .expand(pixels.dims());
+                (
+                    kept.mask_where(mask, x),
+                    kept_loss.mask_where(better, final_loss),
+                )
+            }
+        });
+    }
+    best.map(|(x, _)| x.detach())
+        .unwrap_or_else(|| pixels.clone())
+}

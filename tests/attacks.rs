@@ -1,0 +1,104 @@
+//! FGSM and PGD on a trained model: inside the eps-ball and the image range, PGD raises the
+//! loss above FGSM and the clean loss, and restarts keep the worst case per example.
+
+mod common;
+
+use burn::prelude::*;
+use burn::tensor::{Device, TensorData};
+use common::{smoke, train};
+use stoke::attacks::{Normalization, Pgd, eval_mode, fgsm, from_255, pgd};
+use stoke::models::Classifier;
+use stoke::train::checkpoint::{CheckpointDir, load_model};
+use stoke::train::loss::cross_entropy_per_sample;
+
+/// A smoke model trained to 100% on its synthetic data, on an autodiff device, with test
+/// pixels in [0, 1] and labels.
+fn trained() -> (Classifier, Tensor<4>, Tensor<1, Int>, Normalization) {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, resolved) = smoke(&[]);
+    train(&config, &resolved, dir.path(), false, None).unwrap();
+    let device = Device::flex().autodiff();
+    let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
+    let test = &data.test;
+    let model = config
+        .model
+        .build(
+            [test.channels, test.height, test.width],
+            data.num_classes(),
+            &device,
+        )
+        .unwrap();
+    let model = load_model(&CheckpointDir::new(dir.path()).latest().unwrap(), model).unwrap();
+    let n = 64;
+    let pixels: Vec<f32> = test.pixels[..n * test.image_size()]
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    let labels: Vec<i64> = test.labels[..n].iter().map(|&l| l as i64).collect();
+    let images = Tensor::<4>::from_data(
+        TensorData::new(pixels, [n, test.channels, test.height, test.width]),
+        &device,
+    );
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
+    let norm = Normalization {
+        mean: config.dataset.mean.clone(),
+        std: config.dataset.std.clone(),
+    };
+    (model, images, labels, norm)
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+#[test]
+fn attacks_stay_in_bounds_and_pgd_beats_fgsm() {
+    let (model, images, labels, norm) = trained();
+    // Evaluation mode: per-example losses do not depend on the rest of the batch.
+    let model = eval_mode(&model);
+    let loss = |x: Tensor<4>| {
+        cross_entropy_per_sample(model.forward(norm.to_model(x)), labels.clone(), 0.0)
+    };
+    let eps = from_255(16.0);
+    let device = images.device();
+
+    device.seed(1);
+    let fast = fgsm(&images, eps, 1.25 * eps, true, loss);
+    let attack = Pgd {
+        eps,
+        step: from_255(4.0),
+        steps: 10,
+        restarts: 1,
+        random_start: true,
+    };
+    device.seed(2);
+    let strong = pgd(&images, attack, loss);
+    let clean = host(images.clone());
+    for adversarial in [&fast, &strong] {
+        for (a, c) in host(adversarial.clone()).iter().zip(&clean) {
+            // f32 rounding of x +- eps: a few ulps of 1.
+            assert!((a - c).abs() <= eps as f32 + 1e-6, "{a} vs {c}");
+            assert!((0.0..=1.0).contains(a), "{a}");
+        }
+    }
+    let mean = |x: &Tensor<4>| host(loss(x.clone())).iter().sum::<f32>() / 64.0;
+    let (clean_loss, fgsm_loss, pgd_loss) = (mean(&images), mean(&fast), mean(&strong));
+    println!("loss: clean {clean_loss:.4}, FGSM {fgsm_loss:.4}, PGD-10 {pgd_loss:.4}");
+    assert!(fgsm_loss > clean_loss, "{fgsm_loss} <= {clean_loss}");
+    assert!(pgd_loss > fgsm_loss, "{pgd_loss} <= {fgsm_loss}");
+
+    // Three restarts, the first drawn exactly as the single run: never a lower loss per example.
+    device.seed(2);
+    let worst = pgd(
+        &images,
+        Pgd {
+            restarts: 3,
+            ..attack
+        },
+        loss,
+    );
+    let (one, three) = (host(loss(strong)), host(loss(worst)));
+    for (a, b) in one.iter().zip(&three) {
+        assert!(b >= a, "{b} < {a}");
+    }
+}
