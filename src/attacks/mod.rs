@@ -20,9 +20,10 @@ use burn::prelude::*;
 
 /// `model` for attacking in evaluation mode on the training device: batch norm uses its
 /// running statistics and dropout is off (so each example's loss depends on that example
-/// only), and no parameter gradients are computed. Gradients still flow to the inputs.
+/// only), and no parameter gradients are computed. Gradients still flow to the inputs. A
+/// detached copy is frozen: freezing a clone would also freeze the original's parameters.
 pub fn eval_mode<M: burn::module::Module>(model: &M) -> M {
-    model.clone().freeze()
+    model.valid().train().freeze()
 }
 
 /// A budget given in 1/255 units, in pixel units.

@@ -10,7 +10,7 @@ macro_rules! presets {
 
 const RECIPES: &[(&str, &str)] = presets!("recipes":
     "quickstart", "fashion-mnist", "cifar10-resnet18", "smoke", "adadagrad-fashion-mnist",
-    "vit-fashion-mnist", "vit-cifar10",
+    "vit-fashion-mnist", "vit-cifar10", "pgd-at-fashion-mnist", "fast-at-fashion-mnist",
 );
 
 const MODELS: &[(&str, &str)] = presets!("models":

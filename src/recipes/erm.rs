@@ -52,17 +52,23 @@ impl Recipe for Erm {
         StepOutput {
             loss: cross_entropy(logits, batch.labels.clone(), self.options.label_smoothing),
             correct: Some(correct),
+            metrics: Vec::new(),
         }
     }
 
     fn eval_batch(&self, model: &Classifier, batch: &Batch) -> EvalSums {
-        let logits = model.forward(batch.images.clone());
-        let correct = count_correct(logits.clone(), batch.labels.clone());
-        let loss = cross_entropy(logits, batch.labels.clone(), 0.0).into_scalar::<f64>();
-        EvalSums {
-            loss_sum: loss * batch.size as f64,
-            correct,
-            count: batch.size,
-        }
+        clean_eval(model, batch)
+    }
+}
+
+/// Clean cross-entropy and accuracy of a test batch (shared by the classification recipes).
+pub fn clean_eval(model: &Classifier, batch: &Batch) -> EvalSums {
+    let logits = model.forward(batch.images.clone());
+    let correct = count_correct(logits.clone(), batch.labels.clone());
+    let loss = cross_entropy(logits, batch.labels.clone(), 0.0).into_scalar::<f64>();
+    EvalSums {
+        loss_sum: loss * batch.size as f64,
+        correct,
+        count: batch.size,
     }
 }

@@ -5,7 +5,10 @@
 //! noise sampling or a second frozen model all happen inside [`Recipe::train_loss`]; the
 //! engine runs backward, clips, steps the optimizer, logs, evaluates and checkpoints.
 
+pub mod adversarial;
 pub mod erm;
+pub mod fast_at;
+pub mod pgd_at;
 pub mod registry;
 
 use crate::config::RunConfig;
@@ -48,6 +51,9 @@ pub struct StepOutput {
     pub loss: Tensor<1>,
     /// Correctly classified samples, for the training accuracy (None when not meaningful).
     pub correct: Option<usize>,
+    /// Further per-step figures (clean and adversarial loss, counts), written to the step's
+    /// line of metrics.jsonl under these names.
+    pub metrics: Vec<(&'static str, f64)>,
 }
 
 /// Sums over one test batch; the engine averages them over the test set.

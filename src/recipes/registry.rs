@@ -3,6 +3,8 @@
 
 use super::Recipe;
 use super::erm::Erm;
+use super::fast_at::FastAt;
+use super::pgd_at::PgdAt;
 use crate::config::RunConfig;
 use crate::train::session::{Session, SessionOps};
 use crate::usage_error;
@@ -14,11 +16,23 @@ fn entry<R: Recipe + 'static>(config: &RunConfig) -> anyhow::Result<Box<dyn Sess
 }
 
 /// (name, one-line description, builder)
-pub const RECIPES: &[(&str, &str, Builder)] = &[(
-    "erm",
-    "standard supervised training with cross-entropy (optional label smoothing)",
-    entry::<Erm>,
-)];
+pub const RECIPES: &[(&str, &str, Builder)] = &[
+    (
+        "erm",
+        "standard supervised training with cross-entropy (optional label smoothing)",
+        entry::<Erm>,
+    ),
+    (
+        "pgd-at",
+        "adversarial training on PGD-k examples (Madry et al.)",
+        entry::<PgdAt>,
+    ),
+    (
+        "fast-at",
+        "adversarial training on FGSM with a random start (Wong et al., Fast-AT)",
+        entry::<FastAt>,
+    ),
+];
 
 /// The recipe a config names, type-erased so the CLI can train, evaluate and export it.
 pub fn build(config: &RunConfig) -> anyhow::Result<Box<dyn SessionOps>> {

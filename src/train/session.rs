@@ -442,6 +442,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 "grad_l1": norms.l1,
                 "batch_size": batch.size,
             });
+            for (name, value) in &output.metrics {
+                line[*name] = (*value).into();
+            }
             if let Some(next) = next_batch_size {
                 line["next_batch_size"] = next.into();
                 if next != batch_size && state.step < self.total_steps {

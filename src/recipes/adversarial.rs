@@ -1,0 +1,90 @@
+//! What the adversarial-training recipes share: the attack options (budgets in 1/255 units),
+//! the model the attack sees (training or evaluation mode), and the clean/adversarial figures
+//! every step logs.
+
+use super::{Batch, StepOutput};
+use crate::attacks::{Normalization, eval_mode};
+use crate::config::RunConfig;
+use crate::models::Classifier;
+use crate::train::loss::{count_correct, cross_entropy, cross_entropy_per_sample};
+use crate::usage_error;
+use burn::module::Module;
+use burn::prelude::*;
+use serde::Deserialize;
+
+/// Whether batch norm and dropout run as in training (batch statistics) or as in evaluation
+/// while the attack computes its input gradients.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AttackMode {
+    Train,
+    Eval,
+}
+
+/// The model the attack differentiates: a detached copy (the flags of the trained model's
+/// parameters are shared between clones, so they are not touched), without parameter
+/// gradients. In train mode its batch norm uses batch statistics; their running averages are
+/// updated on the copy only, so attack passes do not move the trained model's statistics.
+pub fn attack_model(model: &Classifier, mode: AttackMode) -> Classifier {
+    match mode {
+        AttackMode::Train => model.valid().train().no_grad(),
+        AttackMode::Eval => eval_mode(model),
+    }
+}
+
+/// The dataset's normalisation, for moving between pixels and model inputs.
+pub fn normalization(config: &RunConfig) -> Normalization {
+    Normalization {
+        mean: config.dataset.mean.clone(),
+        std: config.dataset.std.clone(),
+    }
+}
+
+/// A positive budget in 1/255 units, or a usage error naming the key.
+pub fn check_budget(key: &str, value: f64) -> anyhow::Result<()> {
+    if value.is_finite() && value > 0.0 && value <= 255.0 {
+        Ok(())
+    } else {
+        Err(usage_error!(
+            "key `recipe.{key}`: expected a budget in 1/255 units in (0, 255], got {value}"
+        ))
+    }
+}
+
+/// Per-example cross-entropy of `model` on pixel inputs: the loss the attacks maximise.
+pub fn pixel_loss<'a>(
+    model: &'a Classifier,
+    norm: &'a Normalization,
+    labels: &'a Tensor<1, Int>,
+) -> impl FnMut(Tensor<4>) -> Tensor<1> + 'a {
+    move |x| cross_entropy_per_sample(model.forward(norm.to_model(x)), labels.clone(), 0.0)
+}
+
+/// Trains on the adversarial pixels `adversarial` of `batch`: the adversarial cross-entropy is
+/// the loss; clean loss and accuracy (evaluation mode, no gradient) and the adversarial ones
+/// are logged.
+pub fn adversarial_step(
+    model: &Classifier,
+    norm: &Normalization,
+    batch: &Batch,
+    adversarial: Tensor<4>,
+) -> StepOutput {
+    let logits = model.forward(norm.to_model(adversarial));
+    let correct = count_correct(logits.clone().detach(), batch.labels.clone());
+    let loss = cross_entropy(logits, batch.labels.clone(), 0.0);
+    let clean_logits = model.valid().forward(batch.images.clone().inner());
+    let labels = batch.labels.clone().inner();
+    let clean_correct = count_correct(clean_logits.clone(), labels.clone());
+    let clean_loss: f64 = cross_entropy(clean_logits, labels, 0.0).into_scalar();
+    let size = batch.size as f64;
+    StepOutput {
+        metrics: vec![
+            ("adv_loss", loss.clone().into_scalar::<f64>()),
+            ("adv_accuracy", correct as f64 / size),
+            ("clean_loss", clean_loss),
+            ("clean_accuracy", clean_correct as f64 / size),
+        ],
+        loss,
+        correct: Some(correct),
+    }
+}

@@ -1,0 +1,99 @@
+//! `pgd-at`: adversarial training with PGD (Madry et al.; `MadryLab/cifar10_challenge`):
+//! each batch is replaced by its PGD-k adversarial examples (random start, signed steps,
+//! projection onto the eps-ball and [0, 1]) and the model trains on their cross-entropy.
+
+use super::adversarial::{
+    AttackMode, adversarial_step, attack_model, check_budget, normalization, pixel_loss,
+};
+use super::{Batch, DataInfo, EvalSums, Recipe, StepContext, StepOutput};
+use crate::attacks::{Normalization, Pgd, from_255, pgd};
+use crate::config::{RunConfig, typed_section};
+use crate::models::Classifier;
+use crate::usage_error;
+use burn::prelude::*;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PgdAtOptions {
+    /// Budget in 1/255 units.
+    pub eps: f64,
+    /// Step size in 1/255 units.
+    pub step: f64,
+    pub steps: usize,
+    pub restarts: usize,
+    /// `train` (batch statistics, as the released PyTorch codes) or `eval`.
+    pub attack_mode: AttackMode,
+}
+
+impl Default for PgdAtOptions {
+    fn default() -> Self {
+        Self {
+            eps: 8.0,
+            step: 2.0,
+            steps: 10,
+            restarts: 1,
+            attack_mode: AttackMode::Train,
+        }
+    }
+}
+
+pub struct PgdAt {
+    options: PgdAtOptions,
+    norm: Normalization,
+}
+
+impl Recipe for PgdAt {
+    type Model = Classifier;
+
+    fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
+        let options: PgdAtOptions = typed_section(&config.recipe.options, "recipe")?;
+        check_budget("eps", options.eps)?;
+        check_budget("step", options.step)?;
+        if options.steps == 0 || options.restarts == 0 {
+            return Err(usage_error!(
+                "keys `recipe.steps` and `recipe.restarts`: expected positive numbers"
+            ));
+        }
+        Ok(Self {
+            options,
+            norm: normalization(config),
+        })
+    }
+
+    fn build_model(
+        &self,
+        config: &RunConfig,
+        data: &DataInfo,
+        device: &Device,
+    ) -> anyhow::Result<Classifier> {
+        config.model.build(
+            [data.channels, data.height, data.width],
+            data.num_classes,
+            device,
+        )
+    }
+
+    fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
+        let o = &self.options;
+        let pixels = self.norm.to_pixels(batch.images.clone().detach());
+        let attacker = attack_model(model, o.attack_mode);
+        let attack = Pgd {
+            eps: from_255(o.eps),
+            step: from_255(o.step),
+            steps: o.steps,
+            restarts: o.restarts,
+            random_start: true,
+        };
+        let adversarial = pgd(
+            &pixels,
+            attack,
+            pixel_loss(&attacker, &self.norm, &batch.labels),
+        );
+        adversarial_step(model, &self.norm, batch, adversarial)
+    }
+
+    fn eval_batch(&self, model: &Classifier, batch: &Batch) -> EvalSums {
+        super::erm::clean_eval(model, batch)
+    }
+}
