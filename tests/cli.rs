@@ -110,6 +110,36 @@ fn train_json_then_eval_and_export_round_trip() {
     // The latest checkpoint is the final model, so evaluation reproduces the summary exactly.
     assert_eq!(eval["test_accuracy"].as_f64().unwrap(), trained_accuracy);
 
+    // Robust evaluation: the clean accuracy agrees with the plain one, an attack can only
+    // lower it, and a large PGD budget on an undefended model lowers it a lot.
+    let run = out.to_str().unwrap();
+    let robust = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["eval", run, "--json"];
+        all.extend(args);
+        let output = stoke(&all);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        serde_json::from_str(stdout(&output).trim()).unwrap()
+    };
+    let fgsm = robust(&["--attack", "fgsm", "--eps", "8"]);
+    let pgd = robust(&["--attack", "pgd", "--eps", "32", "--steps", "10"]);
+    assert_eq!(pgd["clean_accuracy"].as_f64().unwrap(), trained_accuracy);
+    assert_eq!(pgd["images"], 128);
+    let (f, p) = (
+        fgsm["robust_accuracy"].as_f64().unwrap(),
+        pgd["robust_accuracy"].as_f64().unwrap(),
+    );
+    assert!(
+        f <= trained_accuracy && p < 0.5 * trained_accuracy,
+        "fgsm {f}, pgd {p}"
+    );
+    let limited = robust(&[
+        "--attack", "pgd", "--eps", "8", "--steps", "2", "--limit", "40",
+    ]);
+    assert_eq!(limited["images"], 40);
+    let output = stoke(&["eval", run, "--attack", "cw"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--attack"), "{}", stderr(&output));
+
     let file = dir.path().join("model.safetensors");
     let output = stoke(&[
         "export",

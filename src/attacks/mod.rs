@@ -8,6 +8,7 @@
 //! batch statistics, as locuslab and AAER do) couples the examples of a batch; [`eval_mode`]
 //! gives the per-example view (TRADES, WEAT, evaluation).
 
+pub mod evaluation;
 pub mod fgsm;
 pub mod normalization;
 pub mod pgd;

@@ -52,6 +52,8 @@ enum Command {
         best: bool,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        attack: run::AttackArgs,
     },
     /// Export a run's weights for other frameworks.
     Export {
@@ -115,7 +117,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             data,
             best,
             json,
-        } => run::eval(&target, data, best, json),
+            attack,
+        } => run::eval(&target, data, best, json, &attack),
         Command::Export {
             target,
             format,

@@ -124,13 +124,69 @@ pub fn copy_preset(recipe: &str, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn eval(target: &Path, data: Option<String>, best: bool, json: bool) -> anyhow::Result<()> {
+/// `stoke eval --attack ...`: robust accuracy under an attack (budgets in 1/255 units).
+#[derive(clap::Args, Debug)]
+pub struct AttackArgs {
+    /// Attack the test images: fgsm or pgd (prints clean and robust accuracy).
+    #[arg(long)]
+    attack: Option<String>,
+    /// Budget in 1/255 units.
+    #[arg(long, default_value_t = 8.0)]
+    eps: f64,
+    /// Step size in 1/255 units (default eps/4 for pgd, eps for fgsm).
+    #[arg(long)]
+    step: Option<f64>,
+    /// PGD steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// PGD restarts (the worst case per image is kept).
+    #[arg(long, default_value_t = 1)]
+    restarts: usize,
+    /// Attack only the first N test images.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+pub fn eval(
+    target: &Path,
+    data: Option<String>,
+    best: bool,
+    json: bool,
+    attack: &AttackArgs,
+) -> anyhow::Result<()> {
     let overrides: Vec<String> = data
         .iter()
         .map(|d| format!("dataset.path=\"{d}\""))
         .collect();
     let located = locate(target, best, &overrides)?;
     let mut session = crate::recipes::registry::build(&located.config)?;
+    if let Some(kind) = &attack.attack {
+        let spec = crate::attacks::evaluation::EvalAttack::parse(
+            kind,
+            attack.eps,
+            attack.step,
+            attack.steps,
+            attack.restarts,
+        )?;
+        let result =
+            session.evaluate_robust(&located.config, &located.checkpoint, &spec, attack.limit)?;
+        if json {
+            let mut value = serde_json::to_value(&result)?;
+            value["checkpoint"] = located.checkpoint.display().to_string().into();
+            println!("{value}");
+        } else {
+            println!(
+                "{}: clean accuracy {:.2}%, robust accuracy {:.2}% under {} eps {}/255 ({} images)",
+                located.checkpoint.display(),
+                100.0 * result.clean_accuracy,
+                100.0 * result.robust_accuracy,
+                spec.kind,
+                attack.eps,
+                result.images
+            );
+        }
+        return Ok(());
+    }
     let eval = session.evaluate(&located.config, &located.checkpoint)?;
     if json {
         let mut value = serde_json::to_value(eval)?;

@@ -2,6 +2,8 @@
 //! optional label smoothing.
 
 use super::{Batch, DataInfo, EvalSums, Recipe, StepContext, StepOutput};
+use crate::attacks::Normalization;
+use crate::attacks::evaluation::{EvalAttack, RobustSums, robust_sums};
 use crate::config::{RunConfig, typed_section};
 use crate::models::Classifier;
 use crate::train::loss::{count_correct, cross_entropy};
@@ -18,6 +20,7 @@ pub struct ErmOptions {
 
 pub struct Erm {
     options: ErmOptions,
+    norm: Normalization,
 }
 
 impl Recipe for Erm {
@@ -30,7 +33,10 @@ impl Recipe for Erm {
                 "key `recipe.label_smoothing`: expected a value in [0, 1)"
             ));
         }
-        Ok(Self { options })
+        Ok(Self {
+            options,
+            norm: super::adversarial::normalization(config),
+        })
     }
 
     fn build_model(
@@ -58,6 +64,15 @@ impl Recipe for Erm {
 
     fn eval_batch(&self, model: &Classifier, batch: &Batch) -> EvalSums {
         clean_eval(model, batch)
+    }
+
+    fn robust_eval_batch(
+        &self,
+        model: &Classifier,
+        batch: &Batch,
+        attack: &EvalAttack,
+    ) -> Option<RobustSums> {
+        Some(robust_sums(model, &self.norm, batch, attack))
     }
 }
 

@@ -7,6 +7,7 @@ use super::adversarial::{
     AttackMode, adversarial_step, attack_model, check_budget, normalization, pixel_loss,
 };
 use super::{Batch, DataInfo, EvalSums, Recipe, StepContext, StepOutput};
+use crate::attacks::evaluation::{EvalAttack, RobustSums, robust_sums};
 use crate::attacks::{Normalization, fgsm, from_255};
 use crate::config::{RunConfig, typed_section};
 use crate::models::Classifier;
@@ -81,5 +82,14 @@ impl Recipe for FastAt {
 
     fn eval_batch(&self, model: &Classifier, batch: &Batch) -> EvalSums {
         super::erm::clean_eval(model, batch)
+    }
+
+    fn robust_eval_batch(
+        &self,
+        model: &Classifier,
+        batch: &Batch,
+        attack: &EvalAttack,
+    ) -> Option<RobustSums> {
+        Some(robust_sums(model, &self.norm, batch, attack))
     }
 }

@@ -94,6 +94,18 @@ pub trait Recipe: Sized {
     /// Scores a test batch with the inference copy of the model.
     fn eval_batch(&self, model: &Self::Model, batch: &Batch) -> EvalSums;
 
+    /// Clean and robust correct counts of a normalised test batch under `attack`, with the
+    /// model on an autodiff device; `None` for recipes whose model is not a classifier of
+    /// images.
+    fn robust_eval_batch(
+        &self,
+        _model: &Self::Model,
+        _batch: &Batch,
+        _attack: &crate::attacks::evaluation::EvalAttack,
+    ) -> Option<crate::attacks::evaluation::RobustSums> {
+        None
+    }
+
     /// Whether `train_loss` may be evaluated again on the same batch at other weights or on
     /// parts of the batch (AdaHessian's Hessian-vector products, adaptive batch tests). A
     /// recipe whose `train_loss` changes its own state must return false.

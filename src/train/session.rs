@@ -9,6 +9,7 @@ use super::interrupt;
 use super::metrics::MetricsLog;
 use super::progress::{Progress, Status};
 use super::schedule::Schedule;
+use crate::attacks::evaluation::EvalAttack;
 use crate::config::RunConfig;
 use crate::datasets::augment::Augment;
 use crate::datasets::{BatchPlan, LoadedData, Pipeline, TrainLoader};
@@ -54,6 +55,15 @@ pub struct Summary {
     pub trainable_params: Option<usize>,
 }
 
+/// Clean and robust accuracy under an attack (`stoke eval --attack`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RobustEvaluation {
+    pub clean_accuracy: f64,
+    pub robust_accuracy: f64,
+    pub images: usize,
+    pub attack: EvalAttack,
+}
+
 /// Error a run ends with when Ctrl-C stopped it after a checkpoint.
 #[derive(Debug)]
 pub struct Interrupted {
@@ -84,6 +94,15 @@ pub trait SessionOps {
     ) -> anyhow::Result<Summary>;
     /// Evaluates the weights of a checkpoint directory on the config's test split.
     fn evaluate(&mut self, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<Evaluation>;
+    /// Clean and robust accuracy of a checkpoint's weights on (the first `limit` images of)
+    /// the test split under `attack`.
+    fn evaluate_robust(
+        &mut self,
+        config: &RunConfig,
+        checkpoint: &Path,
+        attack: &EvalAttack,
+        limit: Option<usize>,
+    ) -> anyhow::Result<RobustEvaluation>;
     /// Writes the weights of a checkpoint directory as safetensors; returns the tensor count.
     fn export_safetensors(
         &mut self,
@@ -162,6 +181,55 @@ impl<R: Recipe> SessionOps for Session<R> {
             config.data.eval_batch_size,
             &device,
         ))
+    }
+
+    fn evaluate_robust(
+        &mut self,
+        config: &RunConfig,
+        checkpoint: &Path,
+        attack: &EvalAttack,
+        limit: Option<usize>,
+    ) -> anyhow::Result<RobustEvaluation> {
+        let device = crate::device::parse(&config.device)?.autodiff();
+        // Random starts draw from the device generator: seeded, so an evaluation repeats.
+        device.seed(rng::key(config.seed, Stream::Recipe, u64::MAX, 0));
+        let data = crate::datasets::load(&config.dataset, config.seed)?;
+        let model = self
+            .recipe
+            .build_model(config, &data_info(&data), &device)?;
+        let model = load_model(checkpoint, model)?;
+        let pipeline = pipeline(config);
+        let mut total = crate::attacks::evaluation::RobustSums::default();
+        let wanted = limit.unwrap_or(usize::MAX).min(data.test.len());
+        let batch_size = config.data.eval_batch_size.max(1);
+        for host in crate::datasets::loader::eval_batches(&data.test, &pipeline, batch_size) {
+            if total.count >= wanted {
+                break;
+            }
+            let mut batch = to_device(host, &device);
+            if total.count + batch.size > wanted {
+                batch = batch.slice(0, wanted - total.count);
+            }
+            let sums = self
+                .recipe
+                .robust_eval_batch(&model, &batch, attack)
+                .ok_or_else(|| {
+                    usage_error!(
+                        "recipe `{}` has no robust evaluation (its model is not an image classifier)",
+                        config.recipe.name
+                    )
+                })?;
+            total.clean_correct += sums.clean_correct;
+            total.robust_correct += sums.robust_correct;
+            total.count += sums.count;
+        }
+        let count = total.count.max(1) as f64;
+        Ok(RobustEvaluation {
+            clean_accuracy: total.clean_correct as f64 / count,
+            robust_accuracy: total.robust_correct as f64 / count,
+            images: total.count,
+            attack: *attack,
+        })
     }
 
     fn export_safetensors(
