@@ -1,13 +1,11 @@
 //! `erm`: standard supervised training (empirical risk minimisation) with cross-entropy and
 //! optional label smoothing.
 
-use super::{Batch, DataInfo, EvalSums, Recipe, StepContext, StepOutput};
+use super::{Batch, EvalSums, Recipe, StepContext, StepOutput};
 use crate::attacks::Normalization;
-use crate::attacks::evaluation::{EvalAttack, RobustSums, robust_sums};
 use crate::config::{RunConfig, typed_section};
 use crate::models::Classifier;
 use crate::train::loss::{count_correct, cross_entropy};
-use burn::prelude::*;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -26,6 +24,8 @@ pub struct Erm {
 impl Recipe for Erm {
     type Model = Classifier;
 
+    classifier_methods!();
+
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
         let options: ErmOptions = typed_section(&config.recipe.options, "recipe")?;
         if !(0.0..1.0).contains(&options.label_smoothing) {
@@ -39,19 +39,6 @@ impl Recipe for Erm {
         })
     }
 
-    fn build_model(
-        &self,
-        config: &RunConfig,
-        data: &DataInfo,
-        device: &Device,
-    ) -> anyhow::Result<Classifier> {
-        config.model.build(
-            [data.channels, data.height, data.width],
-            data.num_classes,
-            device,
-        )
-    }
-
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
         let logits = model.forward(batch.images.clone());
         let correct = count_correct(logits.clone().detach(), batch.labels.clone());
@@ -60,19 +47,6 @@ impl Recipe for Erm {
             correct: Some(correct),
             metrics: Vec::new(),
         }
-    }
-
-    fn eval_batch(&self, model: &Classifier, batch: &Batch) -> EvalSums {
-        clean_eval(model, batch)
-    }
-
-    fn robust_eval_batch(
-        &self,
-        model: &Classifier,
-        batch: &Batch,
-        attack: &EvalAttack,
-    ) -> Option<RobustSums> {
-        Some(robust_sums(model, &self.norm, batch, attack))
     }
 }
 

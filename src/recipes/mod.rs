@@ -5,6 +5,44 @@
 //! noise sampling or a second frozen model all happen inside [`Recipe::train_loss`]; the
 //! engine runs backward, clips, steps the optimizer, logs, evaluates and checkpoints.
 
+/// The methods every image-classification recipe shares: the model from `[model]`, clean test
+/// scoring, and robust scoring with the recipe's `norm` field. Used inside `impl Recipe`.
+macro_rules! classifier_methods {
+    () => {
+        fn build_model(
+            &self,
+            config: &crate::config::RunConfig,
+            data: &crate::recipes::DataInfo,
+            device: &burn::prelude::Device,
+        ) -> anyhow::Result<crate::models::Classifier> {
+            config.model.build(
+                [data.channels, data.height, data.width],
+                data.num_classes,
+                device,
+            )
+        }
+
+        fn eval_batch(
+            &self,
+            model: &crate::models::Classifier,
+            batch: &crate::recipes::Batch,
+        ) -> crate::recipes::EvalSums {
+            crate::recipes::erm::clean_eval(model, batch)
+        }
+
+        fn robust_eval_batch(
+            &self,
+            model: &crate::models::Classifier,
+            batch: &crate::recipes::Batch,
+            attack: &crate::attacks::evaluation::EvalAttack,
+        ) -> Option<crate::attacks::evaluation::RobustSums> {
+            Some(crate::attacks::evaluation::robust_sums(
+                model, &self.norm, batch, attack,
+            ))
+        }
+    };
+}
+
 pub mod adversarial;
 pub mod erm;
 pub mod fast_at;

@@ -5,13 +5,11 @@
 use super::adversarial::{
     AttackMode, adversarial_step, attack_model, check_budget, normalization, pixel_loss,
 };
-use super::{Batch, DataInfo, EvalSums, Recipe, StepContext, StepOutput};
-use crate::attacks::evaluation::{EvalAttack, RobustSums, robust_sums};
+use super::{Batch, Recipe, StepContext, StepOutput};
 use crate::attacks::{Normalization, Pgd, from_255, pgd};
 use crate::config::{RunConfig, typed_section};
 use crate::models::Classifier;
 use crate::usage_error;
-use burn::prelude::*;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -47,6 +45,8 @@ pub struct PgdAt {
 impl Recipe for PgdAt {
     type Model = Classifier;
 
+    classifier_methods!();
+
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
         let options: PgdAtOptions = typed_section(&config.recipe.options, "recipe")?;
         check_budget("eps", options.eps)?;
@@ -60,19 +60,6 @@ impl Recipe for PgdAt {
             options,
             norm: normalization(config),
         })
-    }
-
-    fn build_model(
-        &self,
-        config: &RunConfig,
-        data: &DataInfo,
-        device: &Device,
-    ) -> anyhow::Result<Classifier> {
-        config.model.build(
-            [data.channels, data.height, data.width],
-            data.num_classes,
-            device,
-        )
     }
 
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
@@ -92,18 +79,5 @@ impl Recipe for PgdAt {
             pixel_loss(&attacker, &self.norm, &batch.labels),
         );
         adversarial_step(model, &self.norm, batch, adversarial)
-    }
-
-    fn eval_batch(&self, model: &Classifier, batch: &Batch) -> EvalSums {
-        super::erm::clean_eval(model, batch)
-    }
-
-    fn robust_eval_batch(
-        &self,
-        model: &Classifier,
-        batch: &Batch,
-        attack: &EvalAttack,
-    ) -> Option<RobustSums> {
-        Some(robust_sums(model, &self.norm, batch, attack))
     }
 }
