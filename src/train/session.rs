@@ -4,7 +4,7 @@
 use super::adaptive_batch::AdaptiveBatch;
 use super::atomic::write_atomic;
 use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
-use super::evaluate::{Evaluation, evaluate, to_device};
+use super::evaluate::{Evaluation, RobustEvaluation, evaluate, evaluate_robust, to_device};
 use super::interrupt;
 use super::metrics::MetricsLog;
 use super::progress::{Progress, Status};
@@ -53,15 +53,6 @@ pub struct Summary {
     pub wall_seconds: f64,
     pub images_per_second: f64,
     pub trainable_params: Option<usize>,
-}
-
-/// Clean and robust accuracy under an attack (`stoke eval --attack`).
-#[derive(Clone, Debug, Serialize)]
-pub struct RobustEvaluation {
-    pub clean_accuracy: f64,
-    pub robust_accuracy: f64,
-    pub images: usize,
-    pub attack: EvalAttack,
 }
 
 /// Error a run ends with when Ctrl-C stopped it after a checkpoint.
@@ -199,36 +190,22 @@ impl<R: Recipe> SessionOps for Session<R> {
             .build_model(config, &data_info(&data), &device)?;
         let model = load_model(checkpoint, model)?;
         let pipeline = pipeline(config);
-        let mut total = crate::attacks::evaluation::RobustSums::default();
-        let wanted = limit.unwrap_or(usize::MAX).min(data.test.len());
         let batch_size = config.data.eval_batch_size.max(1);
-        for host in crate::datasets::loader::eval_batches(&data.test, &pipeline, batch_size) {
-            if total.count >= wanted {
-                break;
-            }
-            let mut batch = to_device(host, &device);
-            if total.count + batch.size > wanted {
-                batch = batch.slice(0, wanted - total.count);
-            }
-            let sums = self
-                .recipe
-                .robust_eval_batch(&model, &batch, attack)
-                .ok_or_else(|| {
-                    usage_error!(
-                        "recipe `{}` has no robust evaluation (its model is not an image classifier)",
-                        config.recipe.name
-                    )
-                })?;
-            total.clean_correct += sums.clean_correct;
-            total.robust_correct += sums.robust_correct;
-            total.count += sums.count;
-        }
-        let count = total.count.max(1) as f64;
-        Ok(RobustEvaluation {
-            clean_accuracy: total.clean_correct as f64 / count,
-            robust_accuracy: total.robust_correct as f64 / count,
-            images: total.count,
-            attack: *attack,
+        evaluate_robust(
+            &self.recipe,
+            &model,
+            &data.test,
+            &pipeline,
+            batch_size,
+            &device,
+            attack,
+            limit,
+        )
+        .ok_or_else(|| {
+            usage_error!(
+                "recipe `{}` has no robust evaluation (its model is not an image classifier)",
+                config.recipe.name
+            )
         })
     }
 
