@@ -1,5 +1,5 @@
-//! The adversarial-training recipes train (their loss falls) and log clean and adversarial
-//! figures every step.
+//! The adversarial-training recipes train (their loss falls), log clean and adversarial
+//! figures every step, and report robust accuracy at each evaluation.
 
 mod common;
 
@@ -7,15 +7,36 @@ use common::{smoke, train};
 use stoke::train::metrics::read_without_timing;
 
 #[test]
-fn pgd_at_and_fast_at_learn_and_log_both_views() {
-    for (recipe, extra) in [
-        ("pgd-at", vec!["recipe.steps=3", "recipe.step=4"]),
-        ("fast-at", vec![]),
+fn every_adversarial_recipe_learns_and_logs_both_views() {
+    for (recipe, extra, own) in [
+        ("pgd-at", vec!["recipe.steps=3", "recipe.step=4"], vec![]),
+        ("fast-at", vec![], vec![]),
+        (
+            "trades",
+            vec!["recipe.steps=3", "recipe.step=4"],
+            vec!["robust_kl"],
+        ),
+        (
+            "aaer",
+            vec![],
+            vec!["abnormal_count", "abnormal_ce", "aaer_regularizer"],
+        ),
+        (
+            "weat",
+            vec!["recipe.steps=3", "recipe.step=4", "recipe.variant=adv"],
+            vec!["mean_energy", "mean_weight"],
+        ),
+        (
+            "done",
+            vec!["recipe.steps=3", "recipe.step=4", "recipe.r=2"],
+            vec!["done_max_weight"],
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let name = format!("recipe.name={recipe}");
         let mut overrides = vec![name.as_str(), "recipe.eps=8"];
         overrides.extend(extra.iter().copied());
+        overrides.extend(["robust_eval.images=64", "robust_eval.steps=3"]);
         let (config, resolved) = smoke(&overrides);
         let summary = train(&config, &resolved, dir.path(), false, None).unwrap();
         let lines = read_without_timing(&dir.path().join("metrics.jsonl")).unwrap();
@@ -24,9 +45,25 @@ fn pgd_at_and_fast_at_learn_and_log_both_views() {
             .filter(|l| l.get("grad_l2").is_some())
             .collect();
         assert_eq!(steps.len(), 48);
-        for key in ["adv_loss", "adv_accuracy", "clean_loss", "clean_accuracy"] {
+        for key in ["adv_loss", "adv_accuracy", "clean_loss", "clean_accuracy"]
+            .iter()
+            .chain(&own)
+        {
             assert!(steps.iter().all(|l| l[key].is_number()), "{recipe}: {key}");
         }
+        // Robust accuracy at each of the 3 evaluations, on the 64 first test images.
+        let evals: Vec<_> = lines
+            .iter()
+            .filter(|l| l.get("test_accuracy").is_some())
+            .collect();
+        assert_eq!(evals.len(), 3, "{recipe}");
+        for eval in &evals {
+            assert_eq!(eval["robust_images"], 64, "{recipe}");
+            let robust = eval["robust_accuracy"].as_f64().unwrap();
+            let fgsm = eval["fgsm_accuracy"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&robust) && (0.0..=1.0).contains(&fgsm));
+        }
+        assert!(summary.robust_accuracy.is_some(), "{recipe}");
         let first: f64 = steps[..8]
             .iter()
             .map(|l| l["adv_loss"].as_f64().unwrap())

@@ -12,10 +12,12 @@ pub mod evaluation;
 pub mod fgsm;
 pub mod normalization;
 pub mod pgd;
+pub mod trades;
 
 pub use fgsm::fgsm;
 pub use normalization::Normalization;
 pub use pgd::{Pgd, pgd};
+pub use trades::trades_attack;
 
 use burn::prelude::*;
 

@@ -8,5 +8,5 @@ pub mod schema;
 pub use resolve::{resolve, resolve_str, typed_section};
 pub use schema::{
     AdaptiveBatchConfig, DatasetConfig, KernelsConfig, LoaderConfig, OptimizerConfig, RecipeConfig,
-    RunConfig, ScheduleConfig, TrainConfig,
+    RobustEvalConfig, RunConfig, ScheduleConfig, TrainConfig,
 };

@@ -35,6 +35,46 @@ pub struct RunConfig {
     /// Which implementations of fused operations the models use.
     #[serde(default)]
     pub kernels: KernelsConfig,
+    /// Robust accuracy at each evaluation and catastrophic-overfitting detection.
+    #[serde(default)]
+    pub robust_eval: RobustEvalConfig,
+}
+
+/// Robust accuracy measured at each evaluation during training, on the first `images` test
+/// images, with budgets in 1/255 units. On for recipes that train against an attack (at their
+/// own eps unless `eps` is given), off for the others unless `eps` is given.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RobustEvalConfig {
+    /// Test images attacked at each evaluation (0 turns robust evaluation off).
+    pub images: usize,
+    /// `pgd`, `fgsm` or `apgd-ce`.
+    pub attack: String,
+    /// Budget (default: the recipe's training eps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f64>,
+    /// Step size (default eps/4 for PGD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<f64>,
+    pub steps: usize,
+    pub restarts: usize,
+    /// Robust accuracy falling this far below its best marks a collapse; with FGSM accuracy
+    /// rising at the same time it is reported as catastrophic overfitting.
+    pub collapse_drop: f64,
+}
+
+impl Default for RobustEvalConfig {
+    fn default() -> Self {
+        Self {
+            images: 500,
+            attack: "pgd".into(),
+            eps: None,
+            step: None,
+            steps: 10,
+            restarts: 1,
+            collapse_drop: 0.2,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -60,6 +60,31 @@ pub fn pixel_loss<'a>(
     move |x| cross_entropy_per_sample(model.forward(norm.to_model(x)), labels.clone(), 0.0)
 }
 
+/// Mean cross-entropy and accuracy of (detached) `logits`, for the per-step log.
+pub fn loss_and_accuracy(logits: Tensor<2>, labels: &Tensor<1, Int>) -> (f64, f64) {
+    let logits = logits.detach();
+    let [batch, _] = logits.dims();
+    let correct = count_correct(logits.clone(), labels.clone());
+    let loss: f64 = cross_entropy(logits, labels.clone(), 0.0).into_scalar();
+    (loss, correct as f64 / batch.max(1) as f64)
+}
+
+/// Loss and accuracy on the clean batch in evaluation mode (an inference pass, no gradient).
+pub fn clean_figures(model: &Classifier, batch: &Batch) -> (f64, f64) {
+    let logits = model.valid().forward(batch.images.clone().inner());
+    loss_and_accuracy(logits, &batch.labels.clone().inner())
+}
+
+/// The per-step figures every adversarial recipe logs.
+pub fn figures(clean: (f64, f64), adversarial: (f64, f64)) -> Vec<(&'static str, f64)> {
+    vec![
+        ("adv_loss", adversarial.0),
+        ("adv_accuracy", adversarial.1),
+        ("clean_loss", clean.0),
+        ("clean_accuracy", clean.1),
+    ]
+}
+
 /// Trains on the adversarial pixels `adversarial` of `batch`: the adversarial cross-entropy is
 /// the loss; clean loss and accuracy (evaluation mode, no gradient) and the adversarial ones
 /// are logged.
@@ -71,19 +96,10 @@ pub fn adversarial_step(
 ) -> StepOutput {
     let logits = model.forward(norm.to_model(adversarial));
     let correct = count_correct(logits.clone().detach(), batch.labels.clone());
+    let adversarial = loss_and_accuracy(logits.clone(), &batch.labels);
     let loss = cross_entropy(logits, batch.labels.clone(), 0.0);
-    let clean_logits = model.valid().forward(batch.images.clone().inner());
-    let labels = batch.labels.clone().inner();
-    let clean_correct = count_correct(clean_logits.clone(), labels.clone());
-    let clean_loss: f64 = cross_entropy(clean_logits, labels, 0.0).into_scalar();
-    let size = batch.size as f64;
     StepOutput {
-        metrics: vec![
-            ("adv_loss", loss.clone().into_scalar::<f64>()),
-            ("adv_accuracy", correct as f64 / size),
-            ("clean_loss", clean_loss),
-            ("clean_accuracy", clean_correct as f64 / size),
-        ],
+        metrics: figures(clean_figures(model, batch), adversarial),
         loss,
         correct: Some(correct),
     }

@@ -1,7 +1,7 @@
 //! `fast-at`: "Fast is better than free" (Wong, Rice & Kolter; `locuslab/fast_adversarial`):
 //! one FGSM step from a uniform random start (alpha = 1.25 eps by default), projected onto the
 //! eps-ball and [0, 1], then cross-entropy on the result. The early-stopping guard against
-//! catastrophic overfitting is not implemented yet.
+//! catastrophic overfitting is `early_stop = true`.
 
 use super::adversarial::{
     AttackMode, adversarial_step, attack_model, check_budget, normalization, pixel_loss,
@@ -21,6 +21,10 @@ pub struct FastAtOptions {
     pub alpha: f64,
     /// `train` (batch statistics, as locuslab) or `eval`.
     pub attack_mode: AttackMode,
+    /// Stop when robust accuracy collapses (catastrophic overfitting) and keep the weights of
+    /// the best robust accuracy: locuslab's `--early-stop`, checked at each evaluation with
+    /// `[robust_eval]` (locuslab: PGD-5 on one training batch per epoch, drop > 0.2).
+    pub early_stop: bool,
 }
 
 impl Default for FastAtOptions {
@@ -29,6 +33,7 @@ impl Default for FastAtOptions {
             eps: 8.0,
             alpha: 10.0,
             attack_mode: AttackMode::Train,
+            early_stop: false,
         }
     }
 }
@@ -51,6 +56,14 @@ impl Recipe for FastAt {
             options,
             norm: normalization(config),
         })
+    }
+
+    fn attack_eps(&self) -> Option<f64> {
+        Some(self.options.eps)
+    }
+
+    fn stop_on_collapse(&self) -> bool {
+        self.options.early_stop
     }
 
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {

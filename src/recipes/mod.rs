@@ -43,11 +43,15 @@ macro_rules! classifier_methods {
     };
 }
 
+pub mod aaer;
 pub mod adversarial;
+pub mod done;
 pub mod erm;
 pub mod fast_at;
 pub mod pgd_at;
 pub mod registry;
+pub mod trades;
+pub mod weat;
 
 use crate::config::RunConfig;
 use burn::module::Module;
@@ -142,6 +146,18 @@ pub trait Recipe: Sized {
         _attack: &crate::attacks::evaluation::EvalAttack,
     ) -> Option<crate::attacks::evaluation::RobustSums> {
         None
+    }
+
+    /// The budget (1/255 units) the recipe trains against, if it is adversarial: the default
+    /// budget of the robust accuracy measured at each evaluation (`[robust_eval]`).
+    fn attack_eps(&self) -> Option<f64> {
+        None
+    }
+
+    /// Whether training stops, restoring the weights of the best robust accuracy, when robust
+    /// accuracy collapses (Fast-AT's early-stopping guard).
+    fn stop_on_collapse(&self) -> bool {
+        false
     }
 
     /// Whether `train_loss` may be evaluated again on the same batch at other weights or on

@@ -62,6 +62,10 @@ impl Recipe for PgdAt {
         })
     }
 
+    fn attack_eps(&self) -> Option<f64> {
+        Some(self.options.eps)
+    }
+
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
         let o = &self.options;
         let pixels = self.norm.to_pixels(batch.images.clone().detach());

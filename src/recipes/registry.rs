@@ -2,9 +2,13 @@
 //! [`RECIPES`].
 
 use super::Recipe;
+use super::aaer::Aaer;
+use super::done::Done;
 use super::erm::Erm;
 use super::fast_at::FastAt;
 use super::pgd_at::PgdAt;
+use super::trades::Trades;
+use super::weat::Weat;
 use crate::config::RunConfig;
 use crate::train::session::{Session, SessionOps};
 use crate::usage_error;
@@ -31,6 +35,26 @@ pub const RECIPES: &[(&str, &str, Builder)] = &[
         "fast-at",
         "adversarial training on FGSM with a random start (Wong et al., Fast-AT)",
         entry::<FastAt>,
+    ),
+    (
+        "trades",
+        "TRADES: natural cross-entropy plus beta KL(clean || adversarial) (Zhang et al.)",
+        entry::<Trades>,
+    ),
+    (
+        "aaer",
+        "FGSM training regularising abnormal adversarial examples against catastrophic overfitting (Lin et al.)",
+        entry::<Aaer>,
+    ),
+    (
+        "weat",
+        "TRADES with examples weighted by their energy, 1/softplus(|E(x)|) (Mirza et al., WEAT)",
+        entry::<Weat>,
+    ),
+    (
+        "done",
+        "PGD-AT with the batch reweighted by softmax(adversarial loss / r) (Sow et al., DONE)",
+        entry::<Done>,
     ),
 ];
 

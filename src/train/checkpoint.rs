@@ -39,6 +39,9 @@ pub struct TrainState {
     /// Adaptive batch sizes: training samples consumed so far.
     #[serde(default)]
     pub samples_seen: usize,
+    /// Robust accuracy history for catastrophic-overfitting detection.
+    #[serde(default)]
+    pub collapse: crate::train::robustness::CollapseTracker,
 }
 
 /// Sums over the steps since the last metrics line.

@@ -37,3 +37,15 @@ pub fn count_correct(logits: Tensor<2>, targets: Tensor<1, Int>) -> usize {
     let predictions = logits.argmax(1).reshape([batch]);
     predictions.equal(targets).int().sum().into_scalar::<i64>() as usize
 }
+
+/// Per-example `KL(softmax(target) || softmax(logits))` over the class axis (PyTorch's
+/// `KLDivLoss(log_softmax(logits), softmax(target))` before its reduction). Gradients flow
+/// into both arguments; detach `target` where a recipe wants it fixed.
+pub fn kl_per_sample(target: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {
+    let [batch, _] = logits.dims();
+    let log_p = log_softmax(target, 1);
+    let log_q = log_softmax(logits, 1);
+    (log_p.clone().exp() * (log_p - log_q))
+        .sum_dim(1)
+        .reshape([batch])
+}

@@ -10,6 +10,7 @@ pub mod loss;
 pub mod metrics;
 pub mod progress;
 pub mod refine;
+pub mod robustness;
 pub mod schedule;
 pub mod session;
 

@@ -8,6 +8,7 @@ use super::evaluate::{Evaluation, RobustEvaluation, evaluate, evaluate_robust, t
 use super::interrupt;
 use super::metrics::MetricsLog;
 use super::progress::{Progress, Status};
+use super::robustness::{RobustProbe, Verdict};
 use super::schedule::Schedule;
 use crate::attacks::evaluation::EvalAttack;
 use crate::config::RunConfig;
@@ -53,6 +54,16 @@ pub struct Summary {
     pub wall_seconds: f64,
     pub images_per_second: f64,
     pub trainable_params: Option<usize>,
+    /// Robust accuracy at the last evaluation (`[robust_eval]`), when measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub robust_accuracy: Option<f64>,
+    /// The step at which catastrophic overfitting was detected, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catastrophic_overfitting_step: Option<usize>,
+    /// The step at which a robust-accuracy collapse stopped training (the weights of the best
+    /// robust accuracy were restored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_on_collapse: Option<usize>,
 }
 
 /// Error a run ends with when Ctrl-C stopped it after a checkpoint.
@@ -345,6 +356,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
             _ => None,
         };
         let checkpoints = CheckpointDir::new(out_dir);
+        let probe = RobustProbe::from_config(&config.robust_eval, self.recipe.attack_eps())?;
 
         let mut state = TrainState::default();
         if self.options.resume {
@@ -367,6 +379,12 @@ impl<'a, R: Recipe> Engine<'a, R> {
             )?;
         }
         let mut metrics = MetricsLog::open(out_dir, state.step)?;
+        // Fast-AT's guard: the weights of the best robust accuracy, restored on a collapse
+        // (after a resume, the resumed weights until the next evaluation).
+        let guard_on_collapse = probe.is_some() && self.recipe.stop_on_collapse();
+        let mut guard_weights = guard_on_collapse.then(|| model.clone());
+        let mut stopped_on_collapse = None;
+        let mut last_robust = None;
 
         let pipeline = pipeline(config);
         let mut batch_size = match state.batch_size {
@@ -560,20 +578,81 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     config.data.eval_batch_size,
                     &self.device,
                 );
-                metrics.write(&json!({
+                let mut line = json!({
                     "step": state.step,
                     "epoch": epochs_done(state.step, state.samples_seen),
                     "test_loss": eval.test_loss,
                     "test_accuracy": eval.test_accuracy,
-                    "wall_seconds": wall_before + started.elapsed().as_secs_f64(),
-                }))?;
-                progress.println(&format!(
+                });
+                let mut report = format!(
                     "epoch {:.2} step {}: test loss {:.4}, test accuracy {:.2}%",
                     epochs_done(state.step, state.samples_seen),
                     state.step,
                     eval.test_loss,
                     100.0 * eval.test_accuracy
-                ));
+                );
+                let robust = probe.as_ref().and_then(|probe| {
+                    let measure = |attack| {
+                        evaluate_robust(
+                            &*self.recipe,
+                            &model,
+                            &self.data.test,
+                            &pipeline,
+                            config.data.eval_batch_size,
+                            &train_device,
+                            attack,
+                            Some(probe.images),
+                        )
+                    };
+                    Some((probe, measure(&probe.attack)?, measure(&probe.fgsm)?))
+                });
+                if let Some((probe, attacked, fgsm)) = robust {
+                    let (robust, fgsm) = (attacked.robust_accuracy, fgsm.robust_accuracy);
+                    last_robust = Some(robust);
+                    line["robust_accuracy"] = robust.into();
+                    line["fgsm_accuracy"] = fgsm.into();
+                    line["robust_images"] = attacked.images.into();
+                    report += &format!(
+                        ", {} accuracy {:.2}%, fgsm {:.2}% ({} images)",
+                        probe.attack.kind,
+                        100.0 * robust,
+                        100.0 * fgsm,
+                        attacked.images
+                    );
+                    let verdict =
+                        state
+                            .collapse
+                            .observe(state.step, robust, fgsm, probe.collapse_drop);
+                    match verdict {
+                        Verdict::Healthy { best: true } if guard_on_collapse => {
+                            guard_weights = Some(model.clone());
+                        }
+                        Verdict::Healthy { .. } => {}
+                        Verdict::Collapsed {
+                            best_robust,
+                            best_step,
+                            fgsm_rose,
+                        } => {
+                            line["robust_collapse"] = true.into();
+                            line["catastrophic_overfitting"] = fgsm_rose.into();
+                            report += &format!(
+                                "\n  robust accuracy collapsed from {:.2}% (step {best_step}){}",
+                                100.0 * best_robust,
+                                if fgsm_rose {
+                                    " while FGSM accuracy rose: catastrophic overfitting"
+                                } else {
+                                    ""
+                                }
+                            );
+                            if guard_on_collapse {
+                                stopped_on_collapse = Some(state.step);
+                            }
+                        }
+                    }
+                }
+                line["wall_seconds"] = (wall_before + started.elapsed().as_secs_f64()).into();
+                metrics.write(&line)?;
+                progress.println(&report);
                 if state
                     .best_accuracy
                     .is_none_or(|best| eval.test_accuracy > best)
@@ -583,6 +662,36 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     is_best = true;
                 }
                 last_eval = Some(eval);
+            }
+            if let (Some(step), Some(weights)) = (stopped_on_collapse, guard_weights.take()) {
+                // Early stop: the final model is the one of the best robust accuracy.
+                model = weights;
+                let eval = evaluate(
+                    &*self.recipe,
+                    &model.valid(),
+                    &self.data.test,
+                    &pipeline,
+                    config.data.eval_batch_size,
+                    &self.device,
+                );
+                progress.println(&format!(
+                    "stopping at step {step}: restored the weights of step {}, test accuracy {:.2}%",
+                    state.collapse.best_step.unwrap_or(0),
+                    100.0 * eval.test_accuracy
+                ));
+                metrics.write(&json!({
+                    "step": state.step,
+                    "stopped_on_collapse": step,
+                    "restored_step": state.collapse.best_step,
+                    "test_loss": eval.test_loss,
+                    "test_accuracy": eval.test_accuracy,
+                }))?;
+                last_robust = state.collapse.best_robust;
+                last_eval = Some(eval);
+                state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
+                state.recipe = self.recipe.state();
+                checkpoints.save(&model, &optim, &state, false, config.train.keep_last)?;
+                break;
             }
             if state.step % checkpoint_every == 0 || done || is_best {
                 state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
@@ -614,6 +723,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
             images_per_second: (state.samples_seen - first_sample) as f64
                 / training_seconds.max(1e-9),
             trainable_params: Some(trainable),
+            robust_accuracy: last_robust,
+            catastrophic_overfitting_step: state.collapse.detected_at,
+            stopped_on_collapse,
         };
         write_atomic(
             &out_dir.join("summary.json"),

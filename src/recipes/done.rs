@@ -1,0 +1,123 @@
+//! `done`: doubly robust instance reweighting (Sow, Lin, Wang & Liang, ICLR 2024), the
+//! first-order version: PGD adversarial training in which the batch's adversarial losses are
+//! reweighted by the KL-regularised DRO solution `w = softmax(l / r)` (detached), so the
+//! hardest examples weigh most; `r` trades uniform weights (large r) for the worst case
+//! (small r). The paper's implicit-differentiation algorithm is not implemented.
+
+use super::adversarial::{
+    AttackMode, attack_model, check_budget, clean_figures, figures, loss_and_accuracy,
+    normalization, pixel_loss,
+};
+use super::{Batch, Recipe, StepContext, StepOutput};
+use crate::attacks::{Normalization, Pgd, from_255, pgd};
+use crate::config::{RunConfig, typed_section};
+use crate::models::Classifier;
+use crate::train::loss::{count_correct, cross_entropy_per_sample};
+use crate::usage_error;
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DoneOptions {
+    /// Budget in 1/255 units.
+    pub eps: f64,
+    /// Step size in 1/255 units.
+    pub step: f64,
+    pub steps: usize,
+    /// Temperature of the KL-regularised weights.
+    pub r: f64,
+    /// `train` (batch statistics) or `eval`.
+    pub attack_mode: AttackMode,
+}
+
+impl Default for DoneOptions {
+    fn default() -> Self {
+        Self {
+            eps: 8.0,
+            step: 2.0,
+            steps: 10,
+            r: 1.0,
+            attack_mode: AttackMode::Train,
+        }
+    }
+}
+
+/// The DRO weights `softmax(losses / r)` over the batch (detached).
+pub fn done_weights(losses: Tensor<1>, r: f64) -> Tensor<1> {
+    softmax(losses.detach().div_scalar(r), 0)
+}
+
+/// The reweighted loss `sum_i w_i l_i`.
+pub fn done_objective(losses: Tensor<1>, r: f64) -> Tensor<1> {
+    (done_weights(losses.clone(), r) * losses).sum()
+}
+
+pub struct Done {
+    options: DoneOptions,
+    norm: Normalization,
+}
+
+impl Recipe for Done {
+    type Model = Classifier;
+
+    classifier_methods!();
+
+    fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
+        let options: DoneOptions = typed_section(&config.recipe.options, "recipe")?;
+        check_budget("eps", options.eps)?;
+        check_budget("step", options.step)?;
+        if options.steps == 0 {
+            return Err(usage_error!(
+                "key `recipe.steps`: expected a positive number"
+            ));
+        }
+        if !(options.r.is_finite() && options.r > 0.0) {
+            return Err(usage_error!(
+                "key `recipe.r`: expected a positive temperature, got {}",
+                options.r
+            ));
+        }
+        Ok(Self {
+            options,
+            norm: normalization(config),
+        })
+    }
+
+    fn attack_eps(&self) -> Option<f64> {
+        Some(self.options.eps)
+    }
+
+    fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
+        let o = &self.options;
+        let pixels = self.norm.to_pixels(batch.images.clone().detach());
+        let attacker = attack_model(model, o.attack_mode);
+        let attack = Pgd {
+            eps: from_255(o.eps),
+            step: from_255(o.step),
+            steps: o.steps,
+            restarts: 1,
+            random_start: true,
+        };
+        let adversarial = pgd(
+            &pixels,
+            attack,
+            pixel_loss(&attacker, &self.norm, &batch.labels),
+        );
+        let logits = model.forward(self.norm.to_model(adversarial));
+        let correct = count_correct(logits.clone().detach(), batch.labels.clone());
+        let attacked = loss_and_accuracy(logits.clone(), &batch.labels);
+        let losses = cross_entropy_per_sample(logits, batch.labels.clone(), 0.0);
+        let weights = done_weights(losses.clone(), o.r);
+        let max_weight = weights.max().into_scalar::<f64>();
+        let mut metrics = figures(clean_figures(model, batch), attacked);
+        // 1 when the weights are uniform, falling towards 1/B as they concentrate.
+        metrics.push(("done_max_weight", max_weight));
+        StepOutput {
+            loss: done_objective(losses, o.r),
+            correct: Some(correct),
+            metrics,
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Robust accuracy during training, and catastrophic-overfitting detection.
+//!
+//! At each evaluation the engine attacks a fixed set of test images (the first
+//! `robust_eval.images`) with the configured attack (PGD-10 by default) and with FGSM. Fast
+//! adversarial training can collapse within an epoch (Wong et al.; Andriushchenko &
+//! Flammarion): the model becomes robust to FGSM alone while its PGD accuracy falls to near
+//! zero. [`CollapseTracker`] watches for exactly that signature: robust accuracy more than
+//! `collapse_drop` below its best while FGSM accuracy stands above its value at that best.
+
+use crate::attacks::evaluation::EvalAttack;
+use crate::config::RobustEvalConfig;
+use crate::usage_error;
+use serde::{Deserialize, Serialize};
+
+/// The attacks run at each evaluation.
+#[derive(Clone, Debug)]
+pub struct RobustProbe {
+    /// The configured attack (robust accuracy).
+    pub attack: EvalAttack,
+    /// FGSM at the same budget, no random start (the accuracy that rises under collapse).
+    pub fgsm: EvalAttack,
+    pub images: usize,
+    pub collapse_drop: f64,
+}
+
+impl RobustProbe {
+    /// The probe for a run, or `None` when robust evaluation is off: `images = 0`, or neither
+    /// the config nor the recipe gives a budget (`recipe_eps`, in 1/255 units).
+    pub fn from_config(
+        config: &RobustEvalConfig,
+        recipe_eps: Option<f64>,
+    ) -> anyhow::Result<Option<Self>> {
+        let Some(eps) = config.eps.or(recipe_eps) else {
+            return Ok(None);
+        };
+        if config.images == 0 {
+            return Ok(None);
+        }
+        if !(0.0..=1.0).contains(&config.collapse_drop) {
+            return Err(usage_error!(
+                "key `robust_eval.collapse_drop`: expected an accuracy drop in [0, 1], got {}",
+                config.collapse_drop
+            ));
+        }
+        let attack = EvalAttack::parse(
+            &config.attack,
+            eps,
+            config.step,
+            config.steps,
+            config.restarts,
+        )
+        .map_err(|e| usage_error!("[robust_eval]: {e}"))?;
+        let fgsm = EvalAttack::parse("fgsm", eps, None, 1, 1)?;
+        Ok(Some(Self {
+            attack,
+            fgsm,
+            images: config.images,
+            collapse_drop: config.collapse_drop,
+        }))
+    }
+}
+
+/// What one evaluation's robust figures mean for the run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    /// Robust accuracy is at or near its best.
+    Healthy { best: bool },
+    /// Robust accuracy fell more than `collapse_drop` below its best; `fgsm_rose` says
+    /// whether FGSM accuracy is above its value at the best (catastrophic overfitting).
+    Collapsed {
+        best_robust: f64,
+        best_step: usize,
+        fgsm_rose: bool,
+    },
+}
+
+/// Best robust accuracy so far and the FGSM accuracy measured with it; kept in checkpoints
+/// so detection survives a resume.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct CollapseTracker {
+    pub best_robust: Option<f64>,
+    pub fgsm_at_best: Option<f64>,
+    pub best_step: Option<usize>,
+    /// The step at which catastrophic overfitting was first reported.
+    pub detected_at: Option<usize>,
+}
+
+impl CollapseTracker {
+    /// Records the figures measured at `step` and judges them.
+    pub fn observe(&mut self, step: usize, robust: f64, fgsm: f64, drop: f64) -> Verdict {
+        match (self.best_robust, self.fgsm_at_best, self.best_step) {
+            (Some(best), Some(fgsm_best), Some(best_step)) if robust < best => {
+                if best - robust > drop {
+                    let fgsm_rose = fgsm > fgsm_best;
+                    if fgsm_rose && self.detected_at.is_none() {
+                        self.detected_at = Some(step);
+                    }
+                    Verdict::Collapsed {
+                        best_robust: best,
+                        best_step,
+                        fgsm_rose,
+                    }
+                } else {
+                    Verdict::Healthy { best: false }
+                }
+            }
+            _ => {
+                self.best_robust = Some(robust);
+                self.fgsm_at_best = Some(fgsm);
+                self.best_step = Some(step);
+                Verdict::Healthy { best: true }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_rise_is_healthy_and_tracks_the_best() {
+        let mut t = CollapseTracker::default();
+        assert_eq!(t.observe(1, 0.3, 0.4, 0.2), Verdict::Healthy { best: true });
+        assert_eq!(t.observe(2, 0.4, 0.5, 0.2), Verdict::Healthy { best: true });
+        assert_eq!(
+            t.observe(3, 0.35, 0.6, 0.2),
+            Verdict::Healthy { best: false }
+        );
+        assert_eq!(t.best_step, Some(2));
+        assert_eq!(t.detected_at, None);
+    }
+
+    #[test]
+    fn a_robust_collapse_with_rising_fgsm_is_catastrophic_overfitting() {
+        let mut t = CollapseTracker::default();
+        t.observe(10, 0.45, 0.5, 0.2);
+        let v = t.observe(20, 0.02, 0.9, 0.2);
+        assert_eq!(
+            v,
+            Verdict::Collapsed {
+                best_robust: 0.45,
+                best_step: 10,
+                fgsm_rose: true
+            }
+        );
+        assert_eq!(t.detected_at, Some(20));
+        // Reported once: the first step stays.
+        t.observe(30, 0.01, 0.95, 0.2);
+        assert_eq!(t.detected_at, Some(20));
+    }
+
+    #[test]
+    fn a_collapse_with_falling_fgsm_is_not_called_overfitting() {
+        let mut t = CollapseTracker::default();
+        t.observe(10, 0.45, 0.5, 0.2);
+        let v = t.observe(20, 0.1, 0.3, 0.2);
+        assert!(matches!(
+            v,
+            Verdict::Collapsed {
+                fgsm_rose: false,
+                ..
+            }
+        ));
+        assert_eq!(t.detected_at, None);
+    }
+
+    #[test]
+    fn a_drop_within_the_margin_is_healthy() {
+        let mut t = CollapseTracker::default();
+        t.observe(10, 0.45, 0.5, 0.2);
+        assert_eq!(
+            t.observe(20, 0.26, 0.9, 0.2),
+            Verdict::Healthy { best: false }
+        );
+    }
+}
