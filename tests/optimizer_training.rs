@@ -8,7 +8,7 @@ use common::{smoke, train};
 use stoke::train::metrics::read_without_timing;
 
 /// Each optimizer with a learning rate suited to a small CNN with batch norm.
-const OPTIMIZERS: [(&str, &[&str]); 6] = [
+const OPTIMIZERS: [(&str, &[&str]); 8] = [
     ("diffgrad", &["optimizer.lr=0.01"]),
     (
         "adamp",
@@ -32,6 +32,15 @@ const OPTIMIZERS: [(&str, &[&str]); 6] = [
         "adagrad_norm",
         &["optimizer.lr=0.05", "optimizer.momentum=0.5"],
     ),
+    (
+        "lars",
+        &[
+            "optimizer.lr=1.0",
+            "optimizer.trust_coefficient=0.02",
+            "optimizer.weight_decay=5e-4",
+        ],
+    ),
+    ("lamb", &["optimizer.lr=0.01"]),
 ];
 
 fn overrides(name: &str, extra: &[&str], more: &[&str]) -> Vec<String> {

@@ -1,9 +1,9 @@
-//! Burn's own SGD, Adam and AdamW, configured with PyTorch's defaults and semantics.
+//! Burn's own SGD, Adam, AdamW and LAMB, configured with PyTorch's defaults and semantics.
 
 use crate::config::typed_section;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, SgdConfig};
+use burn::optim::{AdamConfig, AdamWConfig, LambConfig, SgdConfig};
 use serde::Deserialize;
 
 /// `optimizer.name = "sgd"`: PyTorch's SGD (dampening 0, L2 weight decay added to the gradient).
@@ -83,6 +83,20 @@ pub fn adamw(options: &toml::Table) -> anyhow::Result<super::Built> {
         .or_insert(toml::Value::Float(0.01));
     let o: AdamOptions = typed_section(&options, "optimizer")?;
     let config = AdamWConfig::new()
+        .with_beta_1(o.beta1)
+        .with_beta_2(o.beta2)
+        .with_epsilon(o.eps)
+        .with_weight_decay(o.weight_decay);
+    Ok(super::Built::plain(config.init()))
+}
+
+/// `optimizer.name = "lamb"`: Burn's LAMB (decoupled weight decay inside the trust ratio,
+/// epsilon 1e-6 as the LAMB paper).
+pub fn lamb(options: &toml::Table) -> anyhow::Result<super::Built> {
+    let mut options = options.clone();
+    options.entry("eps").or_insert(toml::Value::Float(1e-6));
+    let o: AdamOptions = typed_section(&options, "optimizer")?;
+    let config = LambConfig::new()
         .with_beta_1(o.beta1)
         .with_beta_2(o.beta2)
         .with_epsilon(o.eps)

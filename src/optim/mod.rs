@@ -11,6 +11,7 @@ pub mod channels;
 pub mod diffgrad;
 pub mod grad_norm;
 pub mod hutchinson;
+pub mod lars;
 pub mod lr_scaling;
 pub mod playground;
 pub mod projection;

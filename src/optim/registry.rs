@@ -1,7 +1,7 @@
 //! Optimizers by name. Adding one: a file in this folder with a builder taking the
 //! optimizer's own options, and one entry in [`OPTIMIZERS`].
 
-use super::{Built, adagrad, adagrad_norm, adahessian, adamp, builtin, diffgrad, sgdp};
+use super::{Built, adagrad, adagrad_norm, adahessian, adamp, builtin, diffgrad, lars, sgdp};
 use crate::config::OptimizerConfig;
 use crate::usage_error;
 
@@ -78,6 +78,18 @@ pub const OPTIMIZERS: &[Entry] = &[
         description: "AdaGrad-Norm, one step size per output channel (official AdAdaGrad code)",
         family: Family::Adam,
         build: adagrad_norm::build,
+    },
+    Entry {
+        name: "lars",
+        description: "LARS (You et al.): momentum SGD scaled by a layer-wise trust ratio, for large batches",
+        family: Family::Sgd,
+        build: lars::build,
+    },
+    Entry {
+        name: "lamb",
+        description: "LAMB (You et al.), Burn's: Adam scaled by a layer-wise trust ratio",
+        family: Family::Adam,
+        build: builtin::lamb,
     },
 ];
 
