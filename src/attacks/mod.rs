@@ -8,12 +8,14 @@
 //! batch statistics, as locuslab and AAER do) couples the examples of a batch; [`eval_mode`]
 //! gives the per-example view (TRADES, WEAT, evaluation).
 
+pub mod apgd;
 pub mod evaluation;
 pub mod fgsm;
 pub mod normalization;
 pub mod pgd;
 pub mod trades;
 
+pub use apgd::{Apgd, apgd_ce};
 pub use fgsm::fgsm;
 pub use normalization::Normalization;
 pub use pgd::{Pgd, pgd};
