@@ -136,6 +136,12 @@ fn train_json_then_eval_and_export_round_trip() {
         "--attack", "pgd", "--eps", "8", "--steps", "2", "--limit", "40",
     ]);
     assert_eq!(limited["images"], 40);
+    // APGD-CE (100 iterations by default) is at least as strong as PGD-10 at the same budget,
+    // up to one image of 128 (different random starts).
+    let apgd = robust(&["--attack", "apgd-ce", "--eps", "32"]);
+    assert_eq!(apgd["attack"]["steps"], 100);
+    let a = apgd["robust_accuracy"].as_f64().unwrap();
+    assert!(a <= p + 1.0 / 128.0, "apgd-ce {a}, pgd {p}");
     let output = stoke(&["eval", run, "--attack", "cw"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--attack"), "{}", stderr(&output));

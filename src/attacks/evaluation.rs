@@ -1,6 +1,6 @@
 //! Robust evaluation: clean and adversarial accuracy of a classifier under a named attack.
 
-use super::{Normalization, Pgd, eval_mode, fgsm, pgd};
+use super::{Apgd, Normalization, Pgd, apgd_ce, eval_mode, fgsm, pgd};
 use crate::models::Classifier;
 use crate::recipes::Batch;
 use crate::train::loss::{count_correct, cross_entropy_per_sample};
@@ -11,7 +11,7 @@ use serde::Serialize;
 /// An attack for evaluation, budgets in pixel units.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct EvalAttack {
-    /// `fgsm` or `pgd`.
+    /// `fgsm`, `pgd` or `apgd-ce`.
     pub kind: &'static str,
     pub eps: f64,
     pub step: f64,
@@ -21,7 +21,7 @@ pub struct EvalAttack {
 
 impl EvalAttack {
     /// Parses `--attack`, with budgets in 1/255 units; the step defaults to eps/4 for PGD
-    /// (AAER's evaluation) and to eps for FGSM.
+    /// (AAER's evaluation) and to eps for FGSM; APGD-CE sets its own steps (from 2 eps).
     pub fn parse(
         kind: &str,
         eps_255: f64,
@@ -37,13 +37,14 @@ impl EvalAttack {
         let kind = match kind {
             "fgsm" => "fgsm",
             "pgd" => "pgd",
+            "apgd-ce" => "apgd-ce",
             other => {
                 return Err(usage_error!(
-                    "--attack: expected fgsm or pgd, got `{other}` (apgd-ce is not implemented yet)"
+                    "--attack: expected fgsm, pgd or apgd-ce, got `{other}`"
                 ));
             }
         };
-        if kind == "pgd" && (steps == 0 || restarts == 0) {
+        if kind != "fgsm" && (steps == 0 || restarts == 0) {
             return Err(usage_error!("--steps and --restarts must be positive"));
         }
         let default_step = if kind == "pgd" {
@@ -85,6 +86,16 @@ pub fn robust_sums(
     };
     let adversarial = match attack.kind {
         "fgsm" => fgsm(&pixels, attack.eps, attack.step, false, loss),
+        "apgd-ce" => apgd_ce(
+            &pixels,
+            &labels,
+            Apgd {
+                steps: attack.steps,
+                restarts: attack.restarts,
+                ..Apgd::new(attack.eps)
+            },
+            |x| model.forward(norm.to_model(x)),
+        ),
         _ => pgd(
             &pixels,
             Pgd {

@@ -127,7 +127,7 @@ pub fn copy_preset(recipe: &str, path: &Path) -> anyhow::Result<()> {
 /// `stoke eval --attack ...`: robust accuracy under an attack (budgets in 1/255 units).
 #[derive(clap::Args, Debug)]
 pub struct AttackArgs {
-    /// Attack the test images: fgsm or pgd (prints clean and robust accuracy).
+    /// Attack the test images: fgsm, pgd or apgd-ce (prints clean and robust accuracy).
     #[arg(long)]
     attack: Option<String>,
     /// Budget in 1/255 units.
@@ -136,10 +136,11 @@ pub struct AttackArgs {
     /// Step size in 1/255 units (default eps/4 for pgd, eps for fgsm).
     #[arg(long)]
     step: Option<f64>,
-    /// PGD steps.
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
-    /// PGD restarts (the worst case per image is kept).
+    /// Attack iterations (default 20 for pgd, 100 for apgd-ce).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Restarts (pgd keeps the worst case per image; apgd-ce restarts on the images still
+    /// robust).
     #[arg(long, default_value_t = 1)]
     restarts: usize,
     /// Attack only the first N test images.
@@ -165,7 +166,9 @@ pub fn eval(
             kind,
             attack.eps,
             attack.step,
-            attack.steps,
+            attack
+                .steps
+                .unwrap_or(if kind == "apgd-ce" { 100 } else { 20 }),
             attack.restarts,
         )?;
         let result =
