@@ -17,6 +17,32 @@ pub struct Pgd {
     pub random_start: bool,
 }
 
+/// Uniform noise in `[-eps, eps]` of the pixels' shape, from the device's generator.
+pub fn uniform_start(pixels: &Tensor<4>, eps: f64) -> Tensor<4> {
+    Tensor::<4>::random(
+        pixels.dims(),
+        Distribution::Uniform(-eps, eps),
+        &pixels.device(),
+    )
+}
+
+/// One PGD run from `start` (projected first), without drawing anything: the signed steps of
+/// `attack` from there.
+pub fn pgd_from(
+    pixels: &Tensor<4>,
+    start: Tensor<4>,
+    attack: Pgd,
+    loss: &mut impl FnMut(Tensor<4>) -> Tensor<1>,
+) -> Tensor<4> {
+    let mut x = project(start, pixels, attack.eps).detach();
+    for _ in 0..attack.steps {
+        let (gradient, _) = input_gradient(&x, loss);
+        let step = Tensor::from_inner(gradient.sign().mul_scalar(attack.step).inner());
+        x = project(x.detach() + step, pixels, attack.eps).detach();
+    }
+    x
+}
+
 /// The adversarial pixels for clean `pixels` (detached, on the autodiff device), maximising
 /// the per-example `loss` of normalised-or-not inputs as the closure defines.
 pub fn pgd(
@@ -24,25 +50,15 @@ pub fn pgd(
     attack: Pgd,
     mut loss: impl FnMut(Tensor<4>) -> Tensor<1>,
 ) -> Tensor<4> {
-    let device = pixels.device();
     let [batch, ..] = pixels.dims();
     let mut best: Option<(Tensor<4>, Tensor<1>)> = None;
     for _ in 0..attack.restarts.max(1) {
-        let mut x = if attack.random_start {
-            let noise = Tensor::<4>::random(
-                pixels.dims(),
-                Distribution::Uniform(-attack.eps, attack.eps),
-                &device,
-            );
-            project(pixels.clone() + noise, pixels, attack.eps)
+        let start = if attack.random_start {
+            pixels.clone() + uniform_start(pixels, attack.eps)
         } else {
             pixels.clone()
         };
-        for _ in 0..attack.steps {
-            let (gradient, _) = input_gradient(&x, &mut loss);
-            let step = Tensor::from_inner(gradient.sign().mul_scalar(attack.step).inner());
-            x = project(x.detach() + step, pixels, attack.eps).detach();
-        }
+        let x = pgd_from(pixels, start, attack, &mut loss);
         let final_loss = loss(x.clone()).detach();
         best = Some(match best {
             None => (x, final_loss),

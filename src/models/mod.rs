@@ -3,6 +3,7 @@
 
 pub mod cifar_resnet;
 pub mod classifier;
+pub mod dual_bn;
 pub mod layers;
 pub mod param_count;
 pub mod preact_resnet;

@@ -45,6 +45,7 @@ macro_rules! classifier_methods {
 
 pub mod aaer;
 pub mod adversarial;
+pub mod conadv;
 pub mod done;
 pub mod erm;
 pub mod fast_at;
@@ -85,6 +86,9 @@ pub struct StepContext {
     pub epoch: usize,
     pub seed: u64,
     pub device: Device,
+    /// The batch of the next step, for recipes that ask for it ([`Recipe::wants_next_batch`]);
+    /// `None` at the last step and for other recipes.
+    pub next_batch: Option<Batch>,
 }
 
 /// The loss to minimise and what to report about the batch.
@@ -157,6 +161,12 @@ pub trait Recipe: Sized {
     /// Whether training stops, restoring the weights of the best robust accuracy, when robust
     /// accuracy collapses (Fast-AT's early-stopping guard).
     fn stop_on_collapse(&self) -> bool {
+        false
+    }
+
+    /// Whether the engine should load each batch one step early and pass it in
+    /// [`StepContext::next_batch`] (ConAdv prepares the next step's attack concurrently).
+    fn wants_next_batch(&self) -> bool {
         false
     }
 

@@ -3,6 +3,7 @@
 
 use super::Recipe;
 use super::aaer::Aaer;
+use super::conadv::ConAdv;
 use super::done::Done;
 use super::erm::Erm;
 use super::fast_at::FastAt;
@@ -55,6 +56,11 @@ pub const RECIPES: &[(&str, &str, Builder)] = &[
         "done",
         "PGD-AT with the batch reweighted by softmax(adversarial loss / r) (Sow et al., DONE)",
         entry::<Done>,
+    ),
+    (
+        "conadv",
+        "adversarial training with the attack on stale weights on a second thread, auxiliary batch norms (Liu et al., ConAdv)",
+        entry::<ConAdv>,
     ),
 ];
 

@@ -415,6 +415,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
         };
         let budget_spent = |samples_seen: usize| sample_budget.is_some_and(|b| samples_seen >= b);
 
+        // Recipes that look one batch ahead get it loaded a step early.
+        let lookahead = self.recipe.wants_next_batch();
+        let mut upcoming = None;
         interrupt::install();
         let progress = Progress::new(self.total_steps, state.step, self.options.quiet);
         let started = Instant::now();
@@ -444,15 +447,24 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let step_started = Instant::now();
             // Dropout and any other backend draw of this step depend on (seed, step) only.
             train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
-            let host = loader
-                .next_batch()
-                .context("the data loader stopped before the last step")?;
-            let batch = to_device(host, &train_device);
+            let batch = match upcoming.take() {
+                Some(batch) => batch,
+                None => to_device(
+                    loader
+                        .next_batch()
+                        .context("the data loader stopped before the last step")?,
+                    &train_device,
+                ),
+            };
+            if lookahead && step + 1 < self.total_steps {
+                upcoming = loader.next_batch().map(|h| to_device(h, &train_device));
+            }
             let ctx = StepContext {
                 step,
                 epoch: epochs_done(state.step, state.samples_seen) as usize,
                 seed: config.seed,
                 device: train_device.clone(),
+                next_batch: upcoming.clone(),
             };
             let output = self.recipe.train_loss(&model, &batch, &ctx);
             let loss: f64 = output.loss.clone().into_scalar::<f64>();
@@ -521,6 +533,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
                         ..plan
                     };
                     loader = TrainLoader::new(train_set.clone(), pipeline.clone(), plan);
+                    upcoming = None;
                 }
             }
             metrics.write(&line)?;
