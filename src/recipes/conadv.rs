@@ -62,7 +62,7 @@ impl Default for ConAdvOptions {
 /// The adversarial pixels of the next step's batch, being computed or done.
 enum Pending {
     Running(JoinHandle<Tensor<4>>),
-    Ready(Tensor<4>),
+    Ready(Box<Tensor<4>>),
 }
 
 pub struct ConAdv {
@@ -103,7 +103,7 @@ impl ConAdv {
         if concurrent {
             Pending::Running(std::thread::spawn(work))
         } else {
-            Pending::Ready(work())
+            Pending::Ready(Box::new(work()))
         }
     }
 }
@@ -182,12 +182,12 @@ impl Recipe for ConAdv {
             Some((step, pending)) if step == ctx.step => {
                 let pixels = match pending {
                     Pending::Running(handle) => handle.join().expect("the attack thread panicked"),
-                    Pending::Ready(pixels) => pixels,
+                    Pending::Ready(pixels) => *pixels,
                 };
                 (pixels, 1.0)
             }
             _ => match self.launch(model, batch, false) {
-                Pending::Ready(pixels) => (pixels, 0.0),
+                Pending::Ready(pixels) => (*pixels, 0.0),
                 Pending::Running(_) => unreachable!("an in-line attack is ready"),
             },
         };
