@@ -274,6 +274,26 @@ fn benches_print_one_json_object() {
 
     let output = stoke(&[
         "bench",
+        "recipes",
+        "--base",
+        "smoke",
+        "--variants",
+        "fast-at,conadv+recipe.concurrent=false",
+        "--steps",
+        "2",
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    let timings = result["timings"].as_array().unwrap();
+    assert_eq!(timings.len(), 2);
+    assert_eq!(timings[0]["step_time_ratio"], 1.0);
+    assert!(timings[1]["median_images_per_second"].as_f64().unwrap() > 0.0);
+
+    let output = stoke(&[
+        "bench",
         "train-step",
         "--model",
         "resnet8",

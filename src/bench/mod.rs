@@ -3,6 +3,7 @@
 //! `benches/reference/train_step.py` does in PyTorch.
 
 pub mod optimizers;
+pub mod recipes;
 pub mod softmax;
 
 use crate::config::presets;

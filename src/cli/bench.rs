@@ -39,6 +39,26 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Training images/second of recipes side by side (ConAdv vs PGD-AT and Fast-AT).
+    Recipes {
+        /// The run config (preset or file) every variant starts from.
+        #[arg(long, default_value = "fast-at-fashion-mnist")]
+        base: String,
+        /// Comma-separated `recipe[+key=value...]` variants; the first is the reference.
+        #[arg(
+            long,
+            default_value = "pgd-at+recipe.steps=2,conadv+recipe.steps=2,conadv+recipe.steps=2+recipe.concurrent=false,fast-at"
+        )]
+        variants: String,
+        #[arg(long, default_value_t = 30)]
+        steps: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Dotted overrides applied to every variant.
+        overrides: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Images/second of a recipe's training data pipeline alone (loading, augmentation).
     Data {
         /// A recipe config file or preset name.
@@ -210,6 +230,34 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 r.model, r.batch, r.device, r.median_images_per_second, r.peak_memory_mb, r.steps
             );
             report(&r, json, line)
+        }
+        BenchCommand::Recipes {
+            base,
+            variants,
+            steps,
+            repeats,
+            overrides,
+            json,
+        } => {
+            let bench = crate::bench::recipes::RecipeBench {
+                base,
+                variants: variants.split(',').map(|s| s.trim().to_string()).collect(),
+                steps,
+                repeats,
+                overrides,
+            };
+            let r = crate::bench::recipes::recipes(&bench)?;
+            let mut lines = vec![format!(
+                "{}: {} training steps, median of {} runs, {} threads",
+                r.base, r.steps, r.repeats, r.threads
+            )];
+            for t in &r.timings {
+                lines.push(format!(
+                    "  {:<50} {:>8.1} images/s   step time {:.2}x the first",
+                    t.variant, t.median_images_per_second, t.step_time_ratio
+                ));
+            }
+            report(&r, json, lines.join("\n"))
         }
         BenchCommand::Data {
             recipe,
