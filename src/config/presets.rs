@@ -11,6 +11,8 @@ macro_rules! presets {
 const RECIPES: &[(&str, &str)] = presets!("recipes":
     "quickstart", "fashion-mnist", "cifar10-resnet18", "smoke", "adadagrad-fashion-mnist",
     "vit-fashion-mnist", "vit-cifar10", "pgd-at-fashion-mnist", "fast-at-fashion-mnist",
+    "trades-fashion-mnist", "aaer-fashion-mnist", "weat-fashion-mnist", "done-fashion-mnist",
+    "conadv-fashion-mnist", "fast-at-cifar10", "aaer-cifar10", "trades-cifar10",
 );
 
 const MODELS: &[(&str, &str)] = presets!("models":
