@@ -89,3 +89,55 @@ fn every_adversarial_recipe_learns_and_logs_both_views() {
         );
     }
 }
+
+#[test]
+fn fast_at_early_stop_restores_the_weights_of_the_best_robust_accuracy() {
+    // With `collapse_drop = 0` any fall of robust accuracy below its best counts as a
+    // collapse; evaluating every step, one comes within the 48 steps.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, resolved) = smoke(&[
+        "recipe.name=fast-at",
+        "recipe.eps=16",
+        "recipe.early_stop=true",
+        "train.eval_every=1",
+        "robust_eval.images=64",
+        "robust_eval.steps=3",
+        "robust_eval.collapse_drop=0",
+    ]);
+    let summary = train(&config, &resolved, dir.path(), false, None).unwrap();
+    let stopped = summary
+        .stopped_on_collapse
+        .expect("a collapse stopped training");
+    assert!(stopped < 48 && summary.steps == stopped, "{summary:?}");
+    let lines = read_without_timing(&dir.path().join("metrics.jsonl")).unwrap();
+    let evals: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("robust_accuracy").is_some())
+        .collect();
+    let best = evals
+        .iter()
+        .map(|l| l["robust_accuracy"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let last = evals.last().unwrap();
+    assert_eq!(last["step"], stopped);
+    assert_eq!(last["robust_collapse"], true);
+    assert!(last["robust_accuracy"].as_f64().unwrap() < best);
+    // The final model is the one evaluated at the restored step: same clean accuracy, same
+    // robust accuracy as recorded there.
+    let restored = lines
+        .iter()
+        .find(|l| l.get("stopped_on_collapse").is_some())
+        .unwrap();
+    let restored_step = restored["restored_step"].as_u64().unwrap();
+    let at_best = evals
+        .iter()
+        .find(|l| l["step"].as_u64() == Some(restored_step))
+        .unwrap();
+    assert_eq!(at_best["robust_accuracy"].as_f64().unwrap(), best);
+    assert_eq!(restored["test_accuracy"], at_best["test_accuracy"]);
+    assert_eq!(
+        summary.test_accuracy,
+        at_best["test_accuracy"].as_f64().unwrap()
+    );
+    assert_eq!(summary.robust_accuracy, Some(best));
+}

@@ -6,10 +6,10 @@ mod common;
 use burn::prelude::*;
 use burn::tensor::{Device, TensorData};
 use common::{smoke, train};
-use stoke::attacks::{Normalization, Pgd, eval_mode, fgsm, from_255, pgd};
+use stoke::attacks::{Normalization, Pgd, eval_mode, fgsm, from_255, pgd, trades_attack};
 use stoke::models::Classifier;
 use stoke::train::checkpoint::{CheckpointDir, load_model};
-use stoke::train::loss::cross_entropy_per_sample;
+use stoke::train::loss::{cross_entropy_per_sample, kl_per_sample};
 
 /// A smoke model trained to 100% on its synthetic data, on an autodiff device, with test
 /// pixels in [0, 1] and labels.
@@ -101,4 +101,46 @@ fn attacks_stay_in_bounds_and_pgd_beats_fgsm() {
     for (a, b) in one.iter().zip(&three) {
         assert!(b >= a, "{b} < {a}");
     }
+}
+
+#[test]
+fn the_trades_attack_stays_in_bounds_and_raises_the_kl() {
+    let (model, images, _, norm) = trained();
+    let model = eval_mode(&model);
+    let clean_logits = model.forward(norm.to_model(images.clone())).detach();
+    let logits = |x: Tensor<4>| model.forward(norm.to_model(x));
+    let eps = from_255(16.0);
+    let kl = |x: &Tensor<4>| -> f64 {
+        kl_per_sample(
+            clean_logits.clone(),
+            model.forward(norm.to_model(x.clone())),
+        )
+        .mean()
+        .into_scalar()
+    };
+    let device = images.device();
+    device.seed(4);
+    // Zero steps: the 0.001 N(0, I) start alone.
+    let start = trades_attack(&images, clean_logits.clone(), eps, from_255(4.0), 0, logits);
+    device.seed(4);
+    let attacked = trades_attack(
+        &images,
+        clean_logits.clone(),
+        eps,
+        from_255(4.0),
+        10,
+        logits,
+    );
+    let clean = host(images.clone());
+    for (a, c) in host(attacked.clone()).iter().zip(&clean) {
+        assert!((a - c).abs() <= eps as f32 + 1e-6, "{a} vs {c}");
+        assert!((0.0..=1.0).contains(a));
+    }
+    let (at_start, after) = (kl(&start), kl(&attacked));
+    println!("TRADES attack: KL {at_start:.2e} at the start, {after:.3} after 10 steps");
+    // The start is within 0.001 of the clean image (KL near 0); ascent moves the prediction.
+    assert!(
+        at_start < 1e-3 && after > 100.0 * at_start.max(1e-6),
+        "{at_start} -> {after}"
+    );
 }

@@ -676,9 +676,11 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 }
                 last_eval = Some(eval);
             }
-            if let (Some(step), Some(weights)) = (stopped_on_collapse, guard_weights.take()) {
+            if let Some(step) = stopped_on_collapse {
                 // Early stop: the final model is the one of the best robust accuracy.
-                model = weights;
+                if let Some(weights) = guard_weights.take() {
+                    model = weights;
+                }
                 let eval = evaluate(
                     &*self.recipe,
                     &model.valid(),
