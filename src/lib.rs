@@ -12,6 +12,7 @@ pub mod export;
 pub mod kernels;
 pub mod models;
 pub mod optim;
+pub mod plot;
 pub mod recipes;
 pub mod rng;
 pub mod train;

@@ -142,6 +142,29 @@ fn train_json_then_eval_and_export_round_trip() {
     assert_eq!(apgd["attack"]["steps"], 100);
     let a = apgd["robust_accuracy"].as_f64().unwrap();
     assert!(a <= p + 1.0 / 128.0, "apgd-ce {a}, pgd {p}");
+    // Curves of the run as an SVG chart; a metric no line has is a usage error.
+    let svg = dir.path().join("curves.svg");
+    let plot = |metric: &str| {
+        stoke(&[
+            "plot",
+            run,
+            "--metric",
+            metric,
+            "--out",
+            svg.to_str().unwrap(),
+        ])
+    };
+    let output = plot("test_accuracy");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.matches("<polyline").count() == 1);
+    let output = plot("no_such_metric");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no_such_metric"),
+        "{}",
+        stderr(&output)
+    );
     let output = stoke(&["eval", run, "--attack", "cw"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--attack"), "{}", stderr(&output));

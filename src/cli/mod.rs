@@ -4,6 +4,7 @@
 mod bench;
 mod ls;
 mod optim;
+mod plot;
 mod run;
 mod run_dir;
 mod schedule;
@@ -55,6 +56,8 @@ enum Command {
         #[command(flatten)]
         attack: run::AttackArgs,
     },
+    /// Plot a metric of runs against epochs or steps as an SVG line chart.
+    Plot(plot::PlotArgs),
     /// Export a run's weights for other frameworks.
     Export {
         /// A run directory or a checkpoint directory.
@@ -126,6 +129,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             best,
         } => run::export(&target, &format, &path, best),
         Command::Optim { what } => optim::run(what),
+        Command::Plot(args) => plot::run(args),
         Command::Schedule { what } => schedule::run(what),
         Command::Bench { what } => bench::run(what),
     }
