@@ -52,6 +52,12 @@ impl EvalAttack {
         } else {
             eps_255
         };
+        // FGSM is one step from the clean image, whatever --steps says.
+        let (steps, restarts) = if kind == "fgsm" {
+            (1, 1)
+        } else {
+            (steps, restarts)
+        };
         Ok(Self {
             kind,
             eps: eps_255 / 255.0,
