@@ -8,11 +8,9 @@ mod common;
 
 use burn::prelude::*;
 use burn::tensor::{Device, TensorData};
-use common::{smoke, train};
+use common::trained_smoke_classifier as trained;
 use stoke::attacks::apgd::{apgd_ce_run, apgd_ce_with, checkpoints, random_start};
-use stoke::attacks::{Apgd, Normalization, Pgd, apgd_ce, eval_mode, from_255, pgd};
-use stoke::models::Classifier;
-use stoke::train::checkpoint::{CheckpointDir, load_model};
+use stoke::attacks::{Apgd, Pgd, apgd_ce, eval_mode, from_255, pgd};
 use stoke::train::loss::cross_entropy_per_sample;
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -215,42 +213,6 @@ fn golden_runs_match_the_official_implementation() {
             perturb["fooled_per_restart"]
         );
     }
-}
-
-/// A smoke model trained to 100% on its synthetic data, on an autodiff device, with test
-/// pixels in [0, 1] and labels (as tests/attacks.rs).
-fn trained() -> (Classifier, Tensor<4>, Tensor<1, Int>, Normalization) {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, resolved) = smoke(&[]);
-    train(&config, &resolved, dir.path(), false, None).unwrap();
-    let device = Device::flex().autodiff();
-    let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
-    let test = &data.test;
-    let model = config
-        .model
-        .build(
-            [test.channels, test.height, test.width],
-            data.num_classes(),
-            &device,
-        )
-        .unwrap();
-    let model = load_model(&CheckpointDir::new(dir.path()).latest().unwrap(), model).unwrap();
-    let n = 64;
-    let pixels: Vec<f32> = test.pixels[..n * test.image_size()]
-        .iter()
-        .map(|&p| p as f32 / 255.0)
-        .collect();
-    let labels: Vec<i64> = test.labels[..n].iter().map(|&l| l as i64).collect();
-    let images = Tensor::<4>::from_data(
-        TensorData::new(pixels, [n, test.channels, test.height, test.width]),
-        &device,
-    );
-    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
-    let norm = Normalization {
-        mean: config.dataset.mean.clone(),
-        std: config.dataset.std.clone(),
-    };
-    (model, images, labels, norm)
 }
 
 #[test]

@@ -4,48 +4,9 @@
 mod common;
 
 use burn::prelude::*;
-use burn::tensor::{Device, TensorData};
-use common::{smoke, train};
-use stoke::attacks::{Normalization, Pgd, eval_mode, fgsm, from_255, pgd, trades_attack};
-use stoke::models::Classifier;
-use stoke::train::checkpoint::{CheckpointDir, load_model};
+use common::trained_smoke_classifier as trained;
+use stoke::attacks::{Pgd, eval_mode, fgsm, from_255, pgd, trades_attack};
 use stoke::train::loss::{cross_entropy_per_sample, kl_per_sample};
-
-/// A smoke model trained to 100% on its synthetic data, on an autodiff device, with test
-/// pixels in [0, 1] and labels.
-fn trained() -> (Classifier, Tensor<4>, Tensor<1, Int>, Normalization) {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, resolved) = smoke(&[]);
-    train(&config, &resolved, dir.path(), false, None).unwrap();
-    let device = Device::flex().autodiff();
-    let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
-    let test = &data.test;
-    let model = config
-        .model
-        .build(
-            [test.channels, test.height, test.width],
-            data.num_classes(),
-            &device,
-        )
-        .unwrap();
-    let model = load_model(&CheckpointDir::new(dir.path()).latest().unwrap(), model).unwrap();
-    let n = 64;
-    let pixels: Vec<f32> = test.pixels[..n * test.image_size()]
-        .iter()
-        .map(|&p| p as f32 / 255.0)
-        .collect();
-    let labels: Vec<i64> = test.labels[..n].iter().map(|&l| l as i64).collect();
-    let images = Tensor::<4>::from_data(
-        TensorData::new(pixels, [n, test.channels, test.height, test.width]),
-        &device,
-    );
-    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &device);
-    let norm = Normalization {
-        mean: config.dataset.mean.clone(),
-        std: config.dataset.std.clone(),
-    };
-    (model, images, labels, norm)
-}
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()

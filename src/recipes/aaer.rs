@@ -17,8 +17,8 @@
 //! alpha 1.0 eps, image range only). The lambdas default to the paper's CIFAR-10 table.
 
 use super::adversarial::{
-    AttackMode, attack_model, check_budget, clean_figures, figures, loss_and_accuracy,
-    normalization,
+    AttackMode, attack_model, check_budget, check_weight, clean_figures, figures,
+    loss_and_accuracy, normalization,
 };
 use super::{Batch, Recipe, StepContext, StepOutput};
 use crate::attacks::{Normalization, from_255, input_gradient, project};
@@ -210,17 +210,9 @@ impl Recipe for Aaer {
             lambda2,
             lambda3,
         };
-        for (key, value) in [
-            ("lambda1", lambdas.lambda1),
-            ("lambda2", lambda2),
-            ("lambda3", lambda3),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(usage_error!(
-                    "key `recipe.{key}`: expected a non-negative weight, got {value}"
-                ));
-            }
-        }
+        check_weight("lambda1", lambdas.lambda1)?;
+        check_weight("lambda2", lambda2)?;
+        check_weight("lambda3", lambda3)?;
         if let Some(alpha) = options.alpha
             && !(alpha.is_finite() && alpha > 0.0)
         {

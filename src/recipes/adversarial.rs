@@ -51,6 +51,29 @@ pub fn check_budget(key: &str, value: f64) -> anyhow::Result<()> {
     }
 }
 
+/// The budget, step size (1/255 units) and number of steps of an iterative attack.
+pub fn check_iterative(eps: f64, step: f64, steps: usize) -> anyhow::Result<()> {
+    check_budget("eps", eps)?;
+    check_budget("step", step)?;
+    if steps == 0 {
+        return Err(usage_error!(
+            "key `recipe.steps`: expected a positive number of attack steps"
+        ));
+    }
+    Ok(())
+}
+
+/// A non-negative finite loss weight, or a usage error naming the key.
+pub fn check_weight(key: &str, value: f64) -> anyhow::Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(usage_error!(
+            "key `recipe.{key}`: expected a non-negative weight, got {value}"
+        ))
+    }
+}
+
 /// Per-example cross-entropy of `model` on pixel inputs: the loss the attacks maximise.
 pub fn pixel_loss<'a>(
     model: &'a Classifier,

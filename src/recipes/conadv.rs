@@ -18,14 +18,15 @@
 //! not bitwise reproducible (the CNNs here have none). The paper's attack
 //! budget for ImageNet was not retrieved; the defaults match Fast-AT's.
 
-use super::adversarial::{check_budget, figures, loss_and_accuracy, normalization};
+use super::adversarial::{
+    check_iterative, check_weight, figures, loss_and_accuracy, normalization,
+};
 use super::{Batch, DataInfo, EvalSums, Recipe, StepContext, StepOutput};
 use crate::attacks::evaluation::{EvalAttack, RobustSums, robust_sums};
 use crate::attacks::{Normalization, Pgd, from_255, pgd_from, uniform_start};
 use crate::config::{RunConfig, typed_section};
 use crate::models::dual_bn::DualBn;
 use crate::train::loss::{count_correct, cross_entropy, cross_entropy_per_sample};
-use crate::usage_error;
 use burn::module::Module;
 use burn::prelude::*;
 use serde::Deserialize;
@@ -113,23 +114,9 @@ impl Recipe for ConAdv {
 
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
         let options: ConAdvOptions = typed_section(&config.recipe.options, "recipe")?;
-        check_budget("eps", options.eps)?;
-        check_budget("step", options.step)?;
-        if options.steps == 0 {
-            return Err(usage_error!(
-                "key `recipe.steps`: expected a positive number"
-            ));
-        }
-        for (key, value) in [
-            ("clean_weight", options.clean_weight),
-            ("adv_weight", options.adv_weight),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(usage_error!(
-                    "key `recipe.{key}`: expected a non-negative weight, got {value}"
-                ));
-            }
-        }
+        check_iterative(options.eps, options.step, options.steps)?;
+        check_weight("clean_weight", options.clean_weight)?;
+        check_weight("adv_weight", options.adv_weight)?;
         Ok(Self {
             options,
             norm: normalization(config),

@@ -5,7 +5,7 @@
 //! (small r). The paper's implicit-differentiation algorithm is not implemented.
 
 use super::adversarial::{
-    AttackMode, attack_model, check_budget, clean_figures, figures, loss_and_accuracy,
+    AttackMode, attack_model, check_iterative, clean_figures, figures, loss_and_accuracy,
     normalization, pixel_loss,
 };
 use super::{Batch, Recipe, StepContext, StepOutput};
@@ -66,13 +66,7 @@ impl Recipe for Done {
 
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
         let options: DoneOptions = typed_section(&config.recipe.options, "recipe")?;
-        check_budget("eps", options.eps)?;
-        check_budget("step", options.step)?;
-        if options.steps == 0 {
-            return Err(usage_error!(
-                "key `recipe.steps`: expected a positive number"
-            ));
-        }
+        check_iterative(options.eps, options.step, options.steps)?;
         if !(options.r.is_finite() && options.r > 0.0) {
             return Err(usage_error!(
                 "key `recipe.r`: expected a positive temperature, got {}",

@@ -3,7 +3,7 @@
 //! projection onto the eps-ball and [0, 1]) and the model trains on their cross-entropy.
 
 use super::adversarial::{
-    AttackMode, adversarial_step, attack_model, check_budget, normalization, pixel_loss,
+    AttackMode, adversarial_step, attack_model, check_iterative, normalization, pixel_loss,
 };
 use super::{Batch, Recipe, StepContext, StepOutput};
 use crate::attacks::{Normalization, Pgd, from_255, pgd};
@@ -49,11 +49,10 @@ impl Recipe for PgdAt {
 
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
         let options: PgdAtOptions = typed_section(&config.recipe.options, "recipe")?;
-        check_budget("eps", options.eps)?;
-        check_budget("step", options.step)?;
-        if options.steps == 0 || options.restarts == 0 {
+        check_iterative(options.eps, options.step, options.steps)?;
+        if options.restarts == 0 {
             return Err(usage_error!(
-                "keys `recipe.steps` and `recipe.restarts`: expected positive numbers"
+                "key `recipe.restarts`: expected a positive number"
             ));
         }
         Ok(Self {

@@ -6,14 +6,14 @@
 //! only in batch-norm running-average updates).
 
 use super::adversarial::{
-    AttackMode, attack_model, check_budget, figures, loss_and_accuracy, normalization,
+    AttackMode, attack_model, check_iterative, check_weight, figures, loss_and_accuracy,
+    normalization,
 };
 use super::{Batch, Recipe, StepContext, StepOutput};
 use crate::attacks::{Normalization, from_255, trades_attack};
 use crate::config::{RunConfig, typed_section};
 use crate::models::Classifier;
 use crate::train::loss::{count_correct, cross_entropy, kl_per_sample};
-use crate::usage_error;
 use burn::prelude::*;
 use serde::Deserialize;
 
@@ -60,6 +60,29 @@ pub fn trades_objective(
     )
 }
 
+/// The training logits of the clean batch and of its TRADES adversarial examples (the KL
+/// attack run on the attack copy of `model` in `options.attack_mode`); shared with WEAT.
+pub fn trades_logits(
+    model: &Classifier,
+    norm: &Normalization,
+    batch: &Batch,
+    options: &TradesOptions,
+) -> (Tensor<2>, Tensor<2>) {
+    let pixels = norm.to_pixels(batch.images.clone().detach());
+    let attacker = attack_model(model, options.attack_mode);
+    let adversarial = trades_attack(
+        &pixels,
+        attacker.forward(batch.images.clone().detach()),
+        from_255(options.eps),
+        from_255(options.step),
+        options.steps,
+        |x| attacker.forward(norm.to_model(x)),
+    );
+    let logits_nat = model.forward(batch.images.clone());
+    let logits_adv = model.forward(norm.to_model(adversarial));
+    (logits_nat, logits_adv)
+}
+
 pub struct Trades {
     options: TradesOptions,
     norm: Normalization,
@@ -72,14 +95,8 @@ impl Recipe for Trades {
 
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
         let options: TradesOptions = typed_section(&config.recipe.options, "recipe")?;
-        check_budget("eps", options.eps)?;
-        check_budget("step", options.step)?;
-        if !(options.beta.is_finite() && options.beta >= 0.0) {
-            return Err(usage_error!(
-                "key `recipe.beta`: expected a non-negative weight, got {}",
-                options.beta
-            ));
-        }
+        check_iterative(options.eps, options.step, options.steps)?;
+        check_weight("beta", options.beta)?;
         Ok(Self {
             options,
             norm: normalization(config),
@@ -92,19 +109,7 @@ impl Recipe for Trades {
 
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
         let o = &self.options;
-        let norm = &self.norm;
-        let pixels = norm.to_pixels(batch.images.clone().detach());
-        let attacker = attack_model(model, o.attack_mode);
-        let adversarial = trades_attack(
-            &pixels,
-            attacker.forward(batch.images.clone().detach()),
-            from_255(o.eps),
-            from_255(o.step),
-            o.steps,
-            |x| attacker.forward(norm.to_model(x)),
-        );
-        let logits_nat = model.forward(batch.images.clone());
-        let logits_adv = model.forward(norm.to_model(adversarial));
+        let (logits_nat, logits_adv) = trades_logits(model, &self.norm, batch, o);
         let clean = loss_and_accuracy(logits_nat.clone(), &batch.labels);
         let attacked = loss_and_accuracy(logits_adv.clone(), &batch.labels);
         let correct = count_correct(logits_nat.clone().detach(), batch.labels.clone());

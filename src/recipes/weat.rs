@@ -11,14 +11,14 @@
 //! (the two differ by about 1e-11 on ordinary logits).
 
 use super::adversarial::{
-    AttackMode, attack_model, check_budget, figures, loss_and_accuracy, normalization,
+    AttackMode, check_iterative, check_weight, figures, loss_and_accuracy, normalization,
 };
+use super::trades::{TradesOptions, trades_logits};
 use super::{Batch, Recipe, StepContext, StepOutput};
-use crate::attacks::{Normalization, from_255, trades_attack};
+use crate::attacks::Normalization;
 use crate::config::{RunConfig, typed_section};
 use crate::models::Classifier;
 use crate::train::loss::{count_correct, cross_entropy_per_sample, kl_per_sample};
-use crate::usage_error;
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use serde::Deserialize;
@@ -100,14 +100,8 @@ impl Recipe for Weat {
 
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {
         let options: WeatOptions = typed_section(&config.recipe.options, "recipe")?;
-        check_budget("eps", options.eps)?;
-        check_budget("step", options.step)?;
-        if !(options.beta.is_finite() && options.beta >= 0.0) {
-            return Err(usage_error!(
-                "key `recipe.beta`: expected a non-negative weight, got {}",
-                options.beta
-            ));
-        }
+        check_iterative(options.eps, options.step, options.steps)?;
+        check_weight("beta", options.beta)?;
         Ok(Self {
             options,
             norm: normalization(config),
@@ -120,19 +114,14 @@ impl Recipe for Weat {
 
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
         let o = &self.options;
-        let norm = &self.norm;
-        let pixels = norm.to_pixels(batch.images.clone().detach());
-        let attacker = attack_model(model, o.attack_mode);
-        let adversarial = trades_attack(
-            &pixels,
-            attacker.forward(batch.images.clone().detach()),
-            from_255(o.eps),
-            from_255(o.step),
-            o.steps,
-            |x| attacker.forward(norm.to_model(x)),
-        );
-        let logits_nat = model.forward(batch.images.clone());
-        let logits_adv = model.forward(norm.to_model(adversarial));
+        let attack = TradesOptions {
+            eps: o.eps,
+            step: o.step,
+            steps: o.steps,
+            beta: o.beta,
+            attack_mode: o.attack_mode,
+        };
+        let (logits_nat, logits_adv) = trades_logits(model, &self.norm, batch, &attack);
         let clean = loss_and_accuracy(logits_nat.clone(), &batch.labels);
         let attacked = loss_and_accuracy(logits_adv.clone(), &batch.labels);
         let scored = match o.variant {

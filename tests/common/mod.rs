@@ -52,3 +52,48 @@ pub fn stderr(output: &Output) -> String {
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
+
+/// A smoke model trained to 100% on its synthetic data, on an autodiff device, with test
+/// pixels in [0, 1] and labels.
+pub fn trained_smoke_classifier() -> (
+    stoke::models::Classifier,
+    burn::tensor::Tensor<4>,
+    burn::tensor::Tensor<1, burn::tensor::Int>,
+    stoke::attacks::Normalization,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, resolved) = smoke(&[]);
+    train(&config, &resolved, dir.path(), false, None).unwrap();
+    let device = burn::tensor::Device::flex().autodiff();
+    let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
+    let test = &data.test;
+    let model = config
+        .model
+        .build(
+            [test.channels, test.height, test.width],
+            data.num_classes(),
+            &device,
+        )
+        .unwrap();
+    let latest = stoke::train::checkpoint::CheckpointDir::new(dir.path()).latest();
+    let model = stoke::train::checkpoint::load_model(&latest.unwrap(), model).unwrap();
+    let n = 64;
+    let pixels: Vec<f32> = test.pixels[..n * test.image_size()]
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect();
+    let labels: Vec<i64> = test.labels[..n].iter().map(|&l| l as i64).collect();
+    let images = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(pixels, [n, test.channels, test.height, test.width]),
+        &device,
+    );
+    let labels = burn::tensor::Tensor::<1, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(labels, [n]),
+        &device,
+    );
+    let norm = stoke::attacks::Normalization {
+        mean: config.dataset.mean.clone(),
+        std: config.dataset.std.clone(),
+    };
+    (model, images, labels, norm)
+}
