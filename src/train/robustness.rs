@@ -7,10 +7,15 @@
 //! zero. [`CollapseTracker`] watches for exactly that signature: robust accuracy more than
 //! `collapse_drop` below its best while FGSM accuracy stands above its value at that best.
 
+use super::evaluate::evaluate_robust;
 use crate::attacks::evaluation::EvalAttack;
 use crate::config::RobustEvalConfig;
+use crate::datasets::{ImageSet, Pipeline};
+use crate::recipes::Recipe;
 use crate::usage_error;
+use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The attacks run at each evaluation.
 #[derive(Clone, Debug)]
@@ -57,6 +62,88 @@ impl RobustProbe {
             images: config.images,
             collapse_drop: config.collapse_drop,
         }))
+    }
+}
+
+/// Accuracy under the configured attack and under FGSM on the probe's images.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RobustFigures {
+    pub robust: f64,
+    pub fgsm: f64,
+    pub images: usize,
+}
+
+impl RobustProbe {
+    /// Attacks the first `images` of `set` with `model` (on the autodiff `device`); `None`
+    /// when the recipe has no robust evaluation.
+    pub fn measure<R: Recipe>(
+        &self,
+        recipe: &R,
+        model: &R::Model,
+        set: &ImageSet,
+        pipeline: &Pipeline,
+        batch_size: usize,
+        device: &Device,
+    ) -> Option<RobustFigures> {
+        let run = |attack| {
+            evaluate_robust(
+                recipe,
+                model,
+                set,
+                pipeline,
+                batch_size,
+                device,
+                attack,
+                Some(self.images),
+            )
+        };
+        let attacked = run(&self.attack)?;
+        let fgsm = run(&self.fgsm)?;
+        Some(RobustFigures {
+            robust: attacked.robust_accuracy,
+            fgsm: fgsm.robust_accuracy,
+            images: attacked.images,
+        })
+    }
+}
+
+impl RobustFigures {
+    /// Adds the figures and the verdict to an evaluation's metrics line and printed report.
+    pub fn describe(
+        &self,
+        probe: &RobustProbe,
+        verdict: Verdict,
+        line: &mut Value,
+        report: &mut String,
+    ) {
+        line["robust_accuracy"] = self.robust.into();
+        line["fgsm_accuracy"] = self.fgsm.into();
+        line["robust_images"] = self.images.into();
+        report.push_str(&format!(
+            ", {} accuracy {:.2}%, fgsm {:.2}% ({} images)",
+            probe.attack.kind,
+            100.0 * self.robust,
+            100.0 * self.fgsm,
+            self.images
+        ));
+        if let Verdict::Collapsed {
+            best_robust,
+            best_step,
+            fgsm_rose,
+        } = verdict
+        {
+            line["robust_collapse"] = true.into();
+            line["catastrophic_overfitting"] = fgsm_rose.into();
+            report.push_str(&format!(
+                "\n  robust accuracy collapsed from {:.2}% (step {best_step}){}",
+                100.0 * best_robust,
+                if fgsm_rose {
+                    " while FGSM accuracy rose: catastrophic overfitting"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
 }
 

@@ -604,63 +604,33 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     eval.test_loss,
                     100.0 * eval.test_accuracy
                 );
-                let robust = probe.as_ref().and_then(|probe| {
-                    let measure = |attack| {
-                        evaluate_robust(
-                            &*self.recipe,
-                            &model,
-                            &self.data.test,
-                            &pipeline,
-                            config.data.eval_batch_size,
-                            &train_device,
-                            attack,
-                            Some(probe.images),
-                        )
-                    };
-                    Some((probe, measure(&probe.attack)?, measure(&probe.fgsm)?))
+                let figures = probe.as_ref().and_then(|probe| {
+                    probe.measure(
+                        &*self.recipe,
+                        &model,
+                        &self.data.test,
+                        &pipeline,
+                        config.data.eval_batch_size,
+                        &train_device,
+                    )
                 });
-                if let Some((probe, attacked, fgsm)) = robust {
-                    let (robust, fgsm) = (attacked.robust_accuracy, fgsm.robust_accuracy);
-                    last_robust = Some(robust);
-                    line["robust_accuracy"] = robust.into();
-                    line["fgsm_accuracy"] = fgsm.into();
-                    line["robust_images"] = attacked.images.into();
-                    report += &format!(
-                        ", {} accuracy {:.2}%, fgsm {:.2}% ({} images)",
-                        probe.attack.kind,
-                        100.0 * robust,
-                        100.0 * fgsm,
-                        attacked.images
+                if let (Some(probe), Some(figures)) = (&probe, figures) {
+                    last_robust = Some(figures.robust);
+                    let verdict = state.collapse.observe(
+                        state.step,
+                        figures.robust,
+                        figures.fgsm,
+                        probe.collapse_drop,
                     );
-                    let verdict =
-                        state
-                            .collapse
-                            .observe(state.step, robust, fgsm, probe.collapse_drop);
+                    figures.describe(probe, verdict, &mut line, &mut report);
                     match verdict {
                         Verdict::Healthy { best: true } if guard_on_collapse => {
                             guard_weights = Some(model.clone());
                         }
-                        Verdict::Healthy { .. } => {}
-                        Verdict::Collapsed {
-                            best_robust,
-                            best_step,
-                            fgsm_rose,
-                        } => {
-                            line["robust_collapse"] = true.into();
-                            line["catastrophic_overfitting"] = fgsm_rose.into();
-                            report += &format!(
-                                "\n  robust accuracy collapsed from {:.2}% (step {best_step}){}",
-                                100.0 * best_robust,
-                                if fgsm_rose {
-                                    " while FGSM accuracy rose: catastrophic overfitting"
-                                } else {
-                                    ""
-                                }
-                            );
-                            if guard_on_collapse {
-                                stopped_on_collapse = Some(state.step);
-                            }
+                        Verdict::Collapsed { .. } if guard_on_collapse => {
+                            stopped_on_collapse = Some(state.step);
                         }
+                        _ => {}
                     }
                 }
                 line["wall_seconds"] = (wall_before + started.elapsed().as_secs_f64()).into();
