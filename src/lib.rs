@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod datasets;
 pub mod device;
+pub mod diffusion;
 pub mod error;
 pub mod export;
 pub mod kernels;

@@ -1,0 +1,6 @@
+//! Diffusion models (issue 6): noise schedules and parameterisations shared by the `ddpm` and
+//! `edm` recipes and the samplers. Host-side arithmetic in f64; tensors only where a batch is
+//! noised or denoised.
+
+pub mod ddpm_schedule;
+pub mod edm;
