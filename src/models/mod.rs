@@ -10,6 +10,7 @@ pub mod preact_resnet;
 pub mod resnet;
 pub mod small_cnn;
 pub mod spec;
+pub mod unet;
 pub mod vit;
 pub mod wide_resnet;
 
