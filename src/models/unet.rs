@@ -209,7 +209,7 @@ impl UNet {
                 "unet: ch, ch_mult, res_blocks and resolution must be positive"
             ));
         }
-        if c.ch % GROUPS.min(c.ch) != 0 {
+        if !c.ch.is_multiple_of(GROUPS.min(c.ch)) {
             return Err(usage_error!(
                 "unet: ch = {} must be a multiple of the {GROUPS} norm groups (or below them)",
                 c.ch
