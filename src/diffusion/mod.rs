@@ -4,3 +4,4 @@
 
 pub mod ddpm_schedule;
 pub mod edm;
+pub mod edm_denoiser;
