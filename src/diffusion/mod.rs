@@ -5,3 +5,4 @@
 pub mod ddpm_schedule;
 pub mod edm;
 pub mod edm_denoiser;
+pub mod scoreaug;
