@@ -2,6 +2,7 @@
 //! `edm` recipes and the samplers. Host-side arithmetic in f64; tensors only where a batch is
 //! noised or denoised.
 
+pub mod ddpm;
 pub mod ddpm_schedule;
 pub mod edm;
 pub mod edm_denoiser;
