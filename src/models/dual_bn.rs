@@ -10,43 +10,14 @@
 //! adversarial loss reach `main`).
 
 use super::Classifier;
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use super::flat_params::{BATCH_NORM, flat_floats};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 
 #[derive(Module, Debug)]
 pub struct DualBn {
     pub main: Classifier,
     pub aux: Classifier,
-}
-
-const BATCH_NORM: &str = "Struct:BatchNorm";
-
-/// The float tensors outside batch-norm layers, flattened, in visiting order.
-struct CollectShared {
-    depth: usize,
-    tensors: Vec<Tensor<1>>,
-}
-
-impl ModuleVisitor for CollectShared {
-    fn enter_module(&mut self, _name: &str, container_type: &str) {
-        if container_type == BATCH_NORM {
-            self.depth += 1;
-        }
-    }
-
-    fn exit_module(&mut self, _name: &str, container_type: &str) {
-        if container_type == BATCH_NORM {
-            self.depth -= 1;
-        }
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if self.depth == 0 {
-            let value = param.val();
-            let n = value.shape().num_elements();
-            self.tensors.push(value.reshape([n]));
-        }
-    }
 }
 
 /// Replaces the float tensors outside batch-norm layers by the collected ones.
@@ -90,15 +61,10 @@ impl DualBn {
 
     /// The classifier adversarial inputs go through: `aux`'s batch norms, `main`'s weights.
     pub fn adversarial_view(&self) -> Classifier {
-        let mut collect = CollectShared {
-            depth: 0,
-            tensors: Vec::new(),
-        };
-        self.main.visit(&mut collect);
         let mut substitute = SubstituteShared {
             depth: 0,
             next: 0,
-            tensors: collect.tensors,
+            tensors: flat_floats(&self.main, true),
         };
         let view = self.aux.clone().map(&mut substitute);
         debug_assert_eq!(substitute.next, substitute.tensors.len());

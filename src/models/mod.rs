@@ -4,6 +4,7 @@
 pub mod cifar_resnet;
 pub mod classifier;
 pub mod dual_bn;
+pub mod flat_params;
 pub mod layers;
 pub mod param_count;
 pub mod preact_resnet;

@@ -4,6 +4,7 @@
 pub mod adaptive_batch;
 pub mod atomic;
 pub mod checkpoint;
+pub mod ema;
 pub mod evaluate;
 pub mod interrupt;
 pub mod loss;
