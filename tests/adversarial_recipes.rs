@@ -31,7 +31,7 @@ fn every_adversarial_recipe_learns_and_logs_both_views() {
             vec!["recipe.steps=3", "recipe.step=4", "recipe.r=2"],
             vec!["done_max_weight"],
         ),
-        ("conadv", vec![], vec!["staleness", "attack_wait_ms"]),
+        ("conadv", vec![], vec!["staleness"]),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let name = format!("recipe.name={recipe}");
