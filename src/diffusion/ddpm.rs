@@ -4,7 +4,6 @@
 
 use super::ddpm_schedule::DdpmSchedule;
 use burn::prelude::*;
-use burn::tensor::Distribution;
 
 /// Per-example `[B, 1, 1, 1]` factors from host values.
 fn per_image(values: Vec<f32>, device: &Device) -> Tensor<4> {
@@ -103,7 +102,7 @@ pub fn ddim_sample(
 mod tests {
     use super::*;
     use crate::rng::{Rng, Stream};
-    use burn::tensor::Device;
+    use burn::tensor::{Device, Distribution};
 
     /// The exact noise prediction when all data is the single image `point`.
     fn oracle(
