@@ -108,6 +108,27 @@ pub fn figures(clean: (f64, f64), adversarial: (f64, f64)) -> Vec<(&'static str,
     ]
 }
 
+/// PGD adversarial pixels of `batch` (random start, budgets in 1/255 units), attacking the
+/// copy of `model` in `mode`.
+pub fn pgd_examples(
+    model: &Classifier,
+    norm: &Normalization,
+    batch: &Batch,
+    (eps, step, steps, restarts): (f64, f64, usize, usize),
+    mode: AttackMode,
+) -> Tensor<4> {
+    let pixels = norm.to_pixels(batch.images.clone().detach());
+    let attacker = attack_model(model, mode);
+    let attack = crate::attacks::Pgd {
+        eps: crate::attacks::from_255(eps),
+        step: crate::attacks::from_255(step),
+        steps,
+        restarts,
+        random_start: true,
+    };
+    crate::attacks::pgd(&pixels, attack, pixel_loss(&attacker, norm, &batch.labels))
+}
+
 /// Trains on the adversarial pixels `adversarial` of `batch`: the adversarial cross-entropy is
 /// the loss; clean loss and accuracy (evaluation mode, no gradient) and the adversarial ones
 /// are logged.

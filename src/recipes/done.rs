@@ -5,11 +5,11 @@
 //! (small r). The paper's implicit-differentiation algorithm is not implemented.
 
 use super::adversarial::{
-    AttackMode, attack_model, check_iterative, clean_figures, figures, loss_and_accuracy,
-    normalization, pixel_loss,
+    AttackMode, check_iterative, clean_figures, figures, loss_and_accuracy, normalization,
+    pgd_examples,
 };
 use super::{Batch, Recipe, StepContext, StepOutput};
-use crate::attacks::{Normalization, Pgd, from_255, pgd};
+use crate::attacks::Normalization;
 use crate::config::{RunConfig, typed_section};
 use crate::models::Classifier;
 use crate::train::loss::{count_correct, cross_entropy_per_sample};
@@ -85,20 +85,8 @@ impl Recipe for Done {
 
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
         let o = &self.options;
-        let pixels = self.norm.to_pixels(batch.images.clone().detach());
-        let attacker = attack_model(model, o.attack_mode);
-        let attack = Pgd {
-            eps: from_255(o.eps),
-            step: from_255(o.step),
-            steps: o.steps,
-            restarts: 1,
-            random_start: true,
-        };
-        let adversarial = pgd(
-            &pixels,
-            attack,
-            pixel_loss(&attacker, &self.norm, &batch.labels),
-        );
+        let budget = (o.eps, o.step, o.steps, 1);
+        let adversarial = pgd_examples(model, &self.norm, batch, budget, o.attack_mode);
         let logits = model.forward(self.norm.to_model(adversarial));
         let correct = count_correct(logits.clone().detach(), batch.labels.clone());
         let attacked = loss_and_accuracy(logits.clone(), &batch.labels);

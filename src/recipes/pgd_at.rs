@@ -3,10 +3,10 @@
 //! projection onto the eps-ball and [0, 1]) and the model trains on their cross-entropy.
 
 use super::adversarial::{
-    AttackMode, adversarial_step, attack_model, check_iterative, normalization, pixel_loss,
+    AttackMode, adversarial_step, check_iterative, normalization, pgd_examples,
 };
 use super::{Batch, Recipe, StepContext, StepOutput};
-use crate::attacks::{Normalization, Pgd, from_255, pgd};
+use crate::attacks::Normalization;
 use crate::config::{RunConfig, typed_section};
 use crate::models::Classifier;
 use crate::usage_error;
@@ -67,20 +67,8 @@ impl Recipe for PgdAt {
 
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
         let o = &self.options;
-        let pixels = self.norm.to_pixels(batch.images.clone().detach());
-        let attacker = attack_model(model, o.attack_mode);
-        let attack = Pgd {
-            eps: from_255(o.eps),
-            step: from_255(o.step),
-            steps: o.steps,
-            restarts: o.restarts,
-            random_start: true,
-        };
-        let adversarial = pgd(
-            &pixels,
-            attack,
-            pixel_loss(&attacker, &self.norm, &batch.labels),
-        );
+        let budget = (o.eps, o.step, o.steps, o.restarts);
+        let adversarial = pgd_examples(model, &self.norm, batch, budget, o.attack_mode);
         adversarial_step(model, &self.norm, batch, adversarial)
     }
 }
