@@ -77,15 +77,15 @@ fn every_adversarial_recipe_learns_and_logs_both_views() {
             "{recipe}: adversarial loss {:.3} -> {:.3}, clean test accuracy {:.3}",
             first / 8.0,
             last / 8.0,
-            summary.test_accuracy
+            summary.test_accuracy.unwrap()
         );
         // The synthetic classes stay separable at eps 8/255: the adversarial loss of the last
         // 8 steps is below that of the first 8, and the clean model beats the 25% of chance.
         assert!(last < first, "{recipe}: {first} -> {last}");
         assert!(
-            summary.test_accuracy > 0.5,
+            summary.test_accuracy.unwrap() > 0.5,
             "{recipe}: {}",
-            summary.test_accuracy
+            summary.test_accuracy.unwrap()
         );
     }
 }
@@ -136,7 +136,7 @@ fn fast_at_early_stop_restores_the_weights_of_the_best_robust_accuracy() {
     assert_eq!(at_best["robust_accuracy"].as_f64().unwrap(), best);
     assert_eq!(restored["test_accuracy"], at_best["test_accuracy"]);
     assert_eq!(
-        summary.test_accuracy,
+        summary.test_accuracy.unwrap(),
         at_best["test_accuracy"].as_f64().unwrap()
     );
     assert_eq!(summary.robust_accuracy, Some(best));

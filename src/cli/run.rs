@@ -73,10 +73,16 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
+        let scores = match summary.test_accuracy {
+            Some(accuracy) => format!(
+                "test accuracy {:.2}% (test loss {:.4})",
+                100.0 * accuracy,
+                summary.test_loss
+            ),
+            None => format!("test loss {:.4}", summary.test_loss),
+        };
         println!(
-            "test accuracy {:.2}% (test loss {:.4}) after {} steps ({:.2} epochs) in {:.1} s; run saved in {}",
-            100.0 * summary.test_accuracy,
-            summary.test_loss,
+            "{scores} after {} steps ({:.2} epochs) in {:.1} s; run saved in {}",
             summary.steps,
             summary.epochs,
             summary.wall_seconds,
@@ -192,15 +198,14 @@ pub fn eval(
     }
     let eval = session.evaluate(&located.config, &located.checkpoint)?;
     if json {
-        let mut value = serde_json::to_value(eval)?;
+        let mut value = serde_json::to_value(&eval)?;
         value["checkpoint"] = located.checkpoint.display().to_string().into();
         println!("{value}");
     } else {
         println!(
-            "{}: test loss {:.4}, test accuracy {:.2}% on {} images",
+            "{}: {} on {} images",
             located.checkpoint.display(),
-            eval.test_loss,
-            100.0 * eval.test_accuracy,
+            eval.describe(),
             eval.images
         );
     }

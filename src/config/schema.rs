@@ -132,10 +132,11 @@ pub struct DatasetConfig {
     /// synthetic only: number of classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_classes: Option<usize>,
-    /// synthetic only: images in the training split.
+    /// Images in the training split: generated (synthetic) or the first ones kept (other
+    /// formats, for data-limited runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_size: Option<usize>,
-    /// synthetic only: images in the test split.
+    /// Images in the test split, as `train_size`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_size: Option<usize>,
 }

@@ -24,6 +24,16 @@ impl ImageSet {
         self.labels.len()
     }
 
+    /// Keeps the first `len` images; `Err(available)` unless `1 <= len <= self.len()`.
+    pub fn truncate(&mut self, len: usize) -> Result<(), usize> {
+        if len == 0 || len > self.len() {
+            return Err(self.len());
+        }
+        self.pixels.truncate(len * self.image_size());
+        self.labels.truncate(len);
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

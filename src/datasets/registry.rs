@@ -70,7 +70,22 @@ pub fn load(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
                 names.join(", ")
             )
         })?;
-    let data = reader(config, seed)?;
+    let mut data = reader(config, seed)?;
+    if config.format != "synthetic" {
+        // Data-limited runs: the first images of each split (the stored order is shuffled).
+        for (key, size, set) in [
+            ("train_size", config.train_size, &mut data.train),
+            ("test_size", config.test_size, &mut data.test),
+        ] {
+            if let Some(size) = size {
+                set.truncate(size).map_err(|available| {
+                    usage_error!(
+                        "key `dataset.{key}`: expected 1..={available} (the images in the split), got {size}"
+                    )
+                })?;
+            }
+        }
+    }
     for (key, values) in [("mean", &config.mean), ("std", &config.std)] {
         if values.len() != data.channels() {
             return Err(usage_error!(

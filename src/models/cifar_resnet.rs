@@ -72,10 +72,15 @@ impl CifarResNet {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.features(x))
+    }
+
+    /// The input of the classification head.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = self.stem.forward_relu(x);
         for block in &self.blocks {
             x = block.forward(x);
         }
-        self.head.forward(global_avg_pool(x))
+        global_avg_pool(x)
     }
 }

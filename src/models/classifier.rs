@@ -31,4 +31,17 @@ impl Classifier {
             Classifier::Vit(m) => m.forward(images),
         }
     }
+
+    /// The penultimate activations `[B, D]` (the input of the final linear layer), e.g. as
+    /// features for a Fréchet distance.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Classifier::ResNet(m) => m.features(images),
+            Classifier::PreActResNet(m) => m.features(images),
+            Classifier::WideResNet(m) => m.features(images),
+            Classifier::CifarResNet(m) => m.features(images),
+            Classifier::SmallCnn(m) => m.features(images),
+            Classifier::Vit(m) => m.features(images),
+        }
+    }
 }

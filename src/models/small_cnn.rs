@@ -64,18 +64,22 @@ impl SmallCnn {
         }
     }
 
-    pub fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.dropout.forward(self.features(x)))
+    }
+
+    /// The input of the classification head (before dropout).
+    pub fn features(&self, mut x: Tensor<4>) -> Tensor<2> {
         for stage in self.convs.chunks(self.convs_per_stage) {
             for layer in stage {
                 x = layer.forward_relu(x);
             }
             x = self.pool.forward(x);
         }
-        let features = if self.flatten {
+        if self.flatten {
             x.flatten(1, 3)
         } else {
             global_avg_pool(x)
-        };
-        self.head.forward(self.dropout.forward(features))
+        }
     }
 }

@@ -184,6 +184,11 @@ impl Vit {
 
     /// Logits `[B, classes]` for normalised images `[B, C, H, W]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.features(images))
+    }
+
+    /// The input of the classification head: the class token or the mean patch token.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let patches = self.patch_embed.forward(images); // [B, D, h, w]
         let [batch, dim, h, w] = patches.dims();
         let mut x = patches.reshape([batch, dim, h * w]).swap_dims(1, 2); // [B, N, D]
@@ -195,10 +200,9 @@ impl Vit {
             x = block.forward(x);
         }
         let x = self.norm.forward(x);
-        let features: Tensor<2> = match self.cls_token {
+        match self.cls_token {
             Some(_) => x.narrow(1, 0, 1).squeeze_dim(1),
             None => x.mean_dim(1).squeeze_dim(1),
-        };
-        self.head.forward(features)
+        }
     }
 }

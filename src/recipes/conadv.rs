@@ -136,7 +136,7 @@ impl Recipe for ConAdv {
         Ok(DualBn::new(main, aux))
     }
 
-    fn eval_batch(&self, model: &DualBn, batch: &Batch) -> EvalSums {
+    fn eval_batch(&self, model: &DualBn, batch: &Batch, _first: usize) -> EvalSums {
         crate::recipes::erm::clean_eval(&model.main, batch)
     }
 

@@ -57,7 +57,8 @@ pub fn clean_eval(model: &Classifier, batch: &Batch) -> EvalSums {
     let loss = cross_entropy(logits, batch.labels.clone(), 0.0).into_scalar::<f64>();
     EvalSums {
         loss_sum: loss * batch.size as f64,
-        correct,
+        correct: Some(correct),
         count: batch.size,
+        parts: Vec::new(),
     }
 }

@@ -26,6 +26,7 @@ macro_rules! classifier_methods {
             &self,
             model: &crate::models::Classifier,
             batch: &crate::recipes::Batch,
+            _first: usize,
         ) -> crate::recipes::EvalSums {
             crate::recipes::erm::clean_eval(model, batch)
         }
@@ -46,7 +47,10 @@ macro_rules! classifier_methods {
 pub mod aaer;
 pub mod adversarial;
 pub mod conadv;
+pub mod ddpm;
+pub mod denoising;
 pub mod done;
+pub mod edm;
 pub mod erm;
 pub mod fast_at;
 pub mod pgd_at;
@@ -103,11 +107,15 @@ pub struct StepOutput {
 }
 
 /// Sums over one test batch; the engine averages them over the test set.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct EvalSums {
     pub loss_sum: f64,
-    pub correct: usize,
+    /// Correctly classified samples (None for models that do not classify).
+    pub correct: Option<usize>,
     pub count: usize,
+    /// Named parts of the loss (e.g. per noise level): name, sum, number of samples. Each is
+    /// averaged over its own samples and reported as `test_loss_<name>`.
+    pub parts: Vec<(String, f64, usize)>,
 }
 
 /// Facts about the data a recipe needs to build its model.
@@ -137,8 +145,15 @@ pub trait Recipe: Sized {
     /// The training loss of `batch` under `model` (on an autodiff device).
     fn train_loss(&mut self, model: &Self::Model, batch: &Batch, ctx: &StepContext) -> StepOutput;
 
-    /// Scores a test batch with the inference copy of the model.
-    fn eval_batch(&self, model: &Self::Model, batch: &Batch) -> EvalSums;
+    /// Scores a test batch with the inference copy of the model; `first` is the index of the
+    /// batch's first image in the test split (recipes that draw noise draw it per image).
+    fn eval_batch(&self, model: &Self::Model, batch: &Batch, first: usize) -> EvalSums;
+
+    /// Called after each optimizer step with the updated model; returns the model the next
+    /// step trains (diffusion recipes fold the weights into an EMA kept in the model).
+    fn after_step(&mut self, model: Self::Model, _step: usize) -> Self::Model {
+        model
+    }
 
     /// Clean and robust correct counts of a normalised test batch under `attack`, with the
     /// model on an autodiff device; `None` for recipes whose model is not a classifier of
@@ -175,6 +190,16 @@ pub trait Recipe: Sized {
     /// recipe whose `train_loss` changes its own state must return false.
     fn repeatable_loss(&self) -> bool {
         true
+    }
+
+    /// Generates images with the inference copy of a trained model; `None` for recipes whose
+    /// model does not generate.
+    fn generate(
+        &self,
+        _model: &Self::Model,
+        _request: &crate::diffusion::generate::SampleRequest,
+    ) -> Option<anyhow::Result<crate::diffusion::generate::GeneratedImages>> {
+        None
     }
 
     /// Recipe state that must survive a resume (schedules of lambda, EMA, ...).

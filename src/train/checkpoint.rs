@@ -26,6 +26,9 @@ pub struct TrainState {
     /// Best test accuracy seen so far and the step it was measured at.
     pub best_accuracy: Option<f64>,
     pub best_step: Option<usize>,
+    /// Lowest test loss so far, for models without an accuracy (the `best` checkpoint).
+    #[serde(default)]
+    pub best_loss: Option<f64>,
     /// Training seconds before this process started (for wall time across resumes).
     pub wall_seconds: f64,
     /// Running sums of the current logging window.

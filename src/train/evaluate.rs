@@ -7,13 +7,41 @@ use crate::recipes::{Batch, EvalSums, Recipe};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Test loss and accuracy over a whole split.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Evaluation {
     pub test_loss: f64,
-    pub test_accuracy: f64,
+    /// None for models that do not classify (diffusion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
     pub images: usize,
+    /// The averages of the recipe's named loss parts, as `test_loss_<name>`.
+    #[serde(flatten)]
+    pub parts: BTreeMap<String, f64>,
+}
+
+impl Evaluation {
+    /// Whether this evaluation beats `best`: higher accuracy, or lower loss when there is none.
+    pub fn improves_on(&self, best_accuracy: Option<f64>, best_loss: Option<f64>) -> bool {
+        match self.test_accuracy {
+            Some(accuracy) => best_accuracy.is_none_or(|best| accuracy > best),
+            None => best_loss.is_none_or(|best| self.test_loss < best),
+        }
+    }
+
+    /// "test loss 0.1234, test accuracy 90.00%" (the accuracy when there is one).
+    pub fn describe(&self) -> String {
+        match self.test_accuracy {
+            Some(a) => format!(
+                "test loss {:.4}, test accuracy {:.2}%",
+                self.test_loss,
+                100.0 * a
+            ),
+            None => format!("test loss {:.4}", self.test_loss),
+        }
+    }
 }
 
 /// Moves a host batch onto `device`.
@@ -35,18 +63,28 @@ pub fn evaluate<R: Recipe>(
     batch_size: usize,
     device: &Device,
 ) -> Evaluation {
-    let mut total = EvalSums::default();
+    let (mut loss_sum, mut correct, mut count) = (0.0, Some(0), 0);
+    let mut parts: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     for host in eval_batches(set, pipeline, batch_size) {
-        let sums = recipe.eval_batch(model, &to_device(host, device));
-        total.loss_sum += sums.loss_sum;
-        total.correct += sums.correct;
-        total.count += sums.count;
+        let sums: EvalSums = recipe.eval_batch(model, &to_device(host, device), count);
+        loss_sum += sums.loss_sum;
+        correct = correct.zip(sums.correct).map(|(a, b)| a + b);
+        count += sums.count;
+        for (name, sum, n) in sums.parts {
+            let part = parts.entry(name).or_default();
+            part.0 += sum;
+            part.1 += n;
+        }
     }
-    let count = total.count.max(1) as f64;
+    let images = count.max(1) as f64;
     Evaluation {
-        test_loss: total.loss_sum / count,
-        test_accuracy: total.correct as f64 / count,
-        images: total.count,
+        test_loss: loss_sum / images,
+        test_accuracy: correct.map(|c| c as f64 / images),
+        images: count,
+        parts: parts
+            .into_iter()
+            .map(|(name, (sum, n))| (format!("test_loss_{name}"), sum / n.max(1) as f64))
+            .collect(),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::attacks::evaluation::EvalAttack;
 use crate::config::RunConfig;
 use crate::datasets::augment::Augment;
 use crate::datasets::{BatchPlan, LoadedData, Pipeline, TrainLoader};
+use crate::diffusion::generate::{GeneratedImages, SampleRequest};
 use crate::optim::grad_norm::{clip_global_norm, grad_norms};
 use crate::optim::hutchinson::stack_with_diagonal;
 use crate::optim::lr_scaling::LrScaling;
@@ -46,9 +47,17 @@ pub struct TrainOptions {
 /// What `summary.json` holds.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    pub test_accuracy: f64,
+    /// None for models that do not classify (diffusion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
     pub test_loss: f64,
-    pub best_test_accuracy: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_test_accuracy: Option<f64>,
+    /// The step of the `best` checkpoint: highest test accuracy, or lowest test loss.
+    pub best_step: Option<usize>,
+    /// The final evaluation's named loss parts (`test_loss_<name>`).
+    #[serde(flatten)]
+    pub test_loss_parts: std::collections::BTreeMap<String, f64>,
     pub steps: usize,
     pub epochs: f64,
     pub wall_seconds: f64,
@@ -105,6 +114,13 @@ pub trait SessionOps {
         attack: &EvalAttack,
         limit: Option<usize>,
     ) -> anyhow::Result<RobustEvaluation>;
+    /// Generates images with a checkpoint's weights (diffusion recipes).
+    fn sample(
+        &mut self,
+        config: &RunConfig,
+        checkpoint: &Path,
+        request: &SampleRequest,
+    ) -> anyhow::Result<GeneratedImages>;
     /// Writes the weights of a checkpoint directory as safetensors; returns the tensor count.
     fn export_safetensors(
         &mut self,
@@ -217,6 +233,21 @@ impl<R: Recipe> SessionOps for Session<R> {
                 "recipe `{}` has no robust evaluation (its model is not an image classifier)",
                 config.recipe.name
             )
+        })
+    }
+
+    fn sample(
+        &mut self,
+        config: &RunConfig,
+        checkpoint: &Path,
+        request: &SampleRequest,
+    ) -> anyhow::Result<GeneratedImages> {
+        let (model, _, _) = restore(&self.recipe, config, checkpoint)?;
+        self.recipe.generate(&model, request).unwrap_or_else(|| {
+            Err(usage_error!(
+                "recipe `{}` does not generate images (sampling needs a ddpm or edm run)",
+                config.recipe.name
+            ))
         })
     }
 
@@ -506,6 +537,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
             }
             let lr = schedule.lr(step) * lr_scaling.factor(batch.size);
             model = optim.step(lr, model, grads);
+            model = self.recipe.after_step(model, step);
             state.step += 1;
             state.samples_seen += batch.size;
             // Every step, so any run can be refined into a schedule (`stoke schedule refine`).
@@ -594,15 +626,21 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 let mut line = json!({
                     "step": state.step,
                     "epoch": epochs_done(state.step, state.samples_seen),
-                    "test_loss": eval.test_loss,
-                    "test_accuracy": eval.test_accuracy,
                 });
+                for (key, value) in serde_json::to_value(&eval)?
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    if key != "images" {
+                        line[key] = value.clone();
+                    }
+                }
                 let mut report = format!(
-                    "epoch {:.2} step {}: test loss {:.4}, test accuracy {:.2}%",
+                    "epoch {:.2} step {}: {}",
                     epochs_done(state.step, state.samples_seen),
                     state.step,
-                    eval.test_loss,
-                    100.0 * eval.test_accuracy
+                    eval.describe()
                 );
                 let figures = probe.as_ref().and_then(|probe| {
                     probe.measure(
@@ -636,11 +674,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 line["wall_seconds"] = (wall_before + started.elapsed().as_secs_f64()).into();
                 metrics.write(&line)?;
                 progress.println(&report);
-                if state
-                    .best_accuracy
-                    .is_none_or(|best| eval.test_accuracy > best)
-                {
-                    state.best_accuracy = Some(eval.test_accuracy);
+                if eval.improves_on(state.best_accuracy, state.best_loss) {
+                    state.best_accuracy = eval.test_accuracy;
+                    state.best_loss = Some(eval.test_loss);
                     state.best_step = Some(state.step);
                     is_best = true;
                 }
@@ -660,9 +696,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     &self.device,
                 );
                 progress.println(&format!(
-                    "stopping at step {step}: restored the weights of step {}, test accuracy {:.2}%",
+                    "stopping at step {step}: restored the weights of step {}, {}",
                     state.collapse.best_step.unwrap_or(0),
-                    100.0 * eval.test_accuracy
+                    eval.describe()
                 ));
                 metrics.write(&json!({
                     "step": state.step,
@@ -701,7 +737,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let summary = Summary {
             test_accuracy: eval.test_accuracy,
             test_loss: eval.test_loss,
-            best_test_accuracy: state.best_accuracy.unwrap_or(eval.test_accuracy),
+            best_test_accuracy: state.best_accuracy.or(eval.test_accuracy),
+            best_step: state.best_step,
+            test_loss_parts: eval.parts.clone(),
             steps: state.step,
             epochs: epochs_done(state.step, state.samples_seen),
             wall_seconds: wall_before + started.elapsed().as_secs_f64(),
