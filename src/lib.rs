@@ -14,6 +14,7 @@ pub mod kernels;
 pub mod models;
 pub mod optim;
 pub mod plot;
+pub mod quality;
 pub mod recipes;
 pub mod rng;
 pub mod train;
