@@ -13,6 +13,8 @@ pub enum Stream {
     Synthetic = 5,
     Recipe = 6,
     Probe = 7,
+    /// Noise of diffusion test losses and of generated images.
+    Diffusion = 8,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

@@ -4,6 +4,7 @@
 
 use burn::prelude::*;
 use burn::tensor::{Device, Distribution};
+use stoke::models::ModelSpec;
 use stoke::models::param_count::trainable_params;
 use stoke::models::unet::{UNet, UNetConfig, sinusoidal_embedding};
 
@@ -77,5 +78,56 @@ fn sinusoidal_embedding_matches_the_closed_form() {
 fn bad_configs_are_usage_errors() {
     let device = Device::flex();
     assert!(UNet::new(&config(0, &[1], 1, &[], 1, 28), &device).is_err());
-    assert!(UNet::new(&config(48, &[1], 1, &[], 1, 28), &device).is_err());
+    // Widths the release's 32 groups do not divide use gcd(32, channels) groups.
+    let odd = UNet::new(&config(48, &[1, 2], 1, &[], 1, 28), &device).unwrap();
+    let x = Tensor::<4>::zeros([1, 1, 28, 28], &device);
+    let out = odd.forward(x, Tensor::<1>::from_floats([3.0], &device), None, None);
+    assert_eq!(out.dims(), [1, 1, 28, 28]);
+}
+
+fn preset(name: &str) -> ModelSpec {
+    toml::from_str(stoke::config::presets::model(name).unwrap()).unwrap()
+}
+
+#[test]
+fn the_presets_build_and_the_cifar10_one_has_the_release_size() {
+    let device = Device::flex();
+    let cifar = preset("unet_cifar10")
+        .unet_config([3, 32, 32], None, None)
+        .unwrap();
+    assert_eq!(
+        trainable_params(&UNet::new(&cifar, &device).unwrap()),
+        35_746_307
+    );
+    for name in ["unet_tiny", "unet_small"] {
+        let config = preset(name)
+            .unet_config([1, 28, 28], Some(10), Some(9))
+            .unwrap();
+        let unet = UNet::new(&config, &device).unwrap();
+        println!("{name}: {} parameters on 1x28x28", trainable_params(&unet));
+        let x = Tensor::<4>::zeros([2, 1, 28, 28], &device);
+        let out = unet.forward(x, Tensor::<1>::from_floats([0.1, 2.0], &device), None, None);
+        assert_eq!(out.dims(), [2, 1, 28, 28], "{name}");
+    }
+    // The halvings need a side they divide, and square images.
+    let error = preset("unet_small")
+        .unet_config([1, 30, 30], None, None)
+        .unwrap_err();
+    assert!(format!("{error}").contains("model.ch_mult"), "{error}");
+    assert!(
+        preset("unet_small")
+            .unet_config([1, 28, 32], None, None)
+            .is_err()
+    );
+    // Not a classifier, and classifiers are not denoisers.
+    assert!(
+        preset("unet_small")
+            .build([1, 28, 28], 10, &device)
+            .is_err()
+    );
+    assert!(
+        preset("small_cnn")
+            .unet_config([1, 28, 28], None, None)
+            .is_err()
+    );
 }

@@ -2,11 +2,13 @@
 //! success, 2 usage or config error, 1 runtime error, 130 interrupted (after a checkpoint).
 
 mod bench;
+mod fid;
 mod ls;
 mod optim;
 mod plot;
 mod run;
 mod run_dir;
+mod sample;
 mod schedule;
 
 use crate::error::exit_code;
@@ -56,6 +58,11 @@ enum Command {
         #[command(flatten)]
         attack: run::AttackArgs,
     },
+    /// Generate images with a trained diffusion run: `stoke sample runs/edm --n 64 --out grid.png`.
+    Sample(sample::SampleArgs),
+    /// Fréchet distance of a diffusion run's samples to a data split, with the features of a
+    /// stoke classifier run (FID-classifier) or of the FID Inception weights.
+    Fid(fid::FidArgs),
     /// Plot a metric of runs against epochs or steps as an SVG line chart.
     Plot(plot::PlotArgs),
     /// Export a run's weights for other frameworks.
@@ -130,6 +137,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => run::export(&target, &format, &path, best),
         Command::Optim { what } => optim::run(what),
         Command::Plot(args) => plot::run(args),
+        Command::Sample(args) => sample::run(args),
+        Command::Fid(args) => fid::run(args),
         Command::Schedule { what } => schedule::run(what),
         Command::Bench { what } => bench::run(what),
     }

@@ -13,11 +13,13 @@ const RECIPES: &[(&str, &str)] = presets!("recipes":
     "vit-fashion-mnist", "vit-cifar10", "pgd-at-fashion-mnist", "fast-at-fashion-mnist",
     "trades-fashion-mnist", "aaer-fashion-mnist", "weat-fashion-mnist", "done-fashion-mnist",
     "conadv-fashion-mnist", "fast-at-cifar10", "aaer-cifar10", "trades-cifar10",
+    "edm-fashion-mnist", "scoreaug-fashion-mnist", "ddpm-fashion-mnist", "ddpm-cifar10",
 );
 
 const MODELS: &[(&str, &str)] = presets!("models":
     "small_cnn", "resnet8", "resnet20", "resnet18", "resnet34", "resnet50",
     "preact_resnet18", "wrn_16_2", "wrn_28_10", "wrn_34_10", "vit_tiny", "vit_small", "vit_mini",
+    "unet_tiny", "unet_small", "unet_cifar10",
 );
 
 const DATASETS: &[(&str, &str)] = presets!("datasets":

@@ -31,13 +31,28 @@ pub fn ddpm_loss(
     x0: Tensor<4>,
     t: &[usize],
     noise: Tensor<4>,
+    network: impl FnMut(Tensor<4>, Tensor<1>) -> Tensor<4>,
+) -> Tensor<1> {
+    ddpm_losses(schedule, x0, t, noise, network).mean()
+}
+
+/// The simple loss of each example `[B]` (mean over its pixels).
+pub fn ddpm_losses(
+    schedule: &DdpmSchedule,
+    x0: Tensor<4>,
+    t: &[usize],
+    noise: Tensor<4>,
     mut network: impl FnMut(Tensor<4>, Tensor<1>) -> Tensor<4>,
 ) -> Tensor<1> {
     let device = x0.device();
     let x_t = noised(schedule, x0, t, noise.clone());
     let steps: Vec<f32> = t.iter().map(|&t| t as f32).collect();
     let predicted = network(x_t, Tensor::<1>::from_floats(steps.as_slice(), &device));
-    (predicted - noise).square().mean()
+    (predicted - noise)
+        .square()
+        .flatten::<2>(1, 3)
+        .mean_dim(1)
+        .squeeze_dim(1)
 }
 
 /// The clean-image estimate from `x_t` and a noise prediction.

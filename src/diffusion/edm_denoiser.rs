@@ -35,13 +35,27 @@ pub fn edm_loss(
     noise: Tensor<4>,
     network: impl FnMut(Tensor<4>, Tensor<1>) -> Tensor<4>,
 ) -> Tensor<1> {
+    edm_losses(edm, y, sigma, noise, network).mean()
+}
+
+/// The EDM loss of each example `[B]` (mean over its pixels).
+pub fn edm_losses(
+    edm: &Edm,
+    y: Tensor<4>,
+    sigma: Tensor<1>,
+    noise: Tensor<4>,
+    network: impl FnMut(Tensor<4>, Tensor<1>) -> Tensor<4>,
+) -> Tensor<1> {
     let [batch] = sigma.dims();
     let sd2 = edm.sigma_data * edm.sigma_data;
     let weight = (sigma.clone().square().add_scalar(sd2) / sigma.clone().square().mul_scalar(sd2))
         .reshape([batch, 1, 1, 1]);
     let noisy = y.clone() + noise * sigma.clone().reshape([batch, 1, 1, 1]);
     let denoised = denoise(edm, noisy, sigma, network);
-    ((denoised - y).square() * weight).mean()
+    ((denoised - y).square() * weight)
+        .flatten::<2>(1, 3)
+        .mean_dim(1)
+        .squeeze_dim(1)
 }
 
 /// Heun's second-order sampler along the noise levels `sigmas` (decreasing, ending at 0),

@@ -4,6 +4,10 @@
 
 pub mod ddpm;
 pub mod ddpm_schedule;
+pub mod denoiser;
 pub mod edm;
 pub mod edm_denoiser;
+pub mod generate;
+pub mod grid;
+pub mod noise;
 pub mod scoreaug;

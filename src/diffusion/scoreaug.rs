@@ -13,6 +13,20 @@
 use crate::rng::Rng;
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
+use serde::{Deserialize, Serialize};
+
+/// The kinds of transform a run may draw from (`recipe.transforms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Brightness,
+    Translate,
+    Cutout,
+    Rot90,
+}
+
+/// All four kinds, the default.
+pub const KINDS: [Kind; 4] = [Kind::Brightness, Kind::Translate, Kind::Cutout, Kind::Rot90];
 
 /// One example's transform.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -103,15 +117,26 @@ impl Transform {
     }
 
     /// Draws a transform: the identity with probability `1 - probability`, otherwise one of
-    /// the four kinds uniformly with its parameters.
-    pub fn sample(rng: &mut Rng, probability: f64, height: usize, width: usize) -> Self {
-        if rng.uniform() >= probability {
+    /// `kinds` uniformly with its parameters (rot90 only for square images).
+    pub fn sample(
+        rng: &mut Rng,
+        probability: f64,
+        kinds: &[Kind],
+        height: usize,
+        width: usize,
+    ) -> Self {
+        let usable: Vec<Kind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| *k != Kind::Rot90 || height == width)
+            .collect();
+        if rng.uniform() >= probability || usable.is_empty() {
             return Transform::Identity;
         }
-        let kinds = if height == width { 4 } else { 3 };
-        match (rng.uniform() * kinds as f64) as usize {
-            0 => Transform::Brightness(0.5 + rng.uniform()),
-            1 => {
+        let pick = ((rng.uniform() * usable.len() as f64) as usize).min(usable.len() - 1);
+        match usable[pick] {
+            Kind::Brightness => Transform::Brightness(0.5 + rng.uniform()),
+            Kind::Translate => {
                 let shift = |n: usize, r: f64| {
                     let max = (n / 8).max(1) as i64;
                     ((r * (2 * max + 1) as f64) as i64 - max).clamp(-max, max)
@@ -121,7 +146,7 @@ impl Transform {
                     dy: shift(height, rng.uniform()),
                 }
             }
-            2 => {
+            Kind::Cutout => {
                 let size = (height.min(width) / 2).max(1);
                 Transform::Cutout {
                     top: (rng.uniform() * (height - size + 1) as f64) as usize,
@@ -129,7 +154,7 @@ impl Transform {
                     size,
                 }
             }
-            _ => Transform::Rot90 {
+            Kind::Rot90 => Transform::Rot90 {
                 quarters: 1 + (rng.uniform() * 3.0) as usize % 3,
             },
         }
@@ -235,7 +260,7 @@ mod tests {
     fn sampling_respects_the_probability_and_stays_in_range() {
         let mut rng = Rng::new(0, Stream::Recipe, 0, 0);
         let draws: Vec<_> = (0..4000)
-            .map(|_| Transform::sample(&mut rng, 0.5, 28, 28))
+            .map(|_| Transform::sample(&mut rng, 0.5, &KINDS, 28, 28))
             .collect();
         let identity = draws.iter().filter(|t| **t == Transform::Identity).count();
         // Binomial(4000, 0.5): 5 standard deviations is 158.
@@ -252,7 +277,16 @@ mod tests {
             }
         }
         let mut rng = Rng::new(0, Stream::Recipe, 0, 0);
-        assert!((0..100).all(|_| Transform::sample(&mut rng, 0.0, 28, 28) == Transform::Identity));
+        assert!(
+            (0..100)
+                .all(|_| Transform::sample(&mut rng, 0.0, &KINDS, 28, 28) == Transform::Identity)
+        );
+        // Only the kinds asked for; no rotation of non-square images.
+        let only = [Kind::Brightness, Kind::Rot90];
+        for _ in 0..200 {
+            let t = Transform::sample(&mut rng, 1.0, &only, 28, 20);
+            assert!(matches!(t, Transform::Brightness(_)), "{t:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::cifar_resnet::CifarResNet;
 use super::preact_resnet::PreActResNet;
 use super::resnet::{BlockKind, ResNet};
 use super::small_cnn::{Head, SmallCnn};
+use super::unet::UNetConfig;
 use super::vit::{Pool, Vit, VitConfig};
 use super::wide_resnet::WideResNet;
 use crate::usage_error;
@@ -67,6 +68,22 @@ pub enum ModelSpec {
         /// Stochastic depth rate of the last block.
         #[serde(default)]
         drop_path: f64,
+    },
+    /// The DDPM UNet, the denoiser of the `ddpm` and `edm` recipes (not a classifier).
+    Unet {
+        /// Base channel count (the release's 32 norm groups need a multiple of 32; other
+        /// counts use gcd(32, channels) groups).
+        ch: usize,
+        /// Channel multiplier of each resolution level; each level after the first halves
+        /// the resolution.
+        ch_mult: Vec<usize>,
+        /// Residual blocks per level.
+        res_blocks: usize,
+        /// Resolutions (image sides) with self-attention after each block.
+        #[serde(default)]
+        attn_resolutions: Vec<usize>,
+        #[serde(default)]
+        dropout: f64,
     },
 }
 
@@ -145,6 +162,29 @@ impl ModelSpec {
                     return fail("drop_path", "expected a probability in [0, 1)");
                 }
             }
+            ModelSpec::Unet {
+                ch,
+                ch_mult,
+                res_blocks,
+                dropout,
+                ..
+            } => {
+                if *ch == 0 {
+                    return fail("ch", "expected a positive channel count");
+                }
+                if ch_mult.is_empty() || ch_mult.contains(&0) {
+                    return fail(
+                        "ch_mult",
+                        "expected a non-empty list of positive multipliers",
+                    );
+                }
+                if *res_blocks == 0 {
+                    return fail("res_blocks", "expected a positive integer");
+                }
+                if !probability(*dropout) {
+                    return fail("dropout", "expected a probability in [0, 1)");
+                }
+            }
             ModelSpec::SmallCnn {
                 widths,
                 convs_per_stage,
@@ -175,6 +215,11 @@ impl ModelSpec {
         self.validate()?;
         let [in_channels, height, width] = input;
         Ok(match self {
+            ModelSpec::Unet { .. } => {
+                return Err(usage_error!(
+                    "key `model.arch`: `unet` is a denoiser for the ddpm and edm recipes, not a classifier"
+                ));
+            }
             ModelSpec::Resnet {
                 block,
                 layers,
@@ -254,6 +299,53 @@ impl ModelSpec {
                     device,
                 ))
             }
+        })
+    }
+}
+
+impl ModelSpec {
+    /// The UNet configuration for `[channels, side, side]` images, with optional class and
+    /// augmentation-label conditioning; an error for any other architecture or image shape.
+    pub fn unet_config(
+        &self,
+        input: [usize; 3],
+        num_classes: Option<usize>,
+        aug_dim: Option<usize>,
+    ) -> anyhow::Result<UNetConfig> {
+        self.validate()?;
+        let ModelSpec::Unet {
+            ch,
+            ch_mult,
+            res_blocks,
+            attn_resolutions,
+            dropout,
+        } = self
+        else {
+            return Err(usage_error!(
+                "key `model.arch`: diffusion recipes need arch = \"unet\" (e.g. model.name = \"unet_small\")"
+            ));
+        };
+        let [channels, height, width] = input;
+        let halvings = ch_mult.len() - 1;
+        if height != width || height % (1 << halvings) != 0 {
+            return Err(usage_error!(
+                "key `model.ch_mult`: {} levels halve the side {halvings} times, which needs square \
+                 images with a side divisible by {}; the data is {height}x{width}",
+                ch_mult.len(),
+                1 << halvings
+            ));
+        }
+        Ok(UNetConfig {
+            ch: *ch,
+            ch_mult: ch_mult.clone(),
+            res_blocks: *res_blocks,
+            attn_resolutions: attn_resolutions.clone(),
+            dropout: *dropout,
+            in_channels: channels,
+            out_channels: channels,
+            resolution: height,
+            num_classes,
+            aug_dim,
         })
     }
 }

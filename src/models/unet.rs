@@ -42,8 +42,14 @@ pub struct UNetConfig {
 const GROUPS: usize = 32;
 const GN_EPS: f64 = 1e-6;
 
+/// Group norm with the release's 32 groups; narrower models (not in the release) use the
+/// largest group count dividing the channels, gcd(32, channels).
 fn group_norm(channels: usize, device: &Device) -> GroupNorm {
-    GroupNormConfig::new(GROUPS.min(channels), channels)
+    let (mut a, mut b) = (GROUPS, channels);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    GroupNormConfig::new(a, channels)
         .with_epsilon(GN_EPS)
         .init(device)
 }
@@ -209,12 +215,6 @@ impl UNet {
                 "unet: ch, ch_mult, res_blocks and resolution must be positive"
             ));
         }
-        if !c.ch.is_multiple_of(GROUPS.min(c.ch)) {
-            return Err(usage_error!(
-                "unet: ch = {} must be a multiple of the {GROUPS} norm groups (or below them)",
-                c.ch
-            ));
-        }
         let temb_ch = 4 * c.ch;
         let levels = c.ch_mult.len();
         let mut res = c.resolution;
@@ -359,5 +359,20 @@ impl UNet {
 
     pub fn resolution(&self) -> usize {
         self.resolution
+    }
+
+    /// Image channels in (and out).
+    pub fn channels(&self) -> usize {
+        self.conv_in.weight.dims()[1]
+    }
+
+    /// Classes of a class-conditional model.
+    pub fn num_classes(&self) -> Option<usize> {
+        self.class_embed.as_ref().map(|e| e.weight.dims()[0])
+    }
+
+    /// Whether the model takes augmentation labels.
+    pub fn takes_augmentation(&self) -> bool {
+        self.aug_embed.is_some()
     }
 }

@@ -4,7 +4,9 @@
 use super::Recipe;
 use super::aaer::Aaer;
 use super::conadv::ConAdv;
+use super::ddpm::DdpmRecipe;
 use super::done::Done;
+use super::edm::EdmRecipe;
 use super::erm::Erm;
 use super::fast_at::FastAt;
 use super::pgd_at::PgdAt;
@@ -61,6 +63,16 @@ pub const RECIPES: &[(&str, &str, Builder)] = &[
         "conadv",
         "adversarial training with the attack on stale weights on a second thread, auxiliary batch norms (Liu et al., ConAdv)",
         entry::<ConAdv>,
+    ),
+    (
+        "ddpm",
+        "epsilon-prediction diffusion with a linear or cosine schedule, optional ScoreAug (Ho et al.)",
+        entry::<DdpmRecipe>,
+    ),
+    (
+        "edm",
+        "preconditioned EDM diffusion with Heun sampling, optional ScoreAug (Karras et al.)",
+        entry::<EdmRecipe>,
     ),
 ];
 

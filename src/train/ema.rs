@@ -1,6 +1,6 @@
 //! Exponential moving average of a model's weights (as diffusion models sample with):
 //! `shadow <- decay * shadow + (1 - decay) * weights` for every float tensor, buffers such as
-//! batch-norm statistics included. The shadow is an inference copy (no autodiff).
+//! batch-norm statistics included. The shadow never carries gradients.
 
 use crate::models::flat_params::flat_floats;
 use burn::module::{Module, ModuleMapper, Param};
@@ -20,51 +20,40 @@ impl ModuleMapper for Blend {
         let decay = self.decay;
         param.map(|shadow| {
             let shape = shadow.shape();
-            shadow.mul_scalar(decay) + target.reshape(shape).mul_scalar(1.0 - decay)
+            let blended = shadow.detach().mul_scalar(decay)
+                + target.detach().reshape(shape).mul_scalar(1.0 - decay);
+            blended.set_require_grad(false)
         })
     }
 }
 
-/// The moving average of a module's weights.
-#[derive(Clone, Debug)]
-pub struct Ema<M: Module> {
-    pub decay: f64,
-    shadow: Option<M>,
+/// `shadow` moved towards `current` (same architecture, same device): each float tensor
+/// becomes `decay * shadow + (1 - decay) * current`, without gradient. `decay = 0` copies.
+pub fn ema_update<M: Module>(shadow: M, current: &M, decay: f64) -> M {
+    let mut blend = Blend {
+        decay,
+        next: 0,
+        target: flat_floats(current, false),
+    };
+    shadow.map(&mut blend)
 }
 
-impl<M: Module> Ema<M> {
-    pub fn new(decay: f64) -> anyhow::Result<Self> {
-        if !(0.0..1.0).contains(&decay) {
-            return Err(crate::usage_error!(
-                "EMA decay: expected a value in [0, 1), got {decay}"
-            ));
-        }
-        Ok(Self {
-            decay,
-            shadow: None,
-        })
-    }
+/// The decay for the update after `updates` earlier ones: `min(decay, (1 + n) / (10 + n))`,
+/// so that the average forgets the random initialisation in short runs (the warm-up of
+/// TensorFlow's `ExponentialMovingAverage` with `num_updates`).
+pub fn warmed_up_decay(decay: f64, updates: usize) -> f64 {
+    let n = updates as f64;
+    decay.min((1.0 + n) / (10.0 + n))
+}
 
-    /// Folds in the current weights of `model` (the first call copies them).
-    pub fn update(&mut self, model: &M) {
-        let current = model.valid();
-        self.shadow = Some(match self.shadow.take() {
-            None => current,
-            Some(shadow) => {
-                let mut blend = Blend {
-                    decay: self.decay,
-                    next: 0,
-                    target: flat_floats(&current, false),
-                };
-                shadow.map(&mut blend)
-            }
-        });
+/// Checks a configured decay.
+pub fn check_decay(key: &str, decay: f64) -> anyhow::Result<()> {
+    if !(0.0..1.0).contains(&decay) {
+        return Err(crate::usage_error!(
+            "key `{key}`: expected an EMA decay in [0, 1), got {decay}"
+        ));
     }
-
-    /// The averaged weights (None before the first update).
-    pub fn shadow(&self) -> Option<&M> {
-        self.shadow.as_ref()
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -87,19 +76,30 @@ mod tests {
     fn the_average_follows_the_closed_form() {
         let device = Device::flex();
         let base = LinearConfig::new(2, 2).init(&device);
-        let mut ema = Ema::new(0.9).unwrap();
-        ema.update(&set(&base, 1.0));
-        ema.update(&set(&base, 2.0));
-        ema.update(&set(&base, 4.0));
+        let mut shadow = ema_update(base.clone(), &set(&base, 1.0), 0.0);
+        shadow = ema_update(shadow, &set(&base, 2.0), 0.9);
+        shadow = ema_update(shadow, &set(&base, 4.0), 0.9);
         // 0.9 (0.9 * 1 + 0.1 * 2) + 0.1 * 4 = 1.39
-        for w in weights(ema.shadow().unwrap()) {
+        for w in weights(&shadow) {
             assert!((w - 1.39).abs() < 1e-6, "{w}");
         }
     }
 
     #[test]
-    fn a_decay_outside_zero_one_is_rejected() {
-        assert!(Ema::<Linear>::new(1.0).is_err());
-        assert!(Ema::<Linear>::new(-0.1).is_err());
+    fn the_shadow_of_an_autodiff_model_has_no_gradient() {
+        let device = Device::flex().autodiff();
+        let model = LinearConfig::new(2, 2).init(&device);
+        let shadow = ema_update(LinearConfig::new(2, 2).init(&device), &model, 0.5);
+        assert!(!shadow.weight.val().is_require_grad());
+        assert!(model.weight.val().is_require_grad());
+    }
+
+    #[test]
+    fn warm_up_and_decay_checks() {
+        assert_eq!(warmed_up_decay(0.999, 0), 0.1);
+        assert_eq!(warmed_up_decay(0.5, 1000), 0.5);
+        assert!(check_decay("recipe.ema_decay", 1.0).is_err());
+        assert!(check_decay("recipe.ema_decay", -0.1).is_err());
+        assert!(check_decay("recipe.ema_decay", 0.9999).is_ok());
     }
 }

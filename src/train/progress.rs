@@ -68,3 +68,18 @@ impl Progress {
         }
     }
 }
+
+/// A bar counting `total` units of work (e.g. sampler network evaluations) on a terminal;
+/// hidden when `quiet` or when stderr is not a terminal.
+pub fn work_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:30.cyan/blue} {pos}/{len} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(message.to_string());
+    bar
+}
