@@ -27,7 +27,12 @@ impl ModuleVisitor for TrainableCounter {
             .path
             .last()
             .is_some_and(|name| RUNNING_STATS.contains(&name.as_str()));
-        if !is_state {
+        // Parameters frozen on an autodiff device (a weight average, say) are not trained.
+        let frozen = param.is_initialized() && {
+            let value = param.val();
+            value.is_autodiff() && !value.is_require_grad()
+        };
+        if !is_state && !frozen {
             self.count += param.lazy_shape().num_elements();
         }
     }
