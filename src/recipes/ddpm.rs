@@ -2,7 +2,7 @@
 //! schedule; timesteps uniform in training; DDPM ancestral or DDIM sampling. Everything else
 //! (augmentation, EMA, test loss, sampling) is [`super::denoising`].
 
-use super::denoising::{Diffusion, Formulation};
+use super::denoising::{Diffusion, Formulation, levels_tensor};
 use crate::config::typed_section;
 use crate::diffusion::ddpm::{ddim_sample, ddpm_losses, ddpm_sample};
 use crate::diffusion::ddpm_schedule::DdpmSchedule;
@@ -55,11 +55,6 @@ pub struct Ddpm {
 
 /// The `ddpm` recipe.
 pub type DdpmRecipe = Diffusion<Ddpm>;
-
-fn timestep_tensor(t: &[f64], device: &Device) -> Tensor<1> {
-    let values: Vec<f32> = t.iter().map(|&t| t as f32).collect();
-    Tensor::<1>::from_floats(values.as_slice(), device)
-}
 
 impl Formulation for Ddpm {
     const KEYS: &'static [&'static str] = &["schedule", "timesteps", "beta_start", "beta_end"];
@@ -139,7 +134,7 @@ impl Formulation for Ddpm {
         let [batch, ..] = noise.dims();
         let device = noise.device();
         let mut at_step =
-            |x: Tensor<4>, t: usize| network(x, timestep_tensor(&vec![t as f64; batch], &device));
+            |x: Tensor<4>, t: usize| network(x, levels_tensor(&vec![t as f64; batch], &device));
         match sampler {
             Sampler::Ddim => ddim_sample(&self.schedule, steps, noise, at_step),
             _ => {

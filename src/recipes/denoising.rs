@@ -77,6 +77,12 @@ pub trait Formulation: Sized {
     ) -> Tensor<4>;
 }
 
+/// Per-example noise levels (timesteps or sigmas) as a tensor `[B]`.
+pub fn levels_tensor(levels: &[f64], device: &Device) -> Tensor<1> {
+    let values: Vec<f32> = levels.iter().map(|&l| l as f32).collect();
+    Tensor::<1>::from_floats(values.as_slice(), device)
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Augmentation {

@@ -2,7 +2,7 @@
 //! `c_noise`, log-normal training levels, the loss weight `lambda(sigma)`, Heun sampling.
 //! Everything else (augmentation, EMA, test loss, sampling) is [`super::denoising`].
 
-use super::denoising::{Diffusion, Formulation};
+use super::denoising::{Diffusion, Formulation, levels_tensor};
 use crate::config::typed_section;
 use crate::diffusion::edm::Edm;
 use crate::diffusion::edm_denoiser::{denoise, edm_losses, heun_sample};
@@ -39,11 +39,6 @@ pub struct EdmFormulation {
 
 /// The `edm` recipe.
 pub type EdmRecipe = Diffusion<EdmFormulation>;
-
-fn sigma_tensor(sigmas: &[f64], device: &Device) -> Tensor<1> {
-    let values: Vec<f32> = sigmas.iter().map(|&s| s as f32).collect();
-    Tensor::<1>::from_floats(values.as_slice(), device)
-}
 
 impl Formulation for EdmFormulation {
     const KEYS: &'static [&'static str] = &[
@@ -107,7 +102,7 @@ impl Formulation for EdmFormulation {
         levels: &[f64],
         network: impl FnMut(Tensor<4>, Tensor<1>) -> Tensor<4>,
     ) -> Tensor<1> {
-        let sigma = sigma_tensor(levels, &y.device());
+        let sigma = levels_tensor(levels, &y.device());
         edm_losses(&self.edm, y, sigma, noise, network)
     }
 
@@ -145,7 +140,7 @@ impl Formulation for EdmFormulation {
             denoise(
                 &self.edm,
                 x,
-                sigma_tensor(&vec![sigma; batch], &device),
+                levels_tensor(&vec![sigma; batch], &device),
                 &mut network,
             )
         })
