@@ -272,7 +272,16 @@ fn the_sample_command_writes_a_png_grid_and_raw_values() {
     // 3 x 2 cells of 28 + 2 pixels, plus the outer padding.
     assert_eq!(png.dimensions(), (3 * 30 + 2, 2 * 30 + 2));
     assert!(std::fs::metadata(&raw).unwrap().len() > 6 * 784 * 4);
-    // A classifier run cannot sample; a missing run directory is named.
+    // The training split's denoising loss (the overfitting gap to the test loss).
+    let output = stoke(&["eval", run, "--split", "train", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let eval: serde_json::Value = serde_json::from_str(&common::stdout(&output)).unwrap();
+    assert_eq!(
+        (eval["images"].as_u64(), eval["split"].as_str()),
+        (Some(128), Some("train"))
+    );
+    assert!(eval.get("test_accuracy").is_none() && eval["test_loss"].as_f64().unwrap() > 0.0);
+    // A missing run directory is named.
     let output = stoke(&["sample", "/nonexistent/run"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("/nonexistent/run"));

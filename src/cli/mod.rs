@@ -53,6 +53,10 @@ enum Command {
         /// Use the best checkpoint instead of the latest.
         #[arg(long)]
         best: bool,
+        /// The split scored: test, or train (without augmentation; the gap to the test
+        /// score measures overfitting).
+        #[arg(long, default_value = "test")]
+        split: String,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -126,9 +130,10 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             target,
             data,
             best,
+            split,
             json,
             attack,
-        } => run::eval(&target, data, best, json, &attack),
+        } => run::eval(&target, data, best, &split, json, &attack),
         Command::Export {
             target,
             format,

@@ -158,9 +158,20 @@ pub fn eval(
     target: &Path,
     data: Option<String>,
     best: bool,
+    split: &str,
     json: bool,
     attack: &AttackArgs,
 ) -> anyhow::Result<()> {
+    let on_train = match split {
+        "test" => false,
+        "train" if attack.attack.is_none() => true,
+        "train" => {
+            return Err(usage_error!(
+                "--split train: robust evaluation (--attack) runs on the test split"
+            ));
+        }
+        other => return Err(usage_error!("--split {other}: expected test or train")),
+    };
     let overrides: Vec<String> = data
         .iter()
         .map(|d| format!("dataset.path=\"{d}\""))
@@ -196,16 +207,17 @@ pub fn eval(
         }
         return Ok(());
     }
-    let eval = session.evaluate(&located.config, &located.checkpoint)?;
+    let eval = session.evaluate(&located.config, &located.checkpoint, on_train)?;
     if json {
         let mut value = serde_json::to_value(&eval)?;
         value["checkpoint"] = located.checkpoint.display().to_string().into();
+        value["split"] = split.into();
         println!("{value}");
     } else {
         println!(
-            "{}: {} on {} images",
+            "{}: {} on {} {split} images",
             located.checkpoint.display(),
-            eval.describe(),
+            eval.describe(split),
             eval.images
         );
     }

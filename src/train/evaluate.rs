@@ -31,15 +31,16 @@ impl Evaluation {
         }
     }
 
-    /// "test loss 0.1234, test accuracy 90.00%" (the accuracy when there is one).
-    pub fn describe(&self) -> String {
+    /// "test loss 0.1234, test accuracy 90.00%" for `split` "test" (the accuracy when there
+    /// is one).
+    pub fn describe(&self, split: &str) -> String {
         match self.test_accuracy {
             Some(a) => format!(
-                "test loss {:.4}, test accuracy {:.2}%",
+                "{split} loss {:.4}, {split} accuracy {:.2}%",
                 self.test_loss,
                 100.0 * a
             ),
-            None => format!("test loss {:.4}", self.test_loss),
+            None => format!("{split} loss {:.4}", self.test_loss),
         }
     }
 }

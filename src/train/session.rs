@@ -103,8 +103,14 @@ pub trait SessionOps {
         resolved: &toml::Table,
         options: &TrainOptions,
     ) -> anyhow::Result<Summary>;
-    /// Evaluates the weights of a checkpoint directory on the config's test split.
-    fn evaluate(&mut self, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<Evaluation>;
+    /// Evaluates the weights of a checkpoint directory on the config's test split (or its
+    /// training split, without augmentation, when `on_train`).
+    fn evaluate(
+        &mut self,
+        config: &RunConfig,
+        checkpoint: &Path,
+        on_train: bool,
+    ) -> anyhow::Result<Evaluation>;
     /// Clean and robust accuracy of a checkpoint's weights on (the first `limit` images of)
     /// the test split under `attack`.
     fn evaluate_robust(
@@ -183,7 +189,12 @@ impl<R: Recipe> SessionOps for Session<R> {
         Engine::new(&mut self.recipe, config, options)?.run(resolved)
     }
 
-    fn evaluate(&mut self, config: &RunConfig, checkpoint: &Path) -> anyhow::Result<Evaluation> {
+    fn evaluate(
+        &mut self,
+        config: &RunConfig,
+        checkpoint: &Path,
+        on_train: bool,
+    ) -> anyhow::Result<Evaluation> {
         if config.data.eval_batch_size == 0 {
             return Err(usage_error!(
                 "key `data.eval_batch_size`: expected a positive number"
@@ -191,10 +202,11 @@ impl<R: Recipe> SessionOps for Session<R> {
         }
         let (model, data, device) = restore(&self.recipe, config, checkpoint)?;
         let pipeline = pipeline(config);
+        let split = if on_train { &data.train } else { &data.test };
         Ok(evaluate(
             &self.recipe,
             &model,
-            &data.test,
+            split,
             &pipeline,
             config.data.eval_batch_size,
             &device,
@@ -640,7 +652,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     "epoch {:.2} step {}: {}",
                     epochs_done(state.step, state.samples_seen),
                     state.step,
-                    eval.describe()
+                    eval.describe("test")
                 );
                 let figures = probe.as_ref().and_then(|probe| {
                     probe.measure(
@@ -698,7 +710,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 progress.println(&format!(
                     "stopping at step {step}: restored the weights of step {}, {}",
                     state.collapse.best_step.unwrap_or(0),
-                    eval.describe()
+                    eval.describe("test")
                 ));
                 metrics.write(&json!({
                     "step": state.step,
