@@ -70,6 +70,13 @@ pub fn run(args: FidArgs) -> anyhow::Result<()> {
             return Err(usage_error!("--reference {other}: expected test or train"));
         }
     };
+    if args.inception.is_some() && ![1, 3].contains(&split.channels) {
+        // The Inception network takes RGB (grey is repeated); it cannot score other images.
+        return Err(usage_error!(
+            "--inception: FID Inception takes 1- or 3-channel images, the data has {}",
+            split.channels
+        ));
+    }
     let mut session = crate::recipes::registry::build(&located.config)?;
     let generated = session.sample(&located.config, &located.checkpoint, &args.sample.request())?;
     if args.grid {
