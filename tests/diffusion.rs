@@ -50,6 +50,8 @@ fn request(n: usize, batch_size: usize, seed: u64) -> SampleRequest {
 }
 
 fn sample(dir: &std::path::Path, config: &RunConfig, request: &SampleRequest) -> GeneratedImages {
+    // Restoring builds (randomly initialised) models: not while another test trains.
+    let _guard = common::device_generator();
     let mut session = stoke::recipes::registry::build(config).unwrap();
     let latest = CheckpointDir::new(dir).latest().unwrap();
     session.sample(config, &latest, request).unwrap()
@@ -207,6 +209,7 @@ fn ddpm_trains_and_samples_with_ddim_and_ancestral_steps() {
             "all 50 timesteps",
         ),
     ] {
+        let _guard = common::device_generator();
         let error = session.sample(&config, &latest, &bad).unwrap_err();
         assert!(format!("{error:#}").contains(needle), "{error:#}");
     }

@@ -17,6 +17,14 @@ pub fn smoke(overrides: &[&str]) -> (RunConfig, toml::Table) {
 /// one at a time.
 static ONE_TRAINING_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Holds the device generator for anything else that draws from it (building a model to
+/// load a checkpoint into, for one), so it cannot interleave with a training's draws.
+pub fn device_generator() -> std::sync::MutexGuard<'static, ()> {
+    ONE_TRAINING_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn train(
     config: &RunConfig,
     resolved: &toml::Table,
