@@ -8,6 +8,7 @@ pub mod config;
 pub mod datasets;
 pub mod device;
 pub mod diffusion;
+pub mod distributed;
 pub mod error;
 pub mod export;
 pub mod kernels;

@@ -15,6 +15,8 @@ pub enum Stream {
     Probe = 7,
     /// Noise of diffusion test losses and of generated images.
     Diffusion = 8,
+    /// Per-image random starts of training attacks.
+    AttackStart = 9,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

@@ -264,6 +264,7 @@ fn apgd_ce_stays_in_bounds_and_is_at_least_as_strong_as_pgd20() {
                 steps: 20,
                 restarts: 1,
                 random_start: true,
+                start_key: None,
             },
             loss,
         );

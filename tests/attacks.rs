@@ -31,6 +31,7 @@ fn attacks_stay_in_bounds_and_pgd_beats_fgsm() {
         steps: 10,
         restarts: 1,
         random_start: true,
+        start_key: None,
     };
     device.seed(2);
     let strong = pgd(&images, attack, loss);

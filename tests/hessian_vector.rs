@@ -68,7 +68,7 @@ fn quadratic_hessian_vector_product_is_az() {
         .collect();
     for difference in [Difference::Central, Difference::Forward] {
         let hutchinson = Hutchinson::new(difference, None, 1).unwrap();
-        let hz = hutchinson.hessian_vector(&model, &grads, SEED, STEP, loss);
+        let hz = hutchinson.hessian_vector(&model, &grads, SEED, STEP, loss, |_, g| g);
         let got = host(hz.get::<1>(model.w.id).unwrap());
         // A quadratic has no truncation error; what is left is f32 rounding of gradients of
         // size ~5 divided by the step r ~ 5e-3 (central) or 3.5e-4 (forward).
@@ -188,7 +188,7 @@ fn mlp_hessian_vector_product_matches_f64_reference() {
     for (difference, tolerance) in [(Difference::Central, 2e-3), (Difference::Forward, 2e-2)] {
         let hz = Hutchinson::new(difference, None, 1)
             .unwrap()
-            .hessian_vector(&model, &grads, SEED, STEP, mlp_loss);
+            .hessian_vector(&model, &grads, SEED, STEP, mlp_loss, |_, g| g);
         let mut got = host(hz.get::<2>(model.w1.id).unwrap());
         got.extend(host(hz.get::<1>(model.b1.id).unwrap()));
         got.extend(host(hz.get::<2>(model.w2.id).unwrap()));
@@ -233,6 +233,6 @@ fn perturbed_passes_leave_batch_norm_statistics_alone() {
     let before = all_values(&model);
     Hutchinson::new(Difference::Central, None, 1)
         .unwrap()
-        .hessian_vector(&model, &grads, SEED, STEP, loss);
+        .hessian_vector(&model, &grads, SEED, STEP, loss, |_, g| g);
     assert_eq!(all_values(&model), before);
 }

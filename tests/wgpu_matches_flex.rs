@@ -45,6 +45,7 @@ fn losses(device: &Device, record: burn::store::ModuleRecord) -> Vec<f64> {
         end: 12,
         prefetch: 2,
         cursor: None,
+        shard: Default::default(),
     };
     let mut loader = TrainLoader::new(set, pipeline, plan);
     let mut out = Vec::new();

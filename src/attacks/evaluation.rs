@@ -110,6 +110,7 @@ pub fn robust_sums(
                 steps: attack.steps,
                 restarts: attack.restarts,
                 random_start: true,
+                start_key: None,
             },
             loss,
         ),

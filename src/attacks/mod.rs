@@ -18,7 +18,7 @@ pub mod trades;
 pub use apgd::{Apgd, apgd_ce};
 pub use fgsm::fgsm;
 pub use normalization::Normalization;
-pub use pgd::{Pgd, pgd, pgd_from, uniform_start};
+pub use pgd::{Pgd, StartKey, keyed_uniform_start, pgd, pgd_from, uniform_start};
 pub use trades::trades_attack;
 
 use burn::prelude::*;

@@ -2,6 +2,7 @@
 //! (forward, cross-entropy, backward, SGD momentum step) on random data, the same work as
 //! `benches/reference/train_step.py` does in PyTorch.
 
+pub mod all_reduce;
 pub mod optimizers;
 pub mod recipes;
 pub mod softmax;
@@ -149,6 +150,7 @@ pub fn data_loading(
         end: batches,
         prefetch: config.data.prefetch,
         cursor: None,
+        shard: Default::default(),
     };
     let started = Instant::now();
     let mut loader = TrainLoader::new(std::sync::Arc::new(data.train), pipeline, plan);

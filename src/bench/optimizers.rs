@@ -213,7 +213,7 @@ fn whole_step(bench: &OptimizerBench, device: &Device) -> anyhow::Result<WholeSt
             let loss = loss_at(&model);
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
             if let Some(c) = curvature {
-                let hz = c.hessian_vector(&model, &grads, 0, step, loss_at);
+                let hz = c.hessian_vector(&model, &grads, 0, step, loss_at, |_, g| g);
                 grads = stack_with_diagonal(&model, grads, &hz);
             }
             model = optim.step(1e-3, model, grads);

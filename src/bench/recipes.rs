@@ -84,6 +84,7 @@ pub fn recipes(bench: &RecipeBench) -> anyhow::Result<RecipeBenchResult> {
                 resume: false,
                 quiet: true,
                 stop_after: None,
+                world: Default::default(),
             };
             let summary = session.train(&config, &resolved, &options);
             let _ = std::fs::remove_dir_all(&out);

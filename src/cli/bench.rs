@@ -59,6 +59,17 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Time and bandwidth of one gradient all-reduce of a model's size across MPI ranks:
+    /// `stoke launch -n 2 -- bench all-reduce`.
+    AllReduce {
+        /// A model preset: its trainable parameter count is the size reduced.
+        #[arg(long, default_value = "resnet18")]
+        model: String,
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Images/second of a recipe's training data pipeline alone (loading, augmentation).
     Data {
         /// A recipe config file or preset name.
@@ -258,6 +269,35 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
                 ));
             }
             report(&r, json, lines.join("\n"))
+        }
+        BenchCommand::AllReduce {
+            model,
+            repeats,
+            json,
+        } => {
+            let world = crate::distributed::launch::join(crate::distributed::DEFAULT_TIMEOUT)?;
+            if world.size() < 2 || repeats == 0 {
+                return Err(usage_error!(
+                    "the all-reduce benchmark needs several ranks and --repeats > 0: \
+                     `stoke launch -n 2 -- bench all-reduce`"
+                ));
+            }
+            let r = crate::bench::all_reduce::all_reduce(&world, &model, repeats)?;
+            if !world.is_leader() {
+                return Ok(());
+            }
+            let line = format!(
+                "{} gradient ({:.1} M floats, {} buckets) over {} ranks: median {:.2} ms, \
+                 algorithm bandwidth {:.2} GB/s, bus bandwidth {:.2} GB/s",
+                r.model,
+                r.floats as f64 / 1e6,
+                r.buckets,
+                r.ranks,
+                r.median_seconds * 1e3,
+                r.algorithm_gb_per_s,
+                r.bus_gb_per_s
+            );
+            report(&r, json, line)
         }
         BenchCommand::Data {
             recipe,

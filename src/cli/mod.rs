@@ -3,6 +3,7 @@
 
 mod bench;
 mod fid;
+mod launch;
 mod ls;
 mod optim;
 mod plot;
@@ -36,6 +37,8 @@ enum Command {
     },
     /// Train a recipe: `stoke train recipes/quickstart.toml optimizer.lr=0.05`.
     Train(run::TrainArgs),
+    /// Train data-parallel as N MPI ranks: `stoke launch -n 2 -- train quickstart`.
+    Launch(launch::LaunchArgs),
     /// Print the resolved config of a recipe with overrides applied.
     Config {
         recipe: String,
@@ -124,6 +127,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Ls { what } => ls::run(what.as_deref()),
         Command::Train(args) => run::train(args),
+        Command::Launch(args) => launch::run(args),
         Command::Config { recipe, overrides } => run::print_config(&recipe, &overrides),
         Command::Cp { recipe, path } => run::copy_preset(&recipe, &path),
         Command::Eval {

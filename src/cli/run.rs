@@ -2,10 +2,13 @@
 
 use super::run_dir::{load_run_config, locate};
 use crate::config::{presets, resolve};
+use crate::distributed::World;
 use crate::train::TrainOptions;
+use crate::train::session::Interrupted;
 use crate::usage_error;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -31,9 +34,38 @@ pub struct TrainArgs {
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Stop after this many steps as Ctrl-C would: checkpoint, then exit with code 130
+    /// (continue with --resume).
+    #[arg(long, value_name = "STEP")]
+    pub stop_after: Option<usize>,
+    /// Under mpirun: seconds a collective may wait for the other ranks before the job ends
+    /// with an error (a stuck or unreachable rank).
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::distributed::DEFAULT_TIMEOUT.as_secs_f64())]
+    pub timeout: f64,
 }
 
+/// `stoke train`, alone or as one rank of an `mpirun` job.
 pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(usage_error!(
+            "--timeout: expected a positive number of seconds, got {}",
+            args.timeout
+        ));
+    }
+    let world = crate::distributed::launch::join(Duration::from_secs_f64(args.timeout))?;
+    let result = train_in(world.clone(), args);
+    if let Err(error) = &result
+        && world.size() > 1
+        && error.downcast_ref::<Interrupted>().is_none()
+    {
+        // Alone in its error, this rank would leave the others waiting in a collective.
+        eprintln!("stoke: error: rank {}: {error:#}", world.rank());
+        world.abort(crate::error::exit_code(error));
+    }
+    result
+}
+
+fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
     let mut overrides = args.overrides.clone();
     if let Some(device) = &args.device {
         overrides.push(format!("device=\"{device}\""));
@@ -67,9 +99,13 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         out_dir: out_dir.clone(),
         resume,
         quiet: args.quiet,
-        stop_after: None,
+        stop_after: args.stop_after,
+        world: world.clone(),
     };
     let summary = session.train(&config, &resolved, &options)?;
+    if !world.is_leader() {
+        return Ok(());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

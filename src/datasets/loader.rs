@@ -5,10 +5,13 @@
 //! Which images and which augmentations make step `s` depend only on (seed, s): the epoch is
 //! `s / steps_per_epoch`, its order is a permutation keyed by (seed, epoch), and each sample's
 //! augmentation is keyed by (seed, s, position). A loader started at any step reproduces the
-//! uninterrupted sequence exactly.
+//! uninterrupted sequence exactly. A data-parallel rank builds only its shard of each batch,
+//! with the augmentation of each sample's position in the global batch, so the ranks' shards
+//! together are exactly the one-process batch.
 
 use super::augment::{Augment, normalisation, write_image};
 use super::image_set::ImageSet;
+use crate::distributed::shard::Shard;
 use crate::rng::{Rng, Stream};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -31,10 +34,12 @@ pub struct Pipeline {
     pub augment: Augment,
 }
 
-/// Builds the batch of the given image indices.
+/// Builds the batch of the given image indices; `first_position` is the position of the
+/// first one in its global batch (it keys the augmentation).
 fn build_batch(
     set: &ImageSet,
     indices: &[usize],
+    first_position: usize,
     pipeline: &Pipeline,
     augment_key: Option<(u64, u64)>,
 ) -> HostBatch {
@@ -43,8 +48,9 @@ fn build_batch(
     let mut images = vec![0f32; indices.len() * size];
     let mut labels = Vec::with_capacity(indices.len());
     for (position, (&index, out)) in indices.iter().zip(images.chunks_mut(size)).enumerate() {
+        let position = (first_position + position) as u64;
         let mut rng =
-            augment_key.map(|(seed, step)| Rng::new(seed, Stream::Augment, step, position as u64));
+            augment_key.map(|(seed, step)| Rng::new(seed, Stream::Augment, step, position));
         let augment = rng.as_mut().map(|rng| (&pipeline.augment, rng));
         write_image(
             set.image(index),
@@ -94,6 +100,8 @@ pub struct BatchPlan {
     /// dropped), so a loader restarted with a new batch size continues where the old one
     /// stopped. `None`: fixed-size batches laid out per epoch as described above.
     pub cursor: Option<usize>,
+    /// The part of each global batch this loader builds (data-parallel ranks).
+    pub shard: Shard,
 }
 
 impl TrainLoader {
@@ -164,7 +172,14 @@ fn produce(set: Arc<ImageSet>, pipeline: Pipeline, plan: BatchPlan, sender: Sync
                     .collect()
             }
         };
-        let batch = build_batch(&set, &chunk, &pipeline, Some((seed, step as u64)));
+        let mine = plan.shard.range(chunk.len());
+        let batch = build_batch(
+            &set,
+            &chunk[mine.clone()],
+            mine.start,
+            &pipeline,
+            Some((seed, step as u64)),
+        );
         if sender.send(batch).is_err() {
             return;
         }
@@ -177,10 +192,20 @@ pub fn eval_batches<'a>(
     pipeline: &'a Pipeline,
     batch_size: usize,
 ) -> impl Iterator<Item = HostBatch> + 'a {
-    let indices: Vec<usize> = (0..set.len()).collect();
-    (0..set.len().div_ceil(batch_size)).map(move |b| {
-        let chunk = &indices[b * batch_size..((b + 1) * batch_size).min(set.len())];
-        build_batch(set, chunk, pipeline, None)
+    eval_batches_in(set, pipeline, batch_size, 0..set.len())
+}
+
+/// Evaluation batches over the images `range` of the set, in order.
+pub fn eval_batches_in<'a>(
+    set: &'a ImageSet,
+    pipeline: &'a Pipeline,
+    batch_size: usize,
+    range: std::ops::Range<usize>,
+) -> impl Iterator<Item = HostBatch> + 'a {
+    let indices: Vec<usize> = range.collect();
+    (0..indices.len().div_ceil(batch_size)).map(move |b| {
+        let chunk = &indices[b * batch_size..((b + 1) * batch_size).min(indices.len())];
+        build_batch(set, chunk, 0, pipeline, None)
     })
 }
 
@@ -215,6 +240,7 @@ mod tests {
             end,
             prefetch: 2,
             cursor: None,
+            shard: Shard::default(),
         }
     }
 
@@ -251,6 +277,34 @@ mod tests {
 
     fn collect(loader: &mut TrainLoader) -> Vec<HostBatch> {
         std::iter::from_fn(|| loader.next_batch()).collect()
+    }
+
+    #[test]
+    fn the_shards_of_the_ranks_together_are_the_one_process_batch() {
+        let (set, pipeline) = setup();
+        let whole = collect(&mut TrainLoader::new(
+            set.clone(),
+            pipeline.clone(),
+            plan(0, 6),
+        ));
+        let ranks = 3;
+        let shards: Vec<Vec<HostBatch>> = (0..ranks)
+            .map(|rank| {
+                let plan = BatchPlan {
+                    shard: Shard { rank, ranks },
+                    ..plan(0, 6)
+                };
+                collect(&mut TrainLoader::new(set.clone(), pipeline.clone(), plan))
+            })
+            .collect();
+        for (step, batch) in whole.iter().enumerate() {
+            let images: Vec<f32> = shards.iter().flat_map(|s| s[step].images.clone()).collect();
+            let labels: Vec<i64> = shards.iter().flat_map(|s| s[step].labels.clone()).collect();
+            // Augmented images included: each sample keeps its global position's draws.
+            assert_eq!(images, batch.images, "step {step}");
+            assert_eq!(labels, batch.labels, "step {step}");
+            assert_eq!(shards[0][step].shape[0], 2); // 8 samples over 3 ranks: 2, 3, 3
+        }
     }
 
     #[test]

@@ -16,5 +16,5 @@ pub mod vit;
 pub mod wide_resnet;
 
 pub use classifier::Classifier;
-pub use param_count::trainable_params;
+pub use param_count::{initialise_now, trainable_params};
 pub use spec::ModelSpec;

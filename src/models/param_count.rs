@@ -44,3 +44,16 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
     module.visit(&mut counter);
     counter.count
 }
+
+/// Initialises every lazily initialised parameter of `module` now. Burn draws a parameter's
+/// initial value at its first use; done here, the draws come from the generator state the
+/// caller seeded rather than from whatever ran before the first forward pass.
+pub fn initialise_now<M: Module>(module: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+}

@@ -77,7 +77,9 @@ impl Hutchinson {
     }
 
     /// `Hz` for the probes of `(seed, step)`, one entry per parameter that has a gradient in
-    /// `grads` (the gradient at `model`). `loss_at` evaluates the same loss at other weights.
+    /// `grads` (the gradient at `model`). `loss_at` evaluates the same loss at other weights;
+    /// `average` turns a gradient of it into the one `grads` is (the identity in one process,
+    /// the all-reduce over the ranks in data-parallel training).
     pub fn hessian_vector<M: Module>(
         &self,
         model: &M,
@@ -85,12 +87,14 @@ impl Hutchinson {
         seed: u64,
         step: usize,
         mut loss_at: impl FnMut(&M) -> Tensor<1>,
+        mut average: impl FnMut(&M, GradientsParams) -> GradientsParams,
     ) -> GradientsParams {
         let (norm, count) = weight_norm(model, grads);
         let r = self.relative_step * (1.0 + norm) / (count.max(1) as f64).sqrt();
         let mut gradient_at = |scale: f64| {
             let moved = perturbed(model, grads, seed, step, scale);
-            GradientsParams::from_grads(loss_at(&moved).backward(), &moved)
+            let local = GradientsParams::from_grads(loss_at(&moved).backward(), &moved);
+            average(&moved, local)
         };
         let plus = gradient_at(r);
         let (minus, span) = match self.difference {

@@ -109,13 +109,15 @@ pub fn figures(clean: (f64, f64), adversarial: (f64, f64)) -> Vec<(&'static str,
 }
 
 /// PGD adversarial pixels of `batch` (random start, budgets in 1/255 units), attacking the
-/// copy of `model` in `mode`.
+/// copy of `model` in `mode`. Each image's random start depends on (seed, step, its position
+/// in the global batch) only, so data-parallel shards start as one process would.
 pub fn pgd_examples(
     model: &Classifier,
     norm: &Normalization,
     batch: &Batch,
     (eps, step, steps, restarts): (f64, f64, usize, usize),
     mode: AttackMode,
+    ctx: &crate::recipes::StepContext,
 ) -> Tensor<4> {
     let pixels = norm.to_pixels(batch.images.clone().detach());
     let attacker = attack_model(model, mode);
@@ -125,6 +127,11 @@ pub fn pgd_examples(
         steps,
         restarts,
         random_start: true,
+        start_key: Some(crate::attacks::StartKey {
+            seed: ctx.seed,
+            step: ctx.step as u64,
+            first: ctx.first,
+        }),
     };
     crate::attacks::pgd(&pixels, attack, pixel_loss(&attacker, norm, &batch.labels))
 }

@@ -81,6 +81,7 @@ impl ConAdv {
             steps: self.options.steps,
             restarts: 1,
             random_start: true,
+            start_key: None,
         }
     }
 

@@ -83,10 +83,10 @@ impl Recipe for Done {
         Some(self.options.eps)
     }
 
-    fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
+    fn train_loss(&mut self, model: &Classifier, batch: &Batch, ctx: &StepContext) -> StepOutput {
         let o = &self.options;
         let budget = (o.eps, o.step, o.steps, 1);
-        let adversarial = pgd_examples(model, &self.norm, batch, budget, o.attack_mode);
+        let adversarial = pgd_examples(model, &self.norm, batch, budget, o.attack_mode, ctx);
         let logits = model.forward(self.norm.to_model(adversarial));
         let correct = count_correct(logits.clone().detach(), batch.labels.clone());
         let attacked = loss_and_accuracy(logits.clone(), &batch.labels);

@@ -89,6 +89,9 @@ pub struct StepContext {
     pub step: usize,
     pub epoch: usize,
     pub seed: u64,
+    /// The position of this batch's first sample in the global batch (0 in one process; a
+    /// data-parallel rank's shard starts further on).
+    pub first: usize,
     pub device: Device,
     /// The batch of the next step, for recipes that ask for it ([`Recipe::wants_next_batch`]);
     /// `None` at the last step and for other recipes.

@@ -65,10 +65,10 @@ impl Recipe for PgdAt {
         Some(self.options.eps)
     }
 
-    fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
+    fn train_loss(&mut self, model: &Classifier, batch: &Batch, ctx: &StepContext) -> StepOutput {
         let o = &self.options;
         let budget = (o.eps, o.step, o.steps, o.restarts);
-        let adversarial = pgd_examples(model, &self.norm, batch, budget, o.attack_mode);
+        let adversarial = pgd_examples(model, &self.norm, batch, budget, o.attack_mode, ctx);
         adversarial_step(model, &self.norm, batch, adversarial)
     }
 }

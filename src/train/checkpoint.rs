@@ -93,19 +93,8 @@ impl CheckpointDir {
             .join(format!(".tmp-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        // `valid()` folds the pending batch-norm running-statistics update into the recorded
-        // value; recording the training module directly would save them one step stale.
-        let model_bytes = model
-            .valid()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        write_synced(&tmp.join(MODEL_FILE), &model_bytes)?;
-        let optim_bytes = optim
-            .to_record()
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        write_synced(&tmp.join(OPTIM_FILE), &optim_bytes)?;
+        write_synced(&tmp.join(MODEL_FILE), &encode_model(model)?)?;
+        write_synced(&tmp.join(OPTIM_FILE), &encode_optim(optim)?)?;
         write_synced(
             &tmp.join(STATE_FILE),
             serde_json::to_string_pretty(state)?.as_bytes(),
@@ -131,6 +120,11 @@ impl CheckpointDir {
         fs::read_to_string(self.root.join(which))
             .ok()
             .map(|s| s.trim().to_string())
+    }
+
+    /// The directory a checkpoint of `step` is published as.
+    pub fn step_dir(&self, step: usize) -> PathBuf {
+        self.root.join(step_name(step))
     }
 
     /// The directory `latest` points to.
@@ -177,20 +171,55 @@ impl CheckpointDir {
     }
 }
 
-fn read_bytes(path: &Path) -> anyhow::Result<Bytes> {
-    let bytes =
-        fs::read(path).with_context(|| format!("reading checkpoint file {}", path.display()))?;
-    Ok(Bytes::from_bytes_vec(bytes))
+fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("reading checkpoint file {}", path.display()))
+}
+
+/// The weights of `model` as the bytes of a `model.bpk` file.
+pub fn encode_model<M: Module>(model: &M) -> anyhow::Result<Vec<u8>> {
+    // `valid()` folds the pending batch-norm running-statistics update into the recorded
+    // value; recording the training module directly would save them one step stale.
+    let bytes = model
+        .valid()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// The optimizer state as the bytes of an `optim.bpk` file.
+pub fn encode_optim(optim: &ModuleOptimizer) -> anyhow::Result<Vec<u8>> {
+    let bytes = optim
+        .to_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads weights encoded by [`encode_model`] into `model`; `source` names them in errors.
+pub fn decode_model<M: Module>(bytes: Vec<u8>, model: M, source: &str) -> anyhow::Result<M> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| anyhow::anyhow!("{source}: not a model checkpoint: {e}"))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("{source}: does not fit this model: {e}"))
+}
+
+/// Loads optimizer state encoded by [`encode_optim`] into `optim`.
+pub fn decode_optim(
+    bytes: Vec<u8>,
+    optim: ModuleOptimizer,
+    source: &str,
+) -> anyhow::Result<ModuleOptimizer> {
+    let record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| anyhow::anyhow!("{source}: not an optimizer checkpoint: {e}"))?;
+    Ok(optim.load_record(record))
 }
 
 /// Loads the model weights of a checkpoint directory into `model`.
 pub fn load_model<M: Module>(dir: &Path, model: M) -> anyhow::Result<M> {
     let path = dir.join(MODEL_FILE);
-    let record = ModuleRecord::from_bytes(read_bytes(&path)?)
-        .map_err(|e| anyhow::anyhow!("{}: not a model checkpoint: {e}", path.display()))?;
-    model
-        .try_load_record(record)
-        .map_err(|e| anyhow::anyhow!("{}: does not fit this model: {e}", path.display()))
+    decode_model(read_bytes(&path)?, model, &path.display().to_string())
 }
 
 /// Loads optimizer state and engine state of a checkpoint directory.
@@ -199,12 +228,11 @@ pub fn load_training(
     optim: ModuleOptimizer,
 ) -> anyhow::Result<(ModuleOptimizer, TrainState)> {
     let path = dir.join(OPTIM_FILE);
-    let record = OptimizerRecord::from_bytes(read_bytes(&path)?)
-        .map_err(|e| anyhow::anyhow!("{}: not an optimizer checkpoint: {e}", path.display()))?;
+    let optim = decode_optim(read_bytes(&path)?, optim, &path.display().to_string())?;
     let state_path = dir.join(STATE_FILE);
     let text = fs::read_to_string(&state_path)
         .with_context(|| format!("reading {}", state_path.display()))?;
     let state: TrainState = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a stoke training state", state_path.display()))?;
-    Ok((optim.load_record(record), state))
+    Ok((optim, state))
 }

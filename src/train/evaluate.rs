@@ -1,13 +1,16 @@
 //! Scoring a model on the test split.
 
 use crate::attacks::evaluation::{EvalAttack, RobustSums};
-use crate::datasets::loader::eval_batches;
+use crate::datasets::loader::{eval_batches, eval_batches_in};
 use crate::datasets::{HostBatch, ImageSet, Pipeline};
+use crate::distributed::World;
+use crate::distributed::shard::Shard;
 use crate::recipes::{Batch, EvalSums, Recipe};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// Test loss and accuracy over a whole split.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -64,28 +67,145 @@ pub fn evaluate<R: Recipe>(
     batch_size: usize,
     device: &Device,
 ) -> Evaluation {
-    let (mut loss_sum, mut correct, mut count) = (0.0, Some(0), 0);
-    let mut parts: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    for host in eval_batches(set, pipeline, batch_size) {
-        let sums: EvalSums = recipe.eval_batch(model, &to_device(host, device), count);
-        loss_sum += sums.loss_sum;
-        correct = correct.zip(sums.correct).map(|(a, b)| a + b);
-        count += sums.count;
+    let mut totals = EvalTotals::default();
+    totals.add_images(
+        recipe,
+        model,
+        set,
+        pipeline,
+        batch_size,
+        device,
+        0..set.len(),
+    );
+    totals.finish()
+}
+
+/// Evaluates `model` on `set` with the ranks of `world` sharing the images; every rank gets
+/// the whole set's evaluation.
+pub fn evaluate_shared<R: Recipe>(
+    world: &World,
+    recipe: &R,
+    model: &R::Model,
+    set: &ImageSet,
+    pipeline: &Pipeline,
+    batch_size: usize,
+    device: &Device,
+) -> anyhow::Result<Evaluation> {
+    if world.size() == 1 || set.len() < world.size() {
+        return Ok(evaluate(recipe, model, set, pipeline, batch_size, device));
+    }
+    let shard = Shard {
+        rank: world.rank(),
+        ranks: world.size(),
+    };
+    let mut totals = EvalTotals::default();
+    totals.add_images(
+        recipe,
+        model,
+        set,
+        pipeline,
+        batch_size,
+        device,
+        shard.range(set.len()),
+    );
+    totals.all_reduce(world)?;
+    Ok(totals.finish())
+}
+
+/// Sums over the images evaluated so far.
+#[derive(Default)]
+struct EvalTotals {
+    loss_sum: f64,
+    /// None once a batch had no accuracy.
+    correct: Option<usize>,
+    batches: usize,
+    count: usize,
+    parts: BTreeMap<String, (f64, usize)>,
+}
+
+impl EvalTotals {
+    /// Adds the images `range` of `set`, in batches of `batch_size`.
+    #[allow(clippy::too_many_arguments)]
+    fn add_images<R: Recipe>(
+        &mut self,
+        recipe: &R,
+        model: &R::Model,
+        set: &ImageSet,
+        pipeline: &Pipeline,
+        batch_size: usize,
+        device: &Device,
+        range: Range<usize>,
+    ) {
+        let first = range.start;
+        for host in eval_batches_in(set, pipeline, batch_size, range) {
+            let sums: EvalSums =
+                recipe.eval_batch(model, &to_device(host, device), first + self.count);
+            self.add(sums);
+        }
+    }
+
+    fn add(&mut self, sums: EvalSums) {
+        self.loss_sum += sums.loss_sum;
+        self.correct = match self.batches {
+            0 => sums.correct,
+            _ => self.correct.zip(sums.correct).map(|(a, b)| a + b),
+        };
+        self.batches += 1;
+        self.count += sums.count;
         for (name, sum, n) in sums.parts {
-            let part = parts.entry(name).or_default();
+            let part = self.parts.entry(name).or_default();
             part.0 += sum;
             part.1 += n;
         }
     }
-    let images = count.max(1) as f64;
-    Evaluation {
-        test_loss: loss_sum / images,
-        test_accuracy: correct.map(|c| c as f64 / images),
-        images: count,
-        parts: parts
-            .into_iter()
-            .map(|(name, (sum, n))| (format!("test_loss_{name}"), sum / n.max(1) as f64))
-            .collect(),
+
+    /// Sums the totals of all ranks (each evaluated its own images).
+    fn all_reduce(&mut self, world: &World) -> anyhow::Result<()> {
+        // The part names must agree before their sums can be added position by position.
+        let mut shape = [
+            self.parts.len() as f64,
+            f64::from(u8::from(self.correct.is_some())),
+        ];
+        world.sum_f64(&mut shape, "comparing the evaluation's loss parts");
+        let ranks = world.size() as f64;
+        if shape[0] != self.parts.len() as f64 * ranks || (shape[1] != 0.0 && shape[1] != ranks) {
+            anyhow::bail!("the ranks' evaluations report different loss parts or accuracies");
+        }
+        let mut values = vec![
+            self.loss_sum,
+            self.correct.unwrap_or(0) as f64,
+            self.count as f64,
+        ];
+        for (sum, n) in self.parts.values() {
+            values.extend([*sum, *n as f64]);
+        }
+        world.sum_f64(&mut values, "summing the evaluation over the ranks");
+        self.loss_sum = values[0];
+        self.correct = self.correct.map(|_| values[1].round() as usize);
+        self.count = values[2].round() as usize;
+        for (part, pair) in self.parts.values_mut().zip(values[3..].chunks(2)) {
+            *part = (pair[0], pair[1].round() as usize);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Evaluation {
+        let images = self.count.max(1) as f64;
+        let correct = if self.batches == 0 {
+            Some(0)
+        } else {
+            self.correct
+        };
+        Evaluation {
+            test_loss: self.loss_sum / images,
+            test_accuracy: correct.map(|c| c as f64 / images),
+            images: self.count,
+            parts: self
+                .parts
+                .into_iter()
+                .map(|(name, (sum, n))| (format!("test_loss_{name}"), sum / n.max(1) as f64))
+                .collect(),
+        }
     }
 }
 

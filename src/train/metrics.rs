@@ -13,7 +13,8 @@ pub const TIMING_FIELDS: [&str; 3] = ["images_per_second", "wall_seconds", "atta
 
 pub struct MetricsLog {
     path: PathBuf,
-    file: File,
+    /// None on data-parallel ranks other than 0, which log nothing.
+    file: Option<File>,
 }
 
 impl MetricsLog {
@@ -42,12 +43,26 @@ impl MetricsLog {
             .append(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        Ok(Self { path, file })
+        Ok(Self {
+            path,
+            file: Some(file),
+        })
+    }
+
+    /// A log that drops every record.
+    pub fn discard() -> Self {
+        Self {
+            path: PathBuf::new(),
+            file: None,
+        }
     }
 
     pub fn write(&mut self, record: &Value) -> anyhow::Result<()> {
-        writeln!(self.file, "{record}")
-            .and_then(|_| self.file.flush())
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        writeln!(file, "{record}")
+            .and_then(|_| file.flush())
             .with_context(|| format!("writing {}", self.path.display()))
     }
 }

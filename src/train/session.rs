@@ -4,7 +4,9 @@
 use super::adaptive_batch::AdaptiveBatch;
 use super::atomic::write_atomic;
 use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
-use super::evaluate::{Evaluation, RobustEvaluation, evaluate, evaluate_robust, to_device};
+use super::evaluate::{
+    Evaluation, RobustEvaluation, evaluate, evaluate_robust, evaluate_shared, to_device,
+};
 use super::interrupt;
 use super::metrics::MetricsLog;
 use super::progress::{Progress, Status};
@@ -15,6 +17,9 @@ use crate::config::RunConfig;
 use crate::datasets::augment::Augment;
 use crate::datasets::{BatchPlan, LoadedData, Pipeline, TrainLoader};
 use crate::diffusion::generate::{GeneratedImages, SampleRequest};
+use crate::distributed::World;
+use crate::distributed::gradients;
+use crate::distributed::shard::Shard;
 use crate::optim::grad_norm::{clip_global_norm, grad_norms};
 use crate::optim::hutchinson::stack_with_diagonal;
 use crate::optim::lr_scaling::LrScaling;
@@ -42,6 +47,8 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Stop as Ctrl-C would once this many steps are done (checkpoint, then `Interrupted`).
     pub stop_after: Option<usize>,
+    /// The data-parallel ranks this process trains with (one process by default).
+    pub world: World,
 }
 
 /// What `summary.json` holds.
@@ -63,6 +70,8 @@ pub struct Summary {
     pub wall_seconds: f64,
     pub images_per_second: f64,
     pub trainable_params: Option<usize>,
+    /// Data-parallel ranks that trained (`images_per_second` sums over them).
+    pub ranks: usize,
     /// Robust accuracy at the last evaluation (`[robust_eval]`), when measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub robust_accuracy: Option<f64>,
@@ -300,6 +309,13 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 data.train.len()
             ));
         }
+        let ranks = options.world.size();
+        if batch < ranks {
+            return Err(usage_error!(
+                "key `data.batch_size`: the global batch of {batch} cannot be shared by {ranks} \
+                 ranks (each needs at least one sample)"
+            ));
+        }
         if config.data.eval_batch_size == 0 {
             return Err(usage_error!(
                 "key `data.eval_batch_size`: expected a positive number"
@@ -338,11 +354,16 @@ impl<'a, R: Recipe> Engine<'a, R> {
     fn run(mut self, resolved: &toml::Table) -> anyhow::Result<Summary> {
         let config = self.config;
         let out_dir = &self.options.out_dir;
+        let world = self.options.world.clone();
+        // Rank 0 alone writes the run directory; the others train and evaluate with it.
+        let leader = world.is_leader();
         let train_device = self.device.clone().autodiff();
         // Initialisation draws from the seed alone.
         train_device.seed(rng::key(config.seed, Stream::Init, 0, 0));
         let info = data_info(&self.data);
         let mut model = self.recipe.build_model(config, &info, &train_device)?;
+        // All of the initialisation, from the seed alone, before any rank compares weights.
+        crate::models::initialise_now(&model);
         let trainable = crate::models::trainable_params(&model);
         let built = crate::optim::build(&config.optimizer)?;
         let (mut optim, curvature) = (built.optim, built.curvature);
@@ -368,6 +389,12 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 ));
             }
         });
+        if config.adaptive_batch.is_some() && world.size() > 1 {
+            return Err(usage_error!(
+                "[adaptive_batch] is not supported across several ranks yet: its variance test \
+                 would see only one rank's micro-batches; train it in one process"
+            ));
+        }
         if (curvature.is_some() || config.adaptive_batch.is_some())
             && !self.recipe.repeatable_loss()
         {
@@ -402,11 +429,12 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let probe = RobustProbe::from_config(&config.robust_eval, self.recipe.attack_eps())?;
 
         let mut state = TrainState::default();
-        if self.options.resume {
+        if self.options.resume && leader {
             let dir = checkpoints.latest()?;
             model = load_model(&dir, model)?;
             (optim, state) = load_training(&dir, optim)?;
-            self.recipe.load_state(&state.recipe)?;
+        } else if !leader {
+            // Rank 0 checks and creates the run directory.
         } else {
             if out_dir.join("checkpoints").exists() || out_dir.join("metrics.jsonl").exists() {
                 return Err(usage_error!(
@@ -421,11 +449,23 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 toml::to_string_pretty(resolved)?.as_bytes(),
             )?;
         }
-        let mut metrics = MetricsLog::open(out_dir, state.step)?;
+        // Every rank starts from rank 0's weights and state, new run or resumed.
+        (model, optim, state) =
+            crate::distributed::state::broadcast_training(&world, model, optim, state)?;
+        if self.options.resume {
+            self.recipe.load_state(&state.recipe)?;
+        }
+        let mut metrics = match leader {
+            true => MetricsLog::open(out_dir, state.step)?,
+            false => MetricsLog::discard(),
+        };
         // Fast-AT's guard: the weights of the best robust accuracy, restored on a collapse
         // (after a resume, the resumed weights until the next evaluation).
         let guard_on_collapse = probe.is_some() && self.recipe.stop_on_collapse();
-        let mut guard_weights = guard_on_collapse.then(|| model.clone());
+        // A snapshot, not a clone: clones share batch-norm running statistics, which the
+        // following steps would go on updating.
+        let snapshot = |model: &R::Model| model.valid().train();
+        let mut guard_weights = guard_on_collapse.then(|| snapshot(&model));
         let mut stopped_on_collapse = None;
         let mut last_robust = None;
 
@@ -433,6 +473,10 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let mut batch_size = match state.batch_size {
             0 => config.data.batch_size,
             resumed => resumed,
+        };
+        let shard = Shard {
+            rank: world.rank(),
+            ranks: world.size(),
         };
         // The loader thread owns the training images from here on; the engine keeps the test split.
         let train_set = Arc::new(std::mem::take(&mut self.data.train));
@@ -443,6 +487,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
             end: self.total_steps,
             prefetch: config.data.prefetch,
             cursor: adaptive.map(|_| state.samples_seen),
+            shard,
         };
         let mut loader = TrainLoader::new(train_set.clone(), pipeline.clone(), plan);
         let (eval_every, checkpoint_every) = (
@@ -462,7 +507,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let lookahead = self.recipe.wants_next_batch();
         let mut upcoming = None;
         interrupt::install();
-        let progress = Progress::new(self.total_steps, state.step, self.options.quiet);
+        let progress = Progress::new(self.total_steps, state.step, self.options.quiet || !leader);
         let started = Instant::now();
         let wall_before = state.wall_seconds;
         let first_sample = state.samples_seen;
@@ -473,12 +518,17 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let mut training_seconds = 0.0;
 
         while state.step < self.total_steps && !budget_spent(state.samples_seen) {
-            if interrupt::requested() || self.options.stop_after == Some(state.step) {
+            let stop = interrupt::requested() || self.options.stop_after == Some(state.step);
+            if agreed(&world, stop, "agreeing on an interrupt") {
                 interrupt::clear();
                 state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
                 state.recipe = self.recipe.state();
-                let dir =
-                    checkpoints.save(&model, &optim, &state, false, config.train.keep_last)?;
+                let dir = match leader {
+                    true => {
+                        checkpoints.save(&model, &optim, &state, false, config.train.keep_last)?
+                    }
+                    false => checkpoints.step_dir(state.step),
+                };
                 progress.finish();
                 return Err(Interrupted {
                     step: state.step,
@@ -488,8 +538,10 @@ impl<'a, R: Recipe> Engine<'a, R> {
             }
             let step = state.step;
             let step_started = Instant::now();
-            // Dropout and any other backend draw of this step depend on (seed, step) only.
-            train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
+            // Dropout and any other backend draw of this step depend on (seed, step, rank)
+            // only: each rank draws its own numbers for its shard.
+            let step_key = rng::key(config.seed, Stream::Step, step as u64, world.rank() as u64);
+            train_device.seed(step_key);
             let batch = match upcoming.take() {
                 Some(batch) => batch,
                 None => to_device(
@@ -506,16 +558,29 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 step,
                 epoch: epochs_done(state.step, state.samples_seen) as usize,
                 seed: config.seed,
+                first: shard.range(batch_size).start,
                 device: train_device.clone(),
                 next_batch: upcoming.clone(),
             };
             let output = self.recipe.train_loss(&model, &batch, &ctx);
-            let loss: f64 = output.loss.clone().into_scalar::<f64>();
+            let local_loss: f64 = output.loss.clone().into_scalar::<f64>();
+            // The global batch's figures: every rank then takes the same decisions.
+            let global = StepFigures::reduce(&world, local_loss, batch.size, &output, step);
+            let loss = global.loss;
             if !loss.is_finite() {
                 progress.finish();
                 return Err(non_finite("loss", loss, step, &checkpoints));
             }
-            let mut grads = GradientsParams::from_grads(output.loss.backward(), &model);
+            // The rank's share of the global batch weighs its gradient in the average.
+            let share = batch.size as f64 / global.samples as f64;
+            let average = |module: &R::Model, grads: GradientsParams, what: &str| {
+                gradients::all_reduce(&world, module, grads, share, what)
+            };
+            let mut grads = average(
+                &model,
+                GradientsParams::from_grads(output.loss.backward(), &model),
+                &format!("the gradient all-reduce of step {step}"),
+            );
             let norms = grad_norms(&model, &grads);
             if !norms.l2.is_finite() {
                 progress.finish();
@@ -525,10 +590,23 @@ impl<'a, R: Recipe> Engine<'a, R> {
             // same batch with the same dropout draws.
             let hessian_vector = curvature.filter(|c| c.due(step)).map(|c| {
                 let recipe = &mut *self.recipe;
-                c.hessian_vector(&model, &grads, config.seed, step, |moved| {
-                    train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
-                    recipe.train_loss(moved, &batch, &ctx).loss
-                })
+                c.hessian_vector(
+                    &model,
+                    &grads,
+                    config.seed,
+                    step,
+                    |moved| {
+                        train_device.seed(step_key);
+                        recipe.train_loss(moved, &batch, &ctx).loss
+                    },
+                    |moved, grads| {
+                        average(
+                            moved,
+                            grads,
+                            &format!("the Hessian-vector all-reduce of step {step}"),
+                        )
+                    },
+                )
             });
             // AdAdaGrad: the variance test on this batch decides the next batch size.
             // (Skipped once the batch is as large as it may get, as the official code does.)
@@ -536,7 +614,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let next_batch_size = adaptive.filter(|a| a.due(step) && !at_cap(a)).map(|a| {
                 let recipe = &mut *self.recipe;
                 let stats = a.measure(&model, &batch, |copy, part| {
-                    train_device.seed(rng::key(config.seed, Stream::Step, step as u64, 0));
+                    train_device.seed(step_key);
                     recipe.train_loss(copy, part, &ctx).loss
                 });
                 a.next_batch_size(&stats, batch_size).min(train_len)
@@ -547,11 +625,11 @@ impl<'a, R: Recipe> Engine<'a, R> {
             if let Some(hz) = &hessian_vector {
                 grads = stack_with_diagonal(&model, grads, hz);
             }
-            let lr = schedule.lr(step) * lr_scaling.factor(batch.size);
+            let lr = schedule.lr(step) * lr_scaling.factor(global.samples);
             model = optim.step(lr, model, grads);
             model = self.recipe.after_step(model, step);
             state.step += 1;
-            state.samples_seen += batch.size;
+            state.samples_seen += global.samples;
             // Every step, so any run can be refined into a schedule (`stoke schedule refine`).
             let mut line = json!({
                 "step": state.step,
@@ -559,10 +637,10 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 "lr": lr,
                 "grad_l2": norms.l2,
                 "grad_l1": norms.l1,
-                "batch_size": batch.size,
+                "batch_size": global.samples,
             });
-            for (name, value) in &output.metrics {
-                line[*name] = (*value).into();
+            for (name, value) in output.metrics.iter().zip(&global.metrics) {
+                line[name.0] = (*value).into();
             }
             if let Some(next) = next_batch_size {
                 line["next_batch_size"] = next.into();
@@ -589,10 +667,10 @@ impl<'a, R: Recipe> Engine<'a, R> {
             window.steps += 1;
             window.loss_sum += loss;
             window.grad_norm_sum += norms.l2;
-            window.samples += batch.size;
-            window.correct += output.correct.unwrap_or(0);
+            window.samples += global.samples;
+            window.correct += global.correct;
             let has_accuracy = output.correct.is_some();
-            window_images += batch.size;
+            window_images += global.samples;
 
             let done = state.step == self.total_steps || budget_spent(state.samples_seen);
             if state.step % log_every == 0 || done {
@@ -614,7 +692,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     "accuracy": accuracy,
                     "lr": lr,
                     "grad_norm": window.grad_norm_sum / window.steps as f64,
-                    "batch_size": batch.size,
+                    "batch_size": global.samples,
                     "images_per_second": status.images_per_second,
                     "wall_seconds": wall_before + started.elapsed().as_secs_f64(),
                 }))?;
@@ -627,14 +705,15 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let mut is_best = false;
             if state.step % eval_every == 0 || done {
                 let eval_model = model.valid();
-                let eval = evaluate(
+                let eval = evaluate_shared(
+                    &world,
                     &*self.recipe,
                     &eval_model,
                     &self.data.test,
                     &pipeline,
                     config.data.eval_batch_size,
                     &self.device,
-                );
+                )?;
                 let mut line = json!({
                     "step": state.step,
                     "epoch": epochs_done(state.step, state.samples_seen),
@@ -675,7 +754,7 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     figures.describe(probe, verdict, &mut line, &mut report);
                     match verdict {
                         Verdict::Healthy { best: true } if guard_on_collapse => {
-                            guard_weights = Some(model.clone());
+                            guard_weights = Some(snapshot(&model));
                         }
                         Verdict::Collapsed { .. } if guard_on_collapse => {
                             stopped_on_collapse = Some(state.step);
@@ -699,14 +778,15 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 if let Some(weights) = guard_weights.take() {
                     model = weights;
                 }
-                let eval = evaluate(
+                let eval = evaluate_shared(
+                    &world,
                     &*self.recipe,
                     &model.valid(),
                     &self.data.test,
                     &pipeline,
                     config.data.eval_batch_size,
                     &self.device,
-                );
+                )?;
                 progress.println(&format!(
                     "stopping at step {step}: restored the weights of step {}, {}",
                     state.collapse.best_step.unwrap_or(0),
@@ -723,10 +803,12 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 last_eval = Some(eval);
                 state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
                 state.recipe = self.recipe.state();
-                checkpoints.save(&model, &optim, &state, false, config.train.keep_last)?;
+                if leader {
+                    checkpoints.save(&model, &optim, &state, false, config.train.keep_last)?;
+                }
                 break;
             }
-            if state.step % checkpoint_every == 0 || done || is_best {
+            if leader && (state.step % checkpoint_every == 0 || done || is_best) {
                 state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
                 state.recipe = self.recipe.state();
                 checkpoints.save(&model, &optim, &state, is_best, config.train.keep_last)?;
@@ -737,14 +819,15 @@ impl<'a, R: Recipe> Engine<'a, R> {
         let eval = match last_eval {
             Some(eval) => eval,
             // Resumed from the final checkpoint: nothing left to train, evaluate what is there.
-            None => evaluate(
+            None => evaluate_shared(
+                &world,
                 &*self.recipe,
                 &model.valid(),
                 &self.data.test,
                 &pipeline,
                 config.data.eval_batch_size,
                 &self.device,
-            ),
+            )?,
         };
         let summary = Summary {
             test_accuracy: eval.test_accuracy,
@@ -758,15 +841,71 @@ impl<'a, R: Recipe> Engine<'a, R> {
             images_per_second: (state.samples_seen - first_sample) as f64
                 / training_seconds.max(1e-9),
             trainable_params: Some(trainable),
+            ranks: world.size(),
             robust_accuracy: last_robust,
             catastrophic_overfitting_step: state.collapse.detected_at,
             stopped_on_collapse,
         };
-        write_atomic(
-            &out_dir.join("summary.json"),
-            serde_json::to_string_pretty(&summary)?.as_bytes(),
-        )?;
+        if leader {
+            write_atomic(
+                &out_dir.join("summary.json"),
+                serde_json::to_string_pretty(&summary)?.as_bytes(),
+            )?;
+        }
         Ok(summary)
+    }
+}
+
+/// Whether any rank asks for `flag` (on one rank, the flag itself).
+fn agreed(world: &World, flag: bool, what: &str) -> bool {
+    if world.size() == 1 {
+        return flag;
+    }
+    let mut votes = [f64::from(u8::from(flag))];
+    world.sum_f64(&mut votes, what);
+    votes[0] > 0.0
+}
+
+/// A step's loss, accuracy count and recipe metrics over the global batch.
+struct StepFigures {
+    loss: f64,
+    samples: usize,
+    correct: usize,
+    /// The recipe's metrics, in its order.
+    metrics: Vec<f64>,
+}
+
+impl StepFigures {
+    /// Sums the ranks' sample-weighted figures (one all-reduce of a few numbers).
+    fn reduce(
+        world: &World,
+        loss: f64,
+        samples: usize,
+        output: &crate::recipes::StepOutput,
+        step: usize,
+    ) -> Self {
+        if world.size() == 1 {
+            return Self {
+                loss,
+                samples,
+                correct: output.correct.unwrap_or(0),
+                metrics: output.metrics.iter().map(|(_, v)| *v).collect(),
+            };
+        }
+        let mut values = vec![
+            loss * samples as f64,
+            samples as f64,
+            output.correct.unwrap_or(0) as f64,
+        ];
+        values.extend(output.metrics.iter().map(|(_, v)| v * samples as f64));
+        world.sum_f64(&mut values, &format!("the loss all-reduce of step {step}"));
+        let total = values[1];
+        Self {
+            loss: values[0] / total,
+            samples: total.round() as usize,
+            correct: values[2].round() as usize,
+            metrics: values[3..].iter().map(|v| v / total).collect(),
+        }
     }
 }
 

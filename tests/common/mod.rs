@@ -41,6 +41,7 @@ pub fn train(
         resume,
         quiet: true,
         stop_after,
+        world: Default::default(),
     };
     session.train(config, resolved, &options)
 }

@@ -77,7 +77,14 @@ fn run<P: Problem>(request: &TraceRequest, problem: &P) -> anyhow::Result<Trace>
         }
         let mut grads = GradientsParams::from_grads(loss.backward(), &params);
         if let Some(c) = curvature.filter(|c| c.due(step)) {
-            let hz = c.hessian_vector(&params, &grads, request.seed, step, |p| problem.loss(p));
+            let hz = c.hessian_vector(
+                &params,
+                &grads,
+                request.seed,
+                step,
+                |p| problem.loss(p),
+                |_, g| g,
+            );
             grads = stack_with_diagonal(&params, grads, &hz);
         }
         params = optim.step(request.lr, params, grads);

@@ -1,0 +1,93 @@
+//! Data-parallel training across processes (the Horovod model): every rank holds the whole
+//! model, trains on its shard of each global batch, and the ranks average their gradients
+//! with all-reduce before every optimizer step, so the weights stay identical everywhere.
+//!
+//! The engine talks to the other ranks only through [`Collective`]; [`Solo`] is the one-process
+//! world, and `MpiWorld` (cargo feature `mpi`) runs over the system's MPI under `mpirun`.
+
+pub mod gradients;
+pub mod launch;
+#[cfg(feature = "mpi")]
+pub mod mpi_world;
+pub mod shard;
+pub mod state;
+
+use std::fmt;
+use std::ops::Deref;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The collective operations data-parallel training needs. Every rank must call the same
+/// operations in the same order; an operation that does not complete within the world's
+/// timeout ends the whole job with an error naming it (never a silent hang).
+pub trait Collective {
+    /// This process's rank, `0..size()`; rank 0 writes logs, metrics and checkpoints.
+    fn rank(&self) -> usize;
+    /// The number of ranks.
+    fn size(&self) -> usize;
+    /// Replaces each buffer by its element-wise sum over all ranks. `what` names the
+    /// operation in errors.
+    fn sum_f32(&self, buffers: &mut [Vec<f32>], what: &str);
+    /// Replaces `values` by their element-wise sum over all ranks.
+    fn sum_f64(&self, values: &mut [f64], what: &str);
+    /// Replaces `bytes` on every rank by rank 0's.
+    fn broadcast(&self, bytes: &mut Vec<u8>, what: &str);
+    /// Ends every rank of the job with `code` (after a rank-local error the others would
+    /// otherwise wait forever in their next collective).
+    fn abort(&self, code: i32) -> !;
+}
+
+/// The world of a single process: every collective is the identity.
+pub struct Solo;
+
+impl Collective for Solo {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn sum_f32(&self, _: &mut [Vec<f32>], _: &str) {}
+    fn sum_f64(&self, _: &mut [f64], _: &str) {}
+    fn broadcast(&self, _: &mut Vec<u8>, _: &str) {}
+    fn abort(&self, code: i32) -> ! {
+        std::process::exit(code)
+    }
+}
+
+/// A shared handle to the world a training runs in ([`Solo`] by default).
+#[derive(Clone)]
+pub struct World(Rc<dyn Collective>);
+
+impl World {
+    pub fn new(collective: impl Collective + 'static) -> Self {
+        Self(Rc::new(collective))
+    }
+
+    /// Whether this rank writes the run directory.
+    pub fn is_leader(&self) -> bool {
+        self.rank() == 0
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new(Solo)
+    }
+}
+
+impl Deref for World {
+    type Target = dyn Collective;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "World(rank {} of {})", self.rank(), self.size())
+    }
+}
+
+/// How long a collective may wait for the other ranks before the job is ended.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

@@ -1,0 +1,350 @@
+//! Data-parallel training under MPI: equivalence with one process, resume across rank
+//! counts, and a job that ends (instead of hanging) when a rank dies or stops answering.
+//! The MPI tests need the `mpi` feature and Open MPI's `mpirun` (what `.ci/run` installs).
+
+mod common;
+
+use common::{stderr, stoke};
+
+#[test]
+fn launch_runs_only_the_train_command() {
+    let output = stoke(&["launch", "-n", "2", "--", "eval", "runs/x"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("only `train` (and `bench all-reduce`) run data-parallel")
+            || message.contains("without MPI"),
+        "{message}"
+    );
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_binary_without_mpi_refuses_to_run_as_one_of_several_ranks() {
+    // What `mpirun -np 2 stoke train ...` looks like to a binary built without the feature:
+    // training alone in the same directory as the other rank would corrupt the run.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
+        .args(["train", "smoke", "--quiet", "--out", "/nonexistent/never"])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--features mpi"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Equivalence configs: a ViT (layer norm, no batch norm, whose statistics would be per
+/// rank) on synthetic data, with augmentation, so sharding and per-sample augmentation keys
+/// are exercised.
+#[cfg(feature = "mpi")]
+const VIT_ERM: &str = r#"
+description = "data-parallel equivalence"
+seed = 3
+[recipe]
+name = "erm"
+[dataset]
+name = "synthetic"
+[data]
+batch_size = 32
+eval_batch_size = 48
+crop_padding = 1
+hflip = true
+[model]
+arch = "vit"
+patch = 4
+dim = 32
+depth = 2
+heads = 2
+[optimizer]
+name = "adamw"
+lr = 0.002
+[schedule]
+name = "cosine"
+[train]
+epochs = 2
+log_every = 4
+"#;
+
+#[cfg(feature = "mpi")]
+mod mpi {
+    use super::*;
+    use serde_json::Value;
+    use std::path::Path;
+    use std::process::{Child, Command, Output, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn write_config(dir: &Path, name: &str, text: &str) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().to_string()
+    }
+
+    fn launch(ranks: usize, args: &[&str]) -> Output {
+        let mut all = vec!["launch", "-n"];
+        let ranks = ranks.to_string();
+        all.push(&ranks);
+        all.push("--");
+        all.extend(args);
+        stoke(&all)
+    }
+
+    fn metrics(run: &Path) -> Vec<Value> {
+        stoke::train::metrics::read_without_timing(&run.join("metrics.jsonl")).unwrap()
+    }
+
+    /// Every number of `a` and `b`, line by line, within `tolerance` relative to `a` (or
+    /// absolute below 1); every other field equal.
+    fn assert_close(a: &[Value], b: &[Value], tolerance: f64) {
+        assert_eq!(a.len(), b.len(), "metrics lines");
+        for (x, y) in a.iter().zip(b) {
+            let (x, y) = (x.as_object().unwrap(), y.as_object().unwrap());
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "fields"
+            );
+            for (key, value) in x {
+                match (value.as_f64(), y[key].as_f64()) {
+                    (Some(p), Some(q)) => assert!(
+                        (p - q).abs() <= tolerance * p.abs().max(1.0),
+                        "step {}: {key} {p} vs {q}",
+                        x["step"]
+                    ),
+                    _ => assert_eq!(value, &y[key], "{key}"),
+                }
+            }
+        }
+    }
+
+    fn train_alone(config: &str, out: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["train", config, "--quiet", "--out", out.to_str().unwrap()];
+        args.extend(extra);
+        stoke(&args)
+    }
+
+    // Tolerance: the ranks add their shards' gradients in another order than one process
+    // sums its batch, so float32 rounding differs at ~1e-7 per step and compounds over the
+    // run's 32 AdamW steps; measured at most 2e-6 (loss) and 1.5e-4 (gradient norms, small
+    // numbers whose relative error is largest). 1e-3 leaves room and still fails on any
+    // real difference (a wrong shard, a missing average, unsynchronised weights).
+    const TOLERANCE: f64 = 1e-3;
+
+    fn equivalence(config_text: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), "config.toml", config_text);
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        let output = train_alone(&config, &one, &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let output = launch(
+            2,
+            &["train", &config, "--quiet", "--out", two.to_str().unwrap()],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_close(&metrics(&one), &metrics(&two), TOLERANCE);
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(two.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["ranks"], 2);
+        // Only rank 0 wrote: one copy of each line, and a single progress-free summary line
+        // on stdout.
+        assert_eq!(common::stdout(&output).lines().count(), 1);
+    }
+
+    #[test]
+    fn two_ranks_train_as_one_process_with_the_same_global_batch() {
+        equivalence(VIT_ERM);
+    }
+
+    #[test]
+    fn two_ranks_train_pgd_at_as_one_process() {
+        let config = VIT_ERM.replace(
+            "name = \"erm\"",
+            "name = \"pgd-at\"\neps = 8.0\nstep = 2.0\nsteps = 3",
+        );
+        equivalence(&config);
+    }
+
+    #[test]
+    fn a_run_resumes_on_another_number_of_ranks() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), "config.toml", VIT_ERM);
+        let whole = dir.path().join("whole");
+        let output = train_alone(&config, &whole, &[]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        for (first, then) in [(2, 1), (1, 2)] {
+            let run = dir.path().join(format!("{first}-then-{then}"));
+            let run_arg = run.to_str().unwrap();
+            let output = match first {
+                1 => train_alone(&config, &run, &["--stop-after", "10"]),
+                _ => launch(
+                    first,
+                    &[
+                        "train",
+                        &config,
+                        "--quiet",
+                        "--out",
+                        run_arg,
+                        "--stop-after",
+                        "10",
+                    ],
+                ),
+            };
+            assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+            let output = match then {
+                1 => stoke(&["train", "--resume", run_arg, "--quiet"]),
+                _ => launch(then, &["train", "--resume", run_arg, "--quiet"]),
+            };
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert_close(&metrics(&whole), &metrics(&run), TOLERANCE);
+        }
+    }
+
+    #[test]
+    fn a_global_batch_smaller_than_the_ranks_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let out = out.to_str().unwrap();
+        let output = launch(
+            2,
+            &[
+                "train",
+                "smoke",
+                "data.batch_size=1",
+                "--quiet",
+                "--out",
+                out,
+            ],
+        );
+        assert!(!output.status.success());
+        assert!(
+            stderr(&output).contains("cannot be shared by 2 ranks"),
+            "{}",
+            stderr(&output)
+        );
+    }
+
+    /// The pid of `rank` of the job writing `run`, once it runs.
+    fn rank_pid(run: &Path, rank: usize) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let wanted = format!("OMPI_COMM_WORLD_RANK={rank}");
+        loop {
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+                let has = |bytes: &[u8], text: &str| {
+                    bytes.split(|&b| b == 0).any(|part| part == text.as_bytes())
+                };
+                if has(&cmdline, run.to_str().unwrap())
+                    && has(&environ, &wanted)
+                    && !has(&cmdline, "launch")
+                {
+                    return pid;
+                }
+            }
+            assert!(Instant::now() < deadline, "rank {rank} never started");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A long job; returns once it has written its first checkpoint.
+    fn start_long_job(run: &Path, extra: &[&str]) -> Child {
+        let mut args = vec![
+            "launch",
+            "-n",
+            "2",
+            "--",
+            "train",
+            "smoke",
+            "train.epochs=100000",
+            "train.checkpoint_every=20",
+            "--quiet",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let child = Command::new(env!("CARGO_BIN_EXE_stoke"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !run.join("checkpoints/latest").exists() {
+            assert!(Instant::now() < deadline, "no checkpoint after 120 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child
+    }
+
+    /// Waits for the job to end; returns its exit code, stderr and how long it took.
+    fn wait_for_end(mut child: Child, limit: Duration) -> (Option<i32>, String, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut text = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut text)
+                    .unwrap();
+                return (status.code(), text, started.elapsed());
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                panic!("the job still runs {} s later", limit.as_secs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(pid: u32, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The latest checkpoint loads: evaluating it succeeds.
+    fn assert_checkpoint_loads(run: &Path) {
+        let output = stoke(&["eval", run.to_str().unwrap(), "--json"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+
+    #[test]
+    fn a_killed_rank_ends_the_job_within_seconds_and_the_checkpoint_stays_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let job = start_long_job(&run, &[]);
+        signal(rank_pid(&run, 1), "KILL");
+        let (code, text, took) = wait_for_end(job, Duration::from_secs(30));
+        assert_ne!(code, Some(0), "{text}");
+        assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+        assert_checkpoint_loads(&run);
+    }
+
+    #[test]
+    fn a_rank_that_stops_answering_ends_the_job_after_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let job = start_long_job(&run, &["--timeout", "3"]);
+        let stuck = rank_pid(&run, 1);
+        signal(stuck, "STOP");
+        let (code, text, took) = wait_for_end(job, Duration::from_secs(60));
+        let _ = Command::new("kill")
+            .args(["-KILL", &stuck.to_string()])
+            .status();
+        assert_ne!(code, Some(0), "{text}");
+        assert!(text.contains("did not complete within 3 s"), "{text}");
+        assert!(took < Duration::from_secs(30), "took {took:?}: {text}");
+        assert_checkpoint_loads(&run);
+    }
+}
