@@ -17,8 +17,12 @@ pub struct TrainArgs {
     /// Dotted overrides, `key.sub=value`.
     pub overrides: Vec<String>,
     /// Backend: flex, ndarray, wgpu, vulkan, tch, cuda[:N].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "devices")]
     pub device: Option<String>,
+    /// Data-parallel over the GPUs of this machine with Burn's DDP (feature cuda):
+    /// `cuda:0,cuda:1`. CPU ranks run under mpirun instead (`stoke launch`).
+    #[arg(long, value_name = "LIST")]
+    pub devices: Option<String>,
     /// Run directory (default runs/<recipe>-<unix time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -102,7 +106,12 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
         stop_after: args.stop_after,
         world: world.clone(),
     };
-    let summary = session.train(&config, &resolved, &options)?;
+    let summary = match &args.devices {
+        Some(list) => {
+            crate::distributed::devices::train_on_devices(&config, &resolved, &options, list)?
+        }
+        None => session.train(&config, &resolved, &options)?,
+    };
     if !world.is_leader() {
         return Ok(());
     }

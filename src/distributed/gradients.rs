@@ -159,3 +159,16 @@ pub fn gradient_floats<M: Module>(model: &M) -> usize {
     model.visit(&mut count);
     count.0
 }
+
+/// Marks every parameter of `model` distributed, so Burn's backward averages its gradient
+/// over the devices of the `DistributedContext` (Burn's DDP).
+pub fn mark_distributed<M: Module>(model: M) -> M {
+    struct Mark;
+    impl burn::module::ModuleMapper for Mark {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            Param::from_mapped_value(id, tensor.set_distributed(id), mapper)
+        }
+    }
+    model.map(&mut Mark)
+}

@@ -5,12 +5,14 @@
 //! The engine talks to the other ranks only through [`Collective`]; [`Solo`] is the one-process
 //! world, and `MpiWorld` (cargo feature `mpi`) runs over the system's MPI under `mpirun`.
 
+pub mod devices;
 pub mod gradients;
 pub mod launch;
 #[cfg(feature = "mpi")]
 pub mod mpi_world;
 pub mod shard;
 pub mod state;
+pub mod threads;
 
 use std::fmt;
 use std::ops::Deref;
@@ -35,6 +37,11 @@ pub trait Collective {
     /// Ends every rank of the job with `code` (after a rank-local error the others would
     /// otherwise wait forever in their next collective).
     fn abort(&self, code: i32) -> !;
+    /// Whether the backend averages the gradients of distributed-marked parameters during
+    /// the backward pass (Burn's DDP), so the engine must not average them again.
+    fn averages_gradients_in_backward(&self) -> bool {
+        false
+    }
 }
 
 /// The world of a single process: every collective is the identity.

@@ -157,19 +157,55 @@ impl AdaptiveBatch {
         &self,
         model: &M,
         batch: &Batch,
+        loss_of: impl FnMut(&M, &Batch) -> Tensor<1>,
+    ) -> Statistics {
+        let whole = Share {
+            first: 0,
+            global: batch.size,
+        };
+        self.measure_share(model, batch, whole, loss_of, |_, grads, _| grads)
+    }
+
+    /// [`Self::measure`] for a data-parallel rank holding `batch`, the `share` of the global
+    /// batch: the micro-batches are those of the global batch, each rank computes the
+    /// gradient of its part of every micro-batch, and `average(model, grads, weight)` sums
+    /// `weight * grads` over the ranks (the part's fraction of its micro-batch), so every
+    /// rank sees the statistics one process would.
+    pub fn measure_share<M: Module>(
+        &self,
+        model: &M,
+        batch: &Batch,
+        share: Share,
         mut loss_of: impl FnMut(&M, &Batch) -> Tensor<1>,
+        mut average: impl FnMut(&M, GradientsParams, f64) -> GradientsParams,
     ) -> Statistics {
         let copy = model.valid().train();
         let mut micro = Vec::new();
         let mut start = 0;
-        for size in self.split(batch.size) {
-            let part = batch.slice(start, size);
-            let loss = loss_of(&copy, &part);
-            micro.push((GradientsParams::from_grads(loss.backward(), &copy), size));
+        let mine = share.first..share.first + batch.size;
+        for size in self.split(share.global) {
+            let (low, high) = (start.max(mine.start), (start + size).min(mine.end));
+            let grads = if low < high {
+                let part = batch.slice(low - share.first, high - low);
+                GradientsParams::from_grads(loss_of(&copy, &part).backward(), &copy)
+            } else {
+                GradientsParams::new()
+            };
+            let weight = high.saturating_sub(low) as f64 / size as f64;
+            micro.push((average(&copy, grads, weight), size));
             start += size;
         }
         statistics(&copy, &micro)
     }
+}
+
+/// Where a rank's batch lies in the global batch.
+#[derive(Clone, Copy, Debug)]
+pub struct Share {
+    /// The position of its first sample.
+    pub first: usize,
+    /// The size of the global batch.
+    pub global: usize,
 }
 
 /// The test statistics from micro-batch gradients `(grads, samples)` of the parameters of

@@ -1,7 +1,7 @@
 //! A recipe bound to the engine: training, evaluation and export of its model, behind an
 //! object-safe trait so the registry can hand any recipe to the CLI.
 
-use super::adaptive_batch::AdaptiveBatch;
+use super::adaptive_batch::{AdaptiveBatch, Share};
 use super::atomic::write_atomic;
 use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
 use super::evaluate::{
@@ -358,12 +358,17 @@ impl<'a, R: Recipe> Engine<'a, R> {
         // Rank 0 alone writes the run directory; the others train and evaluate with it.
         let leader = world.is_leader();
         let train_device = self.device.clone().autodiff();
-        // Initialisation draws from the seed alone.
-        train_device.seed(rng::key(config.seed, Stream::Init, 0, 0));
         let info = data_info(&self.data);
-        let mut model = self.recipe.build_model(config, &info, &train_device)?;
-        // All of the initialisation, from the seed alone, before any rank compares weights.
-        crate::models::initialise_now(&model);
+        let mut model = {
+            // Initialisation draws from the seed alone (ranks in threads take turns at the
+            // generator they may share).
+            let _turn = INITIALISING.lock().unwrap_or_else(|e| e.into_inner());
+            train_device.seed(rng::key(config.seed, Stream::Init, 0, 0));
+            let model = self.recipe.build_model(config, &info, &train_device)?;
+            // All of it now, before any rank compares weights.
+            crate::models::initialise_now(&model);
+            model
+        };
         let trainable = crate::models::trainable_params(&model);
         let built = crate::optim::build(&config.optimizer)?;
         let (mut optim, curvature) = (built.optim, built.curvature);
@@ -389,12 +394,6 @@ impl<'a, R: Recipe> Engine<'a, R> {
                 ));
             }
         });
-        if config.adaptive_batch.is_some() && world.size() > 1 {
-            return Err(usage_error!(
-                "[adaptive_batch] is not supported across several ranks yet: its variance test \
-                 would see only one rank's micro-batches; train it in one process"
-            ));
-        }
         if (curvature.is_some() || config.adaptive_batch.is_some())
             && !self.recipe.repeatable_loss()
         {
@@ -452,6 +451,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
         // Every rank starts from rank 0's weights and state, new run or resumed.
         (model, optim, state) =
             crate::distributed::state::broadcast_training(&world, model, optim, state)?;
+        if world.averages_gradients_in_backward() {
+            model = gradients::mark_distributed(model);
+        }
         if self.options.resume {
             self.recipe.load_state(&state.recipe)?;
         }
@@ -576,11 +578,15 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let average = |module: &R::Model, grads: GradientsParams, what: &str| {
                 gradients::all_reduce(&world, module, grads, share, what)
             };
-            let mut grads = average(
-                &model,
-                GradientsParams::from_grads(output.loss.backward(), &model),
-                &format!("the gradient all-reduce of step {step}"),
-            );
+            let local = GradientsParams::from_grads(output.loss.backward(), &model);
+            let mut grads = match world.averages_gradients_in_backward() {
+                true => local,
+                false => average(
+                    &model,
+                    local,
+                    &format!("the gradient all-reduce of step {step}"),
+                ),
+            };
             let norms = grad_norms(&model, &grads);
             if !norms.l2.is_finite() {
                 progress.finish();
@@ -613,10 +619,23 @@ impl<'a, R: Recipe> Engine<'a, R> {
             let at_cap = |a: &AdaptiveBatch| batch_size >= a.max_batch_size.min(train_len);
             let next_batch_size = adaptive.filter(|a| a.due(step) && !at_cap(a)).map(|a| {
                 let recipe = &mut *self.recipe;
-                let stats = a.measure(&model, &batch, |copy, part| {
-                    train_device.seed(step_key);
-                    recipe.train_loss(copy, part, &ctx).loss
-                });
+                let share = Share {
+                    first: ctx.first,
+                    global: global.samples,
+                };
+                let stats = a.measure_share(
+                    &model,
+                    &batch,
+                    share,
+                    |copy, part| {
+                        train_device.seed(step_key);
+                        recipe.train_loss(copy, part, &ctx).loss
+                    },
+                    |copy, grads, weight| {
+                        let what = format!("the batch-size test's all-reduce at step {step}");
+                        gradients::all_reduce(&world, copy, grads, weight, &what)
+                    },
+                );
                 a.next_batch_size(&stats, batch_size).min(train_len)
             });
             if let Some(max_norm) = config.optimizer.grad_clip_norm {
@@ -855,6 +874,9 @@ impl<'a, R: Recipe> Engine<'a, R> {
         Ok(summary)
     }
 }
+
+/// Held while a training initialises its model from the device generator.
+static INITIALISING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Whether any rank asks for `flag` (on one rank, the flag itself).
 fn agreed(world: &World, flag: bool, what: &str) -> bool {
