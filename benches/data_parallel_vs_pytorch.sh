@@ -10,6 +10,7 @@
 # ideal data-parallel throughput on one machine equals the one-process throughput: the
 # scaling efficiency printed is (N ranks) / (1 process), and on a 2-core machine it measures
 # the cost of the split (smaller per-rank batches, the all-reduce), not a speed-up.
+# (Gloo prints connection lines on stdout: the JSON result is the last line.)
 # Needs Open MPI (Debian: openmpi-bin libopenmpi-dev libclang-dev) and PyPI torch 2.9.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,11 +71,11 @@ stoke_one=$(median_rate "$work/one")
 $stoke launch -n "$ranks" -- train "$work/config.toml" --quiet --out "$work/many" >/dev/null
 stoke_many=$(median_rate "$work/many")
 torch_one=$(python3 benches/reference/ddp.py train --model "$model" --ranks 1 --threads "$cores" \
-    --batch "$batch" --steps "$steps" --warmup "$warmup" --json)
+    --batch "$batch" --steps "$steps" --warmup "$warmup" --json | tail -1)
 torch_many=$(python3 benches/reference/ddp.py train --model "$model" --ranks "$ranks" \
-    --batch "$batch" --steps "$steps" --warmup "$warmup" --json)
+    --batch "$batch" --steps "$steps" --warmup "$warmup" --json | tail -1)
 stoke_reduce=$($stoke launch -n "$ranks" -- bench all-reduce --model "$model" --json)
-torch_reduce=$(python3 benches/reference/ddp.py all-reduce --model "$model" --ranks "$ranks" --json)
+torch_reduce=$(python3 benches/reference/ddp.py all-reduce --model "$model" --ranks "$ranks" --json | tail -1)
 
 python3 - "$ranks" "$stoke_one" "$stoke_many" "$torch_one" "$torch_many" "$stoke_reduce" "$torch_reduce" <<'PY'
 import json, sys

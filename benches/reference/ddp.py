@@ -24,6 +24,7 @@ import os
 import statistics
 import sys
 import time
+from queue import Empty
 
 import torch
 import torch.distributed as dist
@@ -45,13 +46,13 @@ def setup(rank, ranks, port, threads):
 def train_worker(rank, args, queue):
     setup(rank, args.ranks, args.port, args.threads)
     torch.manual_seed(0)
-    model = models.build(args.model)
+    model, shape = models.build(args.model)
     if args.ranks > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     optim = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     local = args.batch // args.ranks
     generator = torch.Generator().manual_seed(rank)
-    x = torch.randn(local, 3, 32, 32, generator=generator)
+    x = torch.randn(local, *shape, generator=generator)
     y = torch.randint(0, 10, (local,), generator=generator)
     seconds = []
     for step in range(args.warmup + args.steps):
@@ -75,7 +76,7 @@ def train_worker(rank, args, queue):
 
 def all_reduce_worker(rank, args, queue):
     setup(rank, args.ranks, args.port, args.threads)
-    floats = models.count_params(models.build(args.model))
+    floats = models.count_params(models.build(args.model)[0])
     seconds = []
     for round_ in range(args.repeats + 2):
         tensor = torch.full((floats,), float(rank + 1))
@@ -117,7 +118,16 @@ def main():
     ]
     for p in processes:
         p.start()
-    result = queue.get()
+    # A rank that dies must not leave the parent waiting for its result.
+    while True:
+        try:
+            result = queue.get(timeout=1)
+            break
+        except Empty:
+            if any(p.exitcode not in (None, 0) for p in processes):
+                for p in processes:
+                    p.kill()
+                sys.exit("a rank failed (see above)")
     for p in processes:
         p.join()
         if p.exitcode != 0:

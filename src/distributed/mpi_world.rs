@@ -50,13 +50,12 @@ impl Collective for MpiWorld {
     fn sum_f32(&self, buffers: &mut [Vec<f32>], what: &str) {
         let _guard = self.watchdog.arm(what);
         for buffer in buffers.iter_mut() {
-            for chunk in buffer.chunks_mut(MAX_CHUNK) {
-                let send = chunk.to_vec();
-                self.world.all_reduce_into(
-                    &send[..],
-                    chunk,
-                    mpi::collective::SystemOperation::sum(),
-                );
+            // The values become the send buffer, and the sums go to fresh zeroed memory,
+            // which the OS hands out lazily: cheaper than copying the values aside.
+            let send = std::mem::replace(buffer, vec![0.0; buffer.len()]);
+            for (mine, sums) in send.chunks(MAX_CHUNK).zip(buffer.chunks_mut(MAX_CHUNK)) {
+                self.world
+                    .all_reduce_into(mine, sums, mpi::collective::SystemOperation::sum());
             }
         }
     }

@@ -67,17 +67,8 @@ pub fn evaluate<R: Recipe>(
     batch_size: usize,
     device: &Device,
 ) -> Evaluation {
-    let mut totals = EvalTotals::default();
-    totals.add_images(
-        recipe,
-        model,
-        set,
-        pipeline,
-        batch_size,
-        device,
-        0..set.len(),
-    );
-    totals.finish()
+    let all = 0..set.len();
+    eval_totals(recipe, model, set, pipeline, batch_size, device, all).finish()
 }
 
 /// Evaluates `model` on `set` with the ranks of `world` sharing the images; every rank gets
@@ -98,18 +89,29 @@ pub fn evaluate_shared<R: Recipe>(
         rank: world.rank(),
         ranks: world.size(),
     };
-    let mut totals = EvalTotals::default();
-    totals.add_images(
-        recipe,
-        model,
-        set,
-        pipeline,
-        batch_size,
-        device,
-        shard.range(set.len()),
-    );
+    let mine = shard.range(set.len());
+    let mut totals = eval_totals(recipe, model, set, pipeline, batch_size, device, mine);
     totals.all_reduce(world)?;
     Ok(totals.finish())
+}
+
+/// The sums over the images `range` of `set`, evaluated in batches of `batch_size`.
+fn eval_totals<R: Recipe>(
+    recipe: &R,
+    model: &R::Model,
+    set: &ImageSet,
+    pipeline: &Pipeline,
+    batch_size: usize,
+    device: &Device,
+    range: Range<usize>,
+) -> EvalTotals {
+    let first = range.start;
+    let mut totals = EvalTotals::default();
+    for host in eval_batches_in(set, pipeline, batch_size, range) {
+        let batch = to_device(host, device);
+        totals.add(recipe.eval_batch(model, &batch, first + totals.count));
+    }
+    totals
 }
 
 /// Sums over the images evaluated so far.
@@ -124,26 +126,6 @@ struct EvalTotals {
 }
 
 impl EvalTotals {
-    /// Adds the images `range` of `set`, in batches of `batch_size`.
-    #[allow(clippy::too_many_arguments)]
-    fn add_images<R: Recipe>(
-        &mut self,
-        recipe: &R,
-        model: &R::Model,
-        set: &ImageSet,
-        pipeline: &Pipeline,
-        batch_size: usize,
-        device: &Device,
-        range: Range<usize>,
-    ) {
-        let first = range.start;
-        for host in eval_batches_in(set, pipeline, batch_size, range) {
-            let sums: EvalSums =
-                recipe.eval_batch(model, &to_device(host, device), first + self.count);
-            self.add(sums);
-        }
-    }
-
     fn add(&mut self, sums: EvalSums) {
         self.loss_sum += sums.loss_sum;
         self.correct = match self.batches {

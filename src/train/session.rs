@@ -753,6 +753,8 @@ impl<'a, R: Recipe> Engine<'a, R> {
                     eval.describe("test")
                 );
                 let figures = probe.as_ref().and_then(|probe| {
+                    // Every rank probes the same images with the same random starts...
+                    train_device.seed(rng::key(config.seed, Stream::Step, step as u64, u64::MAX));
                     probe.measure(
                         &*self.recipe,
                         &model,
@@ -761,6 +763,19 @@ impl<'a, R: Recipe> Engine<'a, R> {
                         config.data.eval_batch_size,
                         &train_device,
                     )
+                });
+                // ...and takes rank 0's figures, so that their verdicts (a collapse stops
+                // training) cannot differ.
+                let figures = figures.map(|mut f| {
+                    let mut values = match leader {
+                        true => [f.robust, f.fgsm],
+                        false => [0.0, 0.0],
+                    };
+                    if world.size() > 1 {
+                        world.sum_f64(&mut values, "sharing rank 0's robust accuracy");
+                        [f.robust, f.fgsm] = values;
+                    }
+                    f
                 });
                 if let (Some(probe), Some(figures)) = (&probe, figures) {
                     last_robust = Some(figures.robust);
