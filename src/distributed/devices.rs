@@ -167,7 +167,8 @@ pub fn train_on_devices(
     ddp(config, resolved, options, &devices)
 }
 
-#[cfg(feature = "cuda")]
+/// Burn's DDP: compiled into every build (so it is type-checked here, where the `cuda`
+/// feature cannot be built: its build downloads an LLVM bundle), usable with `cuda` only.
 fn ddp(
     config: &RunConfig,
     resolved: &toml::Table,
@@ -175,6 +176,11 @@ fn ddp(
     devices: &[String],
 ) -> anyhow::Result<Summary> {
     use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
+    if !cfg!(feature = "cuda") {
+        return Err(usage_error!(
+            "--devices needs CUDA: rebuild with `cargo build --release --features cuda`"
+        ));
+    }
     let burn_devices = devices
         .iter()
         .map(|name| crate::device::parse(name).map(|d| d.autodiff()))
@@ -202,13 +208,6 @@ fn ddp(
     )
 }
 
-#[cfg(not(feature = "cuda"))]
-fn ddp(_: &RunConfig, _: &toml::Table, _: &TrainOptions, _: &[String]) -> anyhow::Result<Summary> {
-    Err(usage_error!(
-        "--devices needs CUDA: rebuild with `cargo build --release --features cuda`"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +226,23 @@ mod tests {
         assert!(error("cuda:0,cuda:0").contains("listed twice"));
         assert!(error("cuda:1").contains("at least two devices"));
         assert!(error("cuda:x,cuda:1").contains("not cuda or cuda:N"));
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn without_cuda_a_valid_list_names_the_feature_to_build_with() {
+        let config = crate::config::resolve("smoke", &[]).unwrap();
+        let error = train_on_devices(
+            &config.0,
+            &config.1,
+            &TrainOptions::default(),
+            "cuda:0,cuda:1",
+        )
+        .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("--features cuda"),
+            "{error:#}"
+        );
     }
 
     #[test]
