@@ -186,7 +186,7 @@ fn ddp(
         .map(|name| crate::device::parse(name).map(|d| d.autodiff()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     // Equal shards: the mean over devices is then the gradient of the global mean loss.
-    if config.data.batch_size % devices.len() != 0 {
+    if !config.data.batch_size.is_multiple_of(devices.len()) {
         return Err(usage_error!(
             "key `data.batch_size`: {} is not a multiple of the {} devices (DDP averages equal shards)",
             config.data.batch_size,
