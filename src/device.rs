@@ -1,5 +1,5 @@
-//! Backend selection at run time: `--device flex|ndarray|wgpu|vulkan|tch|cuda[:N]`. Which
-//! names work depends on the cargo features this binary was built with.
+//! Backend selection at run time: `--device flex|ndarray|wgpu|vulkan|opengl|tch|cuda[:N]`.
+//! Which names work depends on the cargo features this binary was built with.
 
 use crate::usage_error;
 use burn::tensor::Device;
@@ -11,6 +11,7 @@ pub fn backends() -> Vec<(&'static str, &'static str, bool)> {
         ("ndarray", "ndarray", cfg!(feature = "ndarray")),
         ("wgpu", "wgpu", cfg!(feature = "wgpu")),
         ("vulkan", "wgpu", cfg!(feature = "wgpu")),
+        ("opengl", "wgpu", cfg!(feature = "wgpu")),
         ("tch", "tch", cfg!(feature = "tch")),
         ("cuda[:N]", "cuda", cfg!(feature = "cuda")),
     ]
@@ -39,10 +40,11 @@ pub fn parse(name: &str) -> anyhow::Result<Device> {
         "ndarray" => ndarray().ok_or_else(|| missing("ndarray")),
         "wgpu" => wgpu(false).ok_or_else(|| missing("wgpu")),
         "vulkan" => wgpu(true).ok_or_else(|| missing("wgpu")),
+        "opengl" => opengl().ok_or_else(|| missing("wgpu"))?,
         "tch" => tch().ok_or_else(|| missing("tch")),
         "cuda" => cuda(index).ok_or_else(|| missing("cuda")),
         _ => Err(usage_error!(
-            "unknown device `{name}`; expected one of flex, ndarray, wgpu, vulkan, tch, cuda[:N]"
+            "unknown device `{name}`; expected one of flex, ndarray, wgpu, vulkan, opengl, tch, cuda[:N]"
         )),
     }
 }
@@ -81,6 +83,31 @@ fn wgpu(vulkan: bool) -> Option<Device> {
         } else {
             Device::wgpu(DeviceKind::DefaultDevice)
         });
+    }
+    #[cfg(not(feature = "wgpu"))]
+    None
+}
+
+/// wgpu on OpenGL, initialised once per process (Burn refuses a second initialisation).
+/// Mesa's llvmpipe runs it on a CPU-only machine where its Vulkan driver (lavapipe) crashes
+/// compiling Burn's matmul kernels.
+fn opengl() -> Option<anyhow::Result<Device>> {
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::tensor::wgpu::WgpuBackend;
+        use std::sync::OnceLock;
+        static DEVICE: OnceLock<Result<Device, String>> = OnceLock::new();
+        let device = DEVICE.get_or_init(|| {
+            Device::wgpu_options()
+                .graphics_api(WgpuBackend::Gl)
+                .init()
+                .map_err(|e| e.to_string())
+        });
+        return Some(
+            device
+                .clone()
+                .map_err(|e| anyhow::anyhow!("device `opengl`: no OpenGL adapter: {e}")),
+        );
     }
     #[cfg(not(feature = "wgpu"))]
     None
