@@ -78,14 +78,16 @@ fn wgpu(vulkan: bool) -> Option<Device> {
     #[cfg(feature = "wgpu")]
     {
         use burn::tensor::DeviceKind;
-        return Some(if vulkan {
+        Some(if vulkan {
             Device::vulkan(DeviceKind::DefaultDevice)
         } else {
             Device::wgpu(DeviceKind::DefaultDevice)
-        });
+        })
     }
     #[cfg(not(feature = "wgpu"))]
-    None
+    {
+        None
+    }
 }
 
 /// wgpu on OpenGL, initialised once per process (Burn refuses a second initialisation).
@@ -103,14 +105,16 @@ fn opengl() -> Option<anyhow::Result<Device>> {
                 .init()
                 .map_err(|e| e.to_string())
         });
-        return Some(
+        Some(
             device
                 .clone()
                 .map_err(|e| anyhow::anyhow!("device `opengl`: no OpenGL adapter: {e}")),
-        );
+        )
     }
     #[cfg(not(feature = "wgpu"))]
-    None
+    {
+        None
+    }
 }
 
 #[allow(deprecated)] // burn-tch is deprecated upstream but still the libtorch bridge

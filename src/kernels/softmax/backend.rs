@@ -1,7 +1,8 @@
 //! The two-pass softmax as a Burn backend extension: the flex backend runs the SIMD kernel of
-//! this module, autodiff adds the backward `dx = y (dy - sum(dy y))`, and other backends use a
-//! composition of primitives (max, exp, sum, divide). Only flex (and autodiff over it) is
-//! routed here: [`super::softmax`] sends other backends to Burn's built-in softmax.
+//! this module, the cubecl backend (wgpu, CUDA; with or without fusion) the CubeCL kernel,
+//! autodiff adds the backward `dx = y (dy - sum(dy y))`, and the default is a composition of
+//! primitives (max, exp, sum, divide). Only flex and cubecl devices (and autodiff over them)
+//! are routed here: [`super::softmax`] sends other backends to Burn's built-in softmax.
 
 use super::{Algorithm, Version, softmax_rows, softmax_rows_in_place};
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
@@ -10,9 +11,16 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, backend_extension};
 
-#[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
+#[backend_extension(
+    Flex: cfg(feature = "flex"),
+    Cube: cfg(feature = "wgpu"),
+    Fusion: cfg(feature = "wgpu"),
+    Autodiff
+)]
 pub trait TwoPassSoftmax: Backend {
-    /// Softmax along `dim`. The default composes primitives; flex overrides it with the kernel.
+    /// Softmax along `dim`. The default composes primitives; flex and the cubecl backend
+    /// override it with their kernels.
+    #[fusion(dtype = x, shape = x)]
     fn two_pass_softmax(x: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
         composed::<Self>(x, dim)
     }
@@ -73,6 +81,18 @@ impl TwoPassSoftmax for burn::backend::Flex {
         } else {
             result.permute(&axes)
         }
+    }
+}
+
+/// The CubeCL kernel ([`super::cube`]) for f32; other float types compose primitives.
+#[cfg(feature = "wgpu")]
+impl TwoPassSoftmax for burn_cubecl::CubeBackend {
+    fn two_pass_softmax(x: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        use burn::backend::TensorMetadata;
+        if x.dtype() != burn::tensor::DType::F32 {
+            return composed::<Self>(x, dim);
+        }
+        super::cube::softmax(x, dim)
     }
 }
 

@@ -20,6 +20,8 @@ pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 pub mod backend;
+#[cfg(feature = "wgpu")]
+pub mod cube;
 pub mod extexp;
 pub mod reference;
 pub mod scalar;
@@ -38,12 +40,16 @@ pub fn use_builtin(builtin: bool) {
     USE_BUILTIN.store(builtin, Ordering::Relaxed);
 }
 
-/// Whether this device runs the two-pass kernel (flex, with or without autodiff); others get
-/// Burn's built-in softmax.
+/// Whether this device runs a two-pass kernel (flex, or a cubecl device such as wgpu; with or
+/// without autodiff); others get Burn's built-in softmax.
 pub fn has_kernel(device: &Device) -> bool {
     let inner = device.clone().inner();
     #[cfg(feature = "flex")]
     if inner == Device::flex() {
+        return true;
+    }
+    #[cfg(feature = "wgpu")]
+    if matches!(inner.as_dispatch(), burn::backend::DispatchDevice::Cube(_)) {
         return true;
     }
     let _ = inner;
