@@ -117,12 +117,12 @@ pub unsafe fn scale_extexp_in_place(y: &mut [f32], sum: (f32, f32)) {
     scalar::scale_extexp_in_place(&mut y[full..], sum);
 }
 
-/// Three passes with the same exp: max, exp(x - max) stored and summed, scale.
+/// Three-pass softmax, pass 1: the maximum.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
+pub unsafe fn max(x: &[f32]) -> f32 {
     let full = x.len() / 8 * 8;
     let mut maxes = [_mm256_set1_ps(f32::NEG_INFINITY); 4];
     let mut i = 0;
@@ -142,14 +142,19 @@ pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
         _mm256_max_ps(maxes[2], maxes[3]),
     );
     _mm256_storeu_ps(lanes.as_mut_ptr(), m4);
-    let max = lanes
+    lanes
         .into_iter()
         .chain(x[full..].iter().copied())
-        .fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        y.fill(0.0);
-        return;
-    }
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Three-pass softmax, pass 2: `y = exp(x - max)`, returning the sum of `y`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn exp_sum(x: &[f32], y: &mut [f32], max: f32) -> f32 {
+    let full = x.len() / 8 * 8;
     let vmax = _mm256_set1_ps(max);
     let mut sums = _mm256_setzero_ps();
     for i in (0..full).step_by(8) {
@@ -158,6 +163,7 @@ pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
         _mm256_storeu_ps(y.as_mut_ptr().add(i), e);
         sums = _mm256_add_ps(sums, e);
     }
+    let mut lanes = [0f32; 8];
     _mm256_storeu_ps(lanes.as_mut_ptr(), sums);
     let mut sum: f32 = lanes.iter().sum();
     for (out, &v) in y[full..].iter_mut().zip(&x[full..]) {
@@ -165,10 +171,20 @@ pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
         *out = p * super::extexp::exp2_nonpositive(n);
         sum += *out;
     }
-    let inv = _mm256_set1_ps(1.0 / sum);
+    sum
+}
+
+/// Three-pass softmax, pass 3: `y *= factor`.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn scale(y: &mut [f32], factor: f32) {
+    let full = y.len() / 8 * 8;
+    let inv = _mm256_set1_ps(factor);
     for i in (0..full).step_by(8) {
         let ptr = y.as_mut_ptr().add(i);
         _mm256_storeu_ps(ptr, _mm256_mul_ps(_mm256_loadu_ps(ptr), inv));
     }
-    y[full..].iter_mut().for_each(|v| *v *= 1.0 / sum);
+    y[full..].iter_mut().for_each(|v| *v *= factor);
 }

@@ -10,13 +10,18 @@
 use super::extexp::{C1, C2, C3, C4, C5, LN2_HI, LN2_LO, LOG2E, R_MAX};
 use std::arch::x86_64::*;
 
-const ROUND: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+/// 1.5 2^23: adding and subtracting it rounds an f32 below 2^22 to the nearest integer.
+const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// `(p, n)` with `exp(x) = p 2^n`. Here `n` is -inf for x = -inf and NaN for NaN; `r` is
 /// clamped with NaN going first, so `p` is always finite and the special values live in `n`.
 #[inline(always)]
 unsafe fn extexp(x: __m512) -> (__m512, __m512) {
-    let n = _mm512_roundscale_ps::<ROUND>(_mm512_mul_ps(x, _mm512_set1_ps(LOG2E)));
+    // Round to nearest by the 1.5 2^23 trick: an FMA and a subtraction, which issue on two
+    // ports where `roundscale` has one. Beyond 2^22 every f32 is an integer already, and
+    // -inf, +inf and NaN pass through as they would through `roundscale`.
+    let magic = _mm512_set1_ps(ROUND_MAGIC);
+    let n = _mm512_sub_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(LOG2E), magic), magic);
     let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_HI), x);
     let r = _mm512_fmadd_ps(n, _mm512_set1_ps(-LN2_LO), r);
     let r = _mm512_min_ps(r, _mm512_set1_ps(R_MAX));
@@ -200,14 +205,13 @@ unsafe fn exp_shifted(v: __m512, vmax: __m512) -> __m512 {
     _mm512_scalef_ps(p, n)
 }
 
-/// Three passes with the same exp: max, exp(x - max) stored and summed, scale.
+/// Three-pass softmax, pass 1: the maximum.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
+pub unsafe fn max(x: &[f32]) -> f32 {
     let full = x.len() / 16 * 16;
-    let tail = (full < x.len()).then(|| load_tail(&x[full..]));
     let mut maxes = [_mm512_set1_ps(f32::NEG_INFINITY); 4];
     let mut i = 0;
     while i + 64 <= full {
@@ -220,17 +224,22 @@ pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
         maxes[0] = _mm512_max_ps(maxes[0], _mm512_loadu_ps(x.as_ptr().add(i)));
         i += 16;
     }
-    if let Some((v, _)) = tail {
-        maxes[1] = _mm512_max_ps(maxes[1], v);
+    if full < x.len() {
+        maxes[1] = _mm512_max_ps(maxes[1], load_tail(&x[full..]).0);
     }
-    let max = _mm512_reduce_max_ps(_mm512_max_ps(
+    _mm512_reduce_max_ps(_mm512_max_ps(
         _mm512_max_ps(maxes[0], maxes[1]),
         _mm512_max_ps(maxes[2], maxes[3]),
-    ));
-    if max == f32::NEG_INFINITY {
-        y.fill(0.0);
-        return;
-    }
+    ))
+}
+
+/// Three-pass softmax, pass 2: `y = exp(x - max)`, returning the sum of `y`.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn exp_sum(x: &[f32], y: &mut [f32], max: f32) -> f32 {
+    let full = x.len() / 16 * 16;
     let vmax = _mm512_set1_ps(max);
     let mut sums = [_mm512_setzero_ps(); 4];
     let mut i = 0;
@@ -248,23 +257,34 @@ pub unsafe fn three_pass(x: &[f32], y: &mut [f32]) {
         sums[0] = _mm512_add_ps(sums[0], e);
         i += 16;
     }
-    if let Some((v, mask)) = tail {
+    if full < x.len() {
+        let (v, mask) = load_tail(&x[full..]);
         let e = _mm512_maskz_mov_ps(mask, exp_shifted(v, vmax));
         _mm512_mask_storeu_ps(y.as_mut_ptr().add(full), mask, e);
         sums[1] = _mm512_add_ps(sums[1], e);
     }
-    let total = _mm512_add_ps(
+    _mm512_reduce_add_ps(_mm512_add_ps(
         _mm512_add_ps(sums[0], sums[1]),
         _mm512_add_ps(sums[2], sums[3]),
-    );
-    let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(total));
+    ))
+}
+
+/// Three-pass softmax, pass 3: `y *= factor`.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn scale(y: &mut [f32], factor: f32) {
+    let full = y.len() / 16 * 16;
+    let factor = _mm512_set1_ps(factor);
     for i in (0..full).step_by(16) {
         let ptr = y.as_mut_ptr().add(i);
-        _mm512_storeu_ps(ptr, _mm512_mul_ps(_mm512_loadu_ps(ptr), inv));
+        _mm512_storeu_ps(ptr, _mm512_mul_ps(_mm512_loadu_ps(ptr), factor));
     }
-    if let Some((_, mask)) = tail {
+    if full < y.len() {
+        let mask: __mmask16 = ((1u32 << (y.len() - full)) - 1) as __mmask16;
         let ptr = y.as_mut_ptr().add(full);
         let v = _mm512_maskz_loadu_ps(mask, ptr);
-        _mm512_mask_storeu_ps(ptr, mask, _mm512_mul_ps(v, inv));
+        _mm512_mask_storeu_ps(ptr, mask, _mm512_mul_ps(v, factor));
     }
 }

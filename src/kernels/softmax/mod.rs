@@ -167,15 +167,54 @@ impl Version {
 
     /// The three-pass softmax of one row with the same exp (for comparisons).
     pub fn three_pass(self, x: &[f32], y: &mut [f32]) {
+        let max = self.max(x);
+        if max == f32::NEG_INFINITY {
+            y.fill(0.0);
+            return;
+        }
+        let sum = self.exp_sum(x, y, max);
+        self.scale(y, 1.0 / sum);
+    }
+
+    /// Three-pass, pass 1: the maximum of a slice.
+    pub fn max(self, x: &[f32]) -> f32 {
         match self {
-            Version::Scalar => scalar::three_pass(x, y),
+            Version::Scalar => scalar::max(x),
             // SAFETY: as in `sum_extexp`.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx2 => unsafe { avx2::three_pass(x, y) },
+            Version::Avx2 => unsafe { avx2::max(x) },
             #[cfg(target_arch = "x86_64")]
-            Version::Avx512 => unsafe { avx512::three_pass(x, y) },
+            Version::Avx512 => unsafe { avx512::max(x) },
             #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::three_pass(x, y),
+            _ => scalar::max(x),
+        }
+    }
+
+    /// Three-pass, pass 2: `y = exp(x - max)` on a slice, returning its sum.
+    pub fn exp_sum(self, x: &[f32], y: &mut [f32], max: f32) -> f32 {
+        match self {
+            Version::Scalar => scalar::exp_sum(x, y, max),
+            // SAFETY: as in `sum_extexp`.
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx2 => unsafe { avx2::exp_sum(x, y, max) },
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx512 => unsafe { avx512::exp_sum(x, y, max) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => scalar::exp_sum(x, y, max),
+        }
+    }
+
+    /// Three-pass, pass 3: `y *= factor` on a slice.
+    pub fn scale(self, y: &mut [f32], factor: f32) {
+        match self {
+            Version::Scalar => scalar::scale(y, factor),
+            // SAFETY: as in `sum_extexp`.
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx2 => unsafe { avx2::scale(y, factor) },
+            #[cfg(target_arch = "x86_64")]
+            Version::Avx512 => unsafe { avx512::scale(y, factor) },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => scalar::scale(y, factor),
         }
     }
 }
@@ -220,19 +259,14 @@ pub fn softmax_rows(
     let rows = x.len() / row_len;
     let threads = rayon::current_num_threads();
     // Split rows themselves only when there are too few rows to give every thread some.
-    if row_len >= SPLIT_ROW && algorithm == Algorithm::TwoPass && threads > 1 && rows < threads {
-        // Long rows: both passes split the row; partial sums combine exactly.
-        let piece = row_len
-            .div_ceil(rayon::current_num_threads())
-            .next_multiple_of(64);
+    if row_len >= SPLIT_ROW && threads > 1 && rows < threads {
+        // Long rows: every pass splits the row; partial results combine exactly.
+        let piece = row_len.div_ceil(threads).next_multiple_of(64);
         for (xr, yr) in x.chunks(row_len).zip(y.chunks_mut(row_len)) {
-            let sum = xr
-                .par_chunks(piece)
-                .map(|part| version.sum_extexp(part))
-                .reduce(|| (0.0, f32::NEG_INFINITY), extexp::add);
-            xr.par_chunks(piece)
-                .zip(yr.par_chunks_mut(piece))
-                .for_each(|(xp, yp)| version.scale_extexp(xp, yp, sum));
+            match algorithm {
+                Algorithm::TwoPass => two_pass_split(xr, yr, piece, version),
+                Algorithm::ThreePass => three_pass_split(xr, yr, piece, version),
+            }
         }
         return;
     }
@@ -244,6 +278,38 @@ pub fn softmax_rows(
                 row(xr, yr);
             }
         });
+}
+
+/// The two-pass softmax of one long row, each pass split into `piece`s across threads.
+fn two_pass_split(x: &[f32], y: &mut [f32], piece: usize, version: Version) {
+    let sum = x
+        .par_chunks(piece)
+        .map(|part| version.sum_extexp(part))
+        .reduce(|| (0.0, f32::NEG_INFINITY), extexp::add);
+    x.par_chunks(piece)
+        .zip(y.par_chunks_mut(piece))
+        .for_each(|(xp, yp)| version.scale_extexp(xp, yp, sum));
+}
+
+/// The same-SIMD three-pass softmax of one long row, split like [`two_pass_split`] (so the
+/// comparison uses the same threads).
+fn three_pass_split(x: &[f32], y: &mut [f32], piece: usize, version: Version) {
+    let max = x
+        .par_chunks(piece)
+        .map(|part| version.max(part))
+        .reduce(|| f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        y.fill(0.0);
+        return;
+    }
+    let sum: f32 = x
+        .par_chunks(piece)
+        .zip(y.par_chunks_mut(piece))
+        .map(|(xp, yp)| version.exp_sum(xp, yp, max))
+        .sum();
+    let inv = 1.0 / sum;
+    y.par_chunks_mut(piece)
+        .for_each(|part| version.scale(part, inv));
 }
 
 /// [`softmax_rows`] overwriting its input (the two-pass algorithm reads each element once

@@ -50,13 +50,13 @@ pub fn two_pass(x: &[f32], y: &mut [f32]) {
     scale_extexp(x, y, sum);
 }
 
-/// max, then exp(x - max) written and summed, then scaled: three passes over memory.
-pub fn three_pass(x: &[f32], y: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        y.fill(0.0);
-        return;
-    }
+/// Three-pass softmax, pass 1: the maximum.
+pub fn max(x: &[f32]) -> f32 {
+    x.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// Three-pass softmax, pass 2: `y = exp(x - max)`, returning the sum of `y`.
+pub fn exp_sum(x: &[f32], y: &mut [f32], max: f32) -> f32 {
     // A sequential f32 sum would lose ~sqrt(n) ulps; this comparison kernel sums in f64.
     let mut sum = 0.0f64;
     for (out, &v) in y.iter_mut().zip(x) {
@@ -64,6 +64,10 @@ pub fn three_pass(x: &[f32], y: &mut [f32]) {
         *out = p * exp2_nonpositive(n);
         sum += *out as f64;
     }
-    let inv = (1.0 / sum) as f32;
-    y.iter_mut().for_each(|v| *v *= inv);
+    sum as f32
+}
+
+/// Three-pass softmax, pass 3: `y *= factor`.
+pub fn scale(y: &mut [f32], factor: f32) {
+    y.iter_mut().for_each(|v| *v *= factor);
 }

@@ -138,5 +138,12 @@ fn long_rows_split_across_threads_match_one_thread() {
         softmax_rows(&x, &mut y, len, version, Algorithm::TwoPass);
         let error = max_relative_error(&y, &want);
         assert!(error < 2e-6, "{version:?}: {error:e}");
+        // The three-pass comparison kernel (it exists for timing) splits the same way. It sums
+        // sequentially in f32, up to 6.5e4 terms per accumulator lane here, which loses about
+        // sqrt(6.5e4) 2^-24 = 1.5e-5 relative (measured 3.2e-5 for AVX2's single accumulator);
+        // a wrong split (a missed piece, a piece counted twice) is off by 1e-1 or more.
+        softmax_rows(&x, &mut y, len, version, Algorithm::ThreePass);
+        let error = max_relative_error(&y, &want);
+        assert!(error < 1e-4, "{version:?} three-pass: {error:e}");
     }
 }
