@@ -13,8 +13,8 @@ use burn::backend::{Autodiff, Backend, backend_extension};
 
 #[backend_extension(
     Flex: cfg(feature = "flex"),
-    Cube: cfg(feature = "wgpu"),
-    Fusion: cfg(feature = "wgpu"),
+    Cube: cfg(feature = "cube-kernels"),
+    Fusion: cfg(feature = "cube-kernels"),
     Autodiff
 )]
 pub trait TwoPassSoftmax: Backend {
@@ -85,7 +85,7 @@ impl TwoPassSoftmax for burn::backend::Flex {
 }
 
 /// The CubeCL kernel ([`super::cube`]) for f32; other float types compose primitives.
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "cube-kernels")]
 impl TwoPassSoftmax for burn_cubecl::CubeBackend {
     fn two_pass_softmax(x: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
         use burn::backend::TensorMetadata;

@@ -20,7 +20,7 @@ pub mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod avx512;
 pub mod backend;
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "cube-kernels")]
 pub mod cube;
 pub mod extexp;
 pub mod reference;
@@ -48,7 +48,7 @@ pub fn has_kernel(device: &Device) -> bool {
     if inner == Device::flex() {
         return true;
     }
-    #[cfg(feature = "wgpu")]
+    #[cfg(feature = "cube-kernels")]
     if matches!(inner.as_dispatch(), burn::backend::DispatchDevice::Cube(_)) {
         return true;
     }
