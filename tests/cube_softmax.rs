@@ -4,7 +4,8 @@
 #![cfg(feature = "wgpu")]
 
 use burn::tensor::{Device, Tensor, TensorData};
-use stoke::kernels::softmax::{has_kernel, reference::softmax_f64, softmax};
+use stoke::kernels::softmax::reference::{max_relative_error, softmax_f64};
+use stoke::kernels::softmax::{has_kernel, softmax};
 use stoke::rng::{Rng, Stream};
 
 fn device() -> Device {
@@ -22,19 +23,6 @@ fn random_rows(rows: usize, len: usize, scale: f64, seed: u64) -> Vec<f32> {
 fn on_device(x: &[f32], rows: usize, len: usize, device: &Device) -> Vec<f32> {
     let x = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [rows, len]), device);
     softmax(x, 1).into_data().iter::<f32>().collect::<Vec<_>>()
-}
-
-/// Max relative error against the f64 reference over entries of at least 1e-30; smaller
-/// ones must be tiny (outputs below 2^-126 flush to zero, as on the CPU).
-fn max_relative_error(y: &[f32], want: &[f64]) -> f64 {
-    y.iter().zip(want).fold(0.0f64, |worst, (&got, &w)| {
-        if w >= 1e-30 {
-            worst.max(((got as f64 - w) / w).abs())
-        } else {
-            assert!((got as f64) < 1e-28, "{got} where the reference is {w}");
-            worst
-        }
-    })
 }
 
 #[test]

@@ -17,3 +17,18 @@ pub fn softmax_f64(x: &[f32]) -> Vec<f64> {
     let sum: f64 = exps.iter().sum();
     exps.into_iter().map(|e| e / sum).collect()
 }
+
+/// The largest relative error of `y` against `want`, over entries whose reference is at least
+/// 1e-30. Smaller entries only have to be tiny (below 1e-28; kernels flush outputs below 2^-126
+/// to zero): one that is not makes the result infinite.
+pub fn max_relative_error(y: &[f32], want: &[f64]) -> f64 {
+    y.iter().zip(want).fold(0.0f64, |worst, (&got, &w)| {
+        if w >= 1e-30 {
+            worst.max(((got as f64 - w) / w).abs())
+        } else if (got as f64) < 1e-28 {
+            worst
+        } else {
+            f64::INFINITY
+        }
+    })
+}

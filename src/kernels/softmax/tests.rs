@@ -1,21 +1,8 @@
 //! Every version against the f64 reference.
 
-use super::reference::softmax_f64;
+use super::reference::{max_relative_error, softmax_f64};
 use super::*;
 use crate::rng::{Rng, Stream};
-
-/// Max relative error of `y` against the reference, over entries whose reference is at least
-/// 1e-30 (smaller ones must just be tiny).
-fn max_relative_error(y: &[f32], want: &[f64]) -> f64 {
-    y.iter().zip(want).fold(0.0f64, |worst, (&got, &w)| {
-        if w >= 1e-30 {
-            worst.max(((got as f64 - w) / w).abs())
-        } else {
-            assert!((got as f64) < 1e-28, "{got} where the reference is {w}");
-            worst
-        }
-    })
-}
 
 fn random_row(len: usize, scale: f64, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed, Stream::Synthetic, len as u64, 0);
