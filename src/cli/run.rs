@@ -16,7 +16,7 @@ pub struct TrainArgs {
     pub recipe: Option<String>,
     /// Dotted overrides, `key.sub=value`.
     pub overrides: Vec<String>,
-    /// Backend: flex, ndarray, wgpu, vulkan, tch, cuda[:N].
+    /// Backend: flex, ndarray, wgpu, vulkan, opengl, tch, cuda[:N].
     #[arg(long, conflicts_with = "devices")]
     pub device: Option<String>,
     /// Data-parallel over the GPUs of this machine with Burn's DDP (feature cuda):

@@ -13,7 +13,7 @@ pub struct RunConfig {
     /// Seed of every random draw (init, shuffling, augmentation, dropout).
     #[serde(default)]
     pub seed: u64,
-    /// Backend: flex, ndarray, wgpu, vulkan, tch, cuda[:N].
+    /// Backend: flex, ndarray, wgpu, vulkan, opengl, tch, cuda[:N].
     #[serde(default = "default_device")]
     pub device: String,
     /// The recipe (training objective) and its own options.
