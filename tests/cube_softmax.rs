@@ -9,6 +9,16 @@ use stoke::kernels::softmax::{has_kernel, softmax};
 use stoke::rng::{Rng, Stream};
 
 fn device() -> Device {
+    // Full autotuning compiles and times every matmul candidate: minutes on llvmpipe. Set once,
+    // before the runtime starts; every test reaches the runtime through here, after the `Once`.
+    static MINIMAL_AUTOTUNE: std::sync::Once = std::sync::Once::new();
+    MINIMAL_AUTOTUNE.call_once(|| {
+        if std::env::var_os("CUBECL_AUTOTUNE_LEVEL").is_none() {
+            // SAFETY: Rust's own reads of the environment are locked against this write, and
+            // the C code that calls getenv (Mesa's GL driver) starts only after this `Once`.
+            unsafe { std::env::set_var("CUBECL_AUTOTUNE_LEVEL", "minimal") };
+        }
+    });
     stoke::device::parse("opengl").expect("an OpenGL adapter (Mesa's llvmpipe on a CPU)")
 }
 
@@ -130,5 +140,37 @@ fn gradient_matches_flex() {
         // The same backward formula on outputs that agree to ~1e-7: differences of f32
         // rounding in y (dy - sum(dy y)), with |dy| ~ 1.
         assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn a_vit_forward_on_wgpu_matches_flex() {
+    use burn::module::Module;
+    // Attention is the kernel's main consumer: a small ViT (two blocks, 17 tokens) from the
+    // same weights gives the same logits on wgpu as on flex.
+    let spec: stoke::models::ModelSpec =
+        toml::from_str("arch = \"vit\"\npatch = 4\ndim = 32\ndepth = 2\nheads = 4").unwrap();
+    let flex = Device::flex();
+    flex.seed(0);
+    let record = spec.build([1, 16, 16], 10, &flex).unwrap().into_record();
+    let images = random_rows(2, 256, 1.0, 9);
+    let logits = |device: Device| {
+        let model = spec
+            .build([1, 16, 16], 10, &device)
+            .unwrap()
+            .load_record(record.clone());
+        let x = Tensor::<4>::from_data(TensorData::new(images.clone(), [2, 1, 16, 16]), &device);
+        model
+            .forward(x)
+            .into_data()
+            .iter::<f32>()
+            .collect::<Vec<_>>()
+    };
+    let on_flex = logits(flex.clone());
+    let on_gpu = logits(device());
+    for (a, b) in on_flex.iter().zip(&on_gpu) {
+        // Two blocks of f32 matmuls, layer norms and softmaxes in different summation orders:
+        // differences of a few 1e-6 on logits of order 1. A wrong softmax is off by 1e-2.
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
     }
 }
