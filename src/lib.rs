@@ -19,3 +19,5 @@ pub mod quality;
 pub mod recipes;
 pub mod rng;
 pub mod train;
+
+pub use train::{CancelToken, Trainer, Weights};

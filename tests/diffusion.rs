@@ -45,16 +45,17 @@ fn request(n: usize, batch_size: usize, seed: u64) -> SampleRequest {
         seed,
         use_ema: true,
         batch_size,
-        quiet: true,
+        progress: None,
     }
 }
 
 fn sample(dir: &std::path::Path, config: &RunConfig, request: &SampleRequest) -> GeneratedImages {
     // Restoring builds (randomly initialised) models: not while another test trains.
     let _guard = common::device_generator();
-    let mut session = stoke::recipes::registry::build(config).unwrap();
     let latest = CheckpointDir::new(dir).latest().unwrap();
-    session.sample(config, &latest, request).unwrap()
+    let device = stoke::device::parse(&config.device).unwrap();
+    let trainer = stoke::Trainer::from_checkpoint(config, &latest, &device).unwrap();
+    trainer.generate(request).unwrap()
 }
 
 #[test]
@@ -183,8 +184,12 @@ fn ddpm_trains_and_samples_with_ddim_and_ancestral_steps() {
     // Ancestral sampling draws fresh noise per image and step: batches do not matter.
     assert_eq!(one.pixels, ancestral(1).pixels);
 
-    let mut session = stoke::recipes::registry::build(&config).unwrap();
     let latest = CheckpointDir::new(dir.path()).latest().unwrap();
+    let device = stoke::device::parse(&config.device).unwrap();
+    let trainer = {
+        let _guard = common::device_generator();
+        stoke::Trainer::from_checkpoint(&config, &latest, &device).unwrap()
+    };
     for (bad, needle) in [
         (
             SampleRequest {
@@ -210,7 +215,7 @@ fn ddpm_trains_and_samples_with_ddim_and_ancestral_steps() {
         ),
     ] {
         let _guard = common::device_generator();
-        let error = session.sample(&config, &latest, &bad).unwrap_err();
+        let error = trainer.generate(&bad).unwrap_err();
         assert!(format!("{error:#}").contains(needle), "{error:#}");
     }
 }

@@ -127,7 +127,6 @@ fn ranks_in_threads_train_as_one_process() {
     let _generator = common::device_generator();
     let options = stoke::train::TrainOptions {
         out_dir: two.clone(),
-        quiet: true,
         ..Default::default()
     };
     let devices = ["flex".to_string(), "flex".to_string()];
@@ -137,6 +136,7 @@ fn ranks_in_threads_train_as_one_process() {
         &options,
         &devices,
         GradientAveraging::Host,
+        &Vec::new,
     )
     .unwrap();
     assert_eq!(summary.ranks, 2);
@@ -159,6 +159,16 @@ fn devices_must_be_cuda() {
     assert!(
         message.contains("DDP needs CUDA devices") && message.contains("use mpirun for CPU ranks"),
         "{message}"
+    );
+}
+
+/// Built without MPI, the MPI tests below are not compiled: say so (and fail in CI).
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn mpi_tests_need_the_mpi_feature() {
+    common::system_dependency(
+        "the `mpi` feature (Open MPI: cargo test --features mpi)",
+        false,
     );
 }
 

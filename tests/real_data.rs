@@ -1,5 +1,8 @@
 //! The real Fashion-MNIST from Debian's `dataset-fashion-mnist` (installed by .ci/run) and the
-//! subset built into the binary. Set STOKE_SKIP_REAL_DATA=1 to skip on a machine without it.
+//! subset built into the binary. Without the package the real-data test skips, unless
+//! STOKE_REQUIRE_SYSTEM_DEPS=1.
+
+mod common;
 
 use stoke::config::resolve;
 use stoke::datasets::{LoadedData, load};
@@ -32,8 +35,8 @@ fn embedded_subset_is_balanced_fashion_mnist() {
 
 #[test]
 fn real_fashion_mnist_reads_and_contains_the_subset() {
-    if std::env::var_os("STOKE_SKIP_REAL_DATA").is_some() {
-        eprintln!("skipped: STOKE_SKIP_REAL_DATA is set");
+    let installed = std::path::Path::new("/usr/share/datasets/fashion-mnist").is_dir();
+    if !common::system_dependency("Debian's dataset-fashion-mnist", installed) {
         return;
     }
     let full = load_preset("fashion-mnist");

@@ -78,15 +78,11 @@ pub fn recipes(bench: &RecipeBench) -> anyhow::Result<RecipeBenchResult> {
             let overrides = variant_overrides(variant, &bench.overrides, bench.steps);
             let (config, resolved) = resolve(&bench.base, &overrides)?;
             let out = scratch.join(format!("{i}-{repeat}"));
-            let mut session = crate::recipes::registry::build(&config)?;
             let options = TrainOptions {
                 out_dir: out.clone(),
-                resume: false,
-                quiet: true,
-                stop_after: None,
-                world: Default::default(),
+                ..Default::default()
             };
-            let summary = session.train(&config, &resolved, &options);
+            let summary = crate::train::train(&config, &resolved, &options, Vec::new());
             let _ = std::fs::remove_dir_all(&out);
             speeds[i].push(summary?.images_per_second);
         }

@@ -2,13 +2,13 @@
 //! the feature space of a stoke classifier run ("FID-classifier") or of the FID Inception
 //! network when the user supplies its weights as safetensors.
 
-use super::run_dir::locate;
 use super::sample::SampleArgs;
 use crate::quality::classifier::ClassifierFeatures;
 use crate::quality::features::{FeatureExtractor, collect_features};
 use crate::quality::fid::{FeatureStats, frechet_distance};
 use crate::quality::images::{generated_tensor, split_tensor};
 use crate::quality::inception::FidInception;
+use crate::train::run_dir::locate;
 use crate::usage_error;
 use clap::Args;
 use serde_json::json;
@@ -77,8 +77,14 @@ pub fn run(args: FidArgs) -> anyhow::Result<()> {
             split.channels
         ));
     }
-    let mut session = crate::recipes::registry::build(&located.config)?;
-    let generated = session.sample(&located.config, &located.checkpoint, &args.sample.request())?;
+    let sampling_device = crate::device::parse(&located.config.device)?;
+    let trainer =
+        crate::Trainer::from_checkpoint(&located.config, &located.checkpoint, &sampling_device)?;
+    let bar = super::progress::work_bar(0, "sampling", args.sample.quiet);
+    let mut request = args.sample.request();
+    request.progress = Some(super::progress::report_to(&bar));
+    let generated = trainer.generate(&request)?;
+    bar.finish_and_clear();
     if args.grid {
         crate::diffusion::grid::write_grid(
             &generated,

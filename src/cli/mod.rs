@@ -3,12 +3,13 @@
 
 mod bench;
 mod fid;
+mod interrupt;
 mod launch;
 mod ls;
 mod optim;
 mod plot;
+mod progress;
 mod run;
-mod run_dir;
 mod sample;
 mod schedule;
 

@@ -1,10 +1,11 @@
 //! `stoke train`, `config`, `cp`, `eval` and `export`.
 
-use super::run_dir::{load_run_config, locate};
+use super::progress::ProgressObserver;
 use crate::config::{presets, resolve};
 use crate::distributed::World;
-use crate::train::TrainOptions;
+use crate::train::run_dir::{load_run_config, locate};
 use crate::train::session::Interrupted;
+use crate::train::{CancelToken, TrainOptions, Trainer};
 use crate::usage_error;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -98,19 +99,28 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
             (config, resolved, out, false)
         }
     };
-    let mut session = crate::recipes::registry::build(&config)?;
     let options = TrainOptions {
         out_dir: out_dir.clone(),
         resume,
-        quiet: args.quiet,
         stop_after: args.stop_after,
         world: world.clone(),
+        cancel: CancelToken::new(),
     };
+    super::interrupt::cancel_on_ctrl_c(&options.cancel);
+    let quiet = args.quiet || !world.is_leader();
     let summary = match &args.devices {
         Some(list) => {
-            crate::distributed::devices::train_on_devices(&config, &resolved, &options, list)?
+            let progress = || -> Vec<Box<dyn crate::train::Observer>> {
+                vec![Box::new(ProgressObserver::new(quiet))]
+            };
+            crate::distributed::devices::train_on_devices(
+                &config, &resolved, &options, list, &progress,
+            )?
         }
-        None => session.train(&config, &resolved, &options)?,
+        None => {
+            let progress = Box::new(ProgressObserver::new(quiet));
+            crate::train::train(&config, &resolved, &options, vec![progress])?
+        }
     };
     if !world.is_leader() {
         return Ok(());
@@ -222,7 +232,8 @@ pub fn eval(
         .map(|d| format!("dataset.path=\"{d}\""))
         .collect();
     let located = locate(target, best, &overrides)?;
-    let mut session = crate::recipes::registry::build(&located.config)?;
+    let device = crate::device::parse(&located.config.device)?;
+    let trainer = Trainer::from_checkpoint(&located.config, &located.checkpoint, &device)?;
     if let Some(kind) = &attack.attack {
         let spec = crate::attacks::evaluation::EvalAttack::parse(
             kind,
@@ -233,8 +244,7 @@ pub fn eval(
                 .unwrap_or(if kind == "apgd-ce" { 100 } else { 20 }),
             attack.restarts,
         )?;
-        let result =
-            session.evaluate_robust(&located.config, &located.checkpoint, &spec, attack.limit)?;
+        let result = trainer.evaluate_robust(&spec, attack.limit)?;
         if json {
             let mut value = serde_json::to_value(&result)?;
             value["checkpoint"] = located.checkpoint.display().to_string().into();
@@ -252,7 +262,10 @@ pub fn eval(
         }
         return Ok(());
     }
-    let eval = session.evaluate(&located.config, &located.checkpoint, on_train)?;
+    let eval = match on_train {
+        true => trainer.evaluate_train_split()?,
+        false => trainer.evaluate()?,
+    };
     if json {
         let mut value = serde_json::to_value(&eval)?;
         value["checkpoint"] = located.checkpoint.display().to_string().into();
@@ -276,8 +289,9 @@ pub fn export(target: &Path, format: &str, path: &Path, best: bool) -> anyhow::R
         ));
     }
     let located = locate(target, best, &[])?;
-    let mut session = crate::recipes::registry::build(&located.config)?;
-    let count = session.export_safetensors(&located.config, &located.checkpoint, path)?;
+    let device = crate::device::parse(&located.config.device)?;
+    let trainer = Trainer::from_checkpoint(&located.config, &located.checkpoint, &device)?;
+    let count = trainer.export_safetensors(path)?;
     println!(
         "wrote {count} tensors from {} to {}",
         located.checkpoint.display(),

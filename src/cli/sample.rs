@@ -1,8 +1,8 @@
 //! `stoke sample`: images from a trained diffusion run, as a PNG grid and optionally raw.
 
-use super::run_dir::locate;
 use crate::diffusion::generate::{SampleRequest, Sampler};
 use crate::diffusion::grid::{write_grid, write_raw};
+use crate::train::run_dir::locate;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -61,16 +61,21 @@ impl SampleArgs {
             seed: self.seed,
             use_ema: !self.no_ema,
             batch_size: self.batch_size,
-            quiet: self.quiet,
+            progress: None,
         }
     }
 }
 
 pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let located = locate(&args.target, args.best, &[])?;
-    let mut session = crate::recipes::registry::build(&located.config)?;
+    let device = crate::device::parse(&located.config.device)?;
+    let trainer = crate::Trainer::from_checkpoint(&located.config, &located.checkpoint, &device)?;
     let started = std::time::Instant::now();
-    let images = session.sample(&located.config, &located.checkpoint, &args.request())?;
+    let bar = super::progress::work_bar(0, "sampling", args.quiet);
+    let mut request = args.request();
+    request.progress = Some(super::progress::report_to(&bar));
+    let images = trainer.generate(&request)?;
+    bar.finish_and_clear();
     write_grid(&images, args.columns, args.scale, &args.out)?;
     if let Some(raw) = &args.raw {
         write_raw(&images, raw)?;

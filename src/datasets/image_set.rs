@@ -43,6 +43,39 @@ impl ImageSet {
         self.channels * self.height * self.width
     }
 
+    /// The images `range` (clamped to the set) as a new set: a client's shard of the data.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> ImageSet {
+        let end = range.end.min(self.len());
+        let start = range.start.min(end);
+        let size = self.image_size();
+        ImageSet {
+            pixels: self.pixels[start * size..end * size].to_vec(),
+            labels: self.labels[start..end].to_vec(),
+            ..self.empty_like()
+        }
+    }
+
+    /// The images at `indices` (in that order; each must be `< len`), as a new set.
+    pub fn select(&self, indices: &[usize]) -> ImageSet {
+        let mut out = self.empty_like();
+        for &i in indices {
+            out.pixels.extend_from_slice(self.image(i));
+            out.labels.push(self.labels[i]);
+        }
+        out
+    }
+
+    fn empty_like(&self) -> ImageSet {
+        ImageSet {
+            pixels: Vec::new(),
+            labels: Vec::new(),
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            num_classes: self.num_classes,
+        }
+    }
+
     /// The CHW bytes of image `index`.
     pub fn image(&self, index: usize) -> &[u8] {
         let size = self.image_size();

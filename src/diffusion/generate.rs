@@ -29,6 +29,16 @@ impl std::str::FromStr for Sampler {
     }
 }
 
+/// Told `(network evaluations done, total)` as sampling proceeds (a progress display).
+#[derive(Clone)]
+pub struct ProgressFn(pub std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressFn")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SampleRequest {
     /// Images to generate.
@@ -45,8 +55,8 @@ pub struct SampleRequest {
     pub use_ema: bool,
     /// Images generated at once.
     pub batch_size: usize,
-    /// No progress bar.
-    pub quiet: bool,
+    /// Called after each network evaluation (None: nobody is told).
+    pub progress: Option<ProgressFn>,
 }
 
 /// Generated images on the host.

@@ -9,7 +9,7 @@
 use super::threads::ThreadGroup;
 use super::{Collective, DEFAULT_TIMEOUT, World};
 use crate::config::RunConfig;
-use crate::train::{Summary, TrainOptions};
+use crate::train::{Observer, Summary, TrainOptions};
 use crate::usage_error;
 
 /// The devices of a `--devices` list, checked: at least two distinct CUDA devices, as
@@ -80,6 +80,9 @@ impl Collective for DeviceRank {
     }
 }
 
+/// What rank 0 of a thread group shows (progress); the other ranks show nothing.
+pub type LeaderObservers<'a> = &'a (dyn Fn() -> Vec<Box<dyn Observer>> + Sync);
+
 /// Trains `config` with one rank per device name, each in its own thread; returns rank 0's
 /// summary, or the first rank's error.
 pub fn train_threads(
@@ -88,6 +91,7 @@ pub fn train_threads(
     options: &TrainOptions,
     devices: &[String],
     averaging: GradientAveraging,
+    observers: LeaderObservers<'_>,
 ) -> anyhow::Result<Summary> {
     let group = ThreadGroup::new(devices.len(), DEFAULT_TIMEOUT);
     let results: Vec<anyhow::Result<Summary>> = std::thread::scope(|scope| {
@@ -104,13 +108,12 @@ pub fn train_threads(
                         rank: group.member(rank),
                         averaging,
                     });
-                    let options = TrainOptions {
-                        quiet: options.quiet || rank > 0,
-                        world,
-                        ..options
+                    let options = TrainOptions { world, ..options };
+                    let shown = match rank {
+                        0 => observers(),
+                        _ => Vec::new(),
                     };
-                    let result = crate::recipes::registry::build(&config)
-                        .and_then(|mut session| session.train(&config, resolved, &options));
+                    let result = crate::train::train(&config, resolved, &options, shown);
                     if let Err(error) = &result {
                         group.fail(&format!("rank {rank} ({device}) failed: {error:#}"));
                     }
@@ -157,6 +160,7 @@ pub fn train_on_devices(
     resolved: &toml::Table,
     options: &TrainOptions,
     list: &str,
+    observers: LeaderObservers<'_>,
 ) -> anyhow::Result<Summary> {
     let devices = parse_devices(list)?;
     if options.world.size() > 1 {
@@ -164,7 +168,7 @@ pub fn train_on_devices(
             "--devices runs one process with a thread per GPU; do not start it under mpirun"
         ));
     }
-    ddp(config, resolved, options, &devices)
+    ddp(config, resolved, options, &devices, observers)
 }
 
 /// Burn's DDP: compiled into every build (so it is type-checked here, where the `cuda`
@@ -174,6 +178,7 @@ fn ddp(
     resolved: &toml::Table,
     options: &TrainOptions,
     devices: &[String],
+    observers: LeaderObservers<'_>,
 ) -> anyhow::Result<Summary> {
     use burn::tensor::distributed::{DistributedConfig, DistributedContext, ReduceOperation};
     if !cfg!(feature = "cuda") {
@@ -205,6 +210,7 @@ fn ddp(
         options,
         devices,
         GradientAveraging::InBackward,
+        observers,
     )
 }
 
@@ -237,6 +243,7 @@ mod tests {
             &config.1,
             &TrainOptions::default(),
             "cuda:0,cuda:1",
+            &Vec::new,
         )
         .unwrap_err();
         assert!(

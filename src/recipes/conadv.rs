@@ -141,6 +141,10 @@ impl Recipe for ConAdv {
         crate::recipes::erm::clean_eval(&model.main, batch)
     }
 
+    fn logits(&self, model: &DualBn, images: Tensor<4>) -> Option<Tensor<2>> {
+        Some(model.main.forward(images))
+    }
+
     fn robust_eval_batch(
         &self,
         model: &DualBn,

@@ -283,11 +283,14 @@ impl<F: Formulation> Diffusion<F> {
         let device = net.devices()[0].clone();
         let (c, side) = (net.channels(), net.resolution());
         let batches = request.n.div_ceil(request.batch_size);
-        let bar = crate::train::progress::work_bar(
-            (evaluations * batches) as u64,
-            "sampling",
-            request.quiet,
-        );
+        let total = (evaluations * batches) as u64;
+        let done = std::cell::Cell::new(0u64);
+        let tick = || {
+            done.set(done.get() + 1);
+            if let Some(progress) = &request.progress {
+                (progress.0)(done.get(), total);
+            }
+        };
         let mut pixels = Vec::with_capacity(request.n * c * side * side);
         for start in (0..request.n).step_by(request.batch_size) {
             let count = request.batch_size.min(request.n - start);
@@ -308,7 +311,7 @@ impl<F: Formulation> Diffusion<F> {
                 steps,
                 draw(0),
                 |x, noise_input| {
-                    bar.inc(1);
+                    tick();
                     net.forward(x, noise_input, class_tensor.clone(), augmentation.clone())
                 },
                 |k| draw(k + 1),
@@ -316,7 +319,6 @@ impl<F: Formulation> Diffusion<F> {
             let unit = images.add_scalar(1.0).div_scalar(2.0).clamp(0.0, 1.0);
             pixels.extend(unit.into_data().iter::<f32>());
         }
-        bar.finish_and_clear();
         Ok(GeneratedImages {
             pixels,
             shape: [request.n, c, side, side],

@@ -31,6 +31,14 @@ macro_rules! classifier_methods {
             crate::recipes::erm::clean_eval(model, batch)
         }
 
+        fn logits(
+            &self,
+            model: &crate::models::Classifier,
+            images: burn::prelude::Tensor<4>,
+        ) -> Option<burn::prelude::Tensor<2>> {
+            Some(model.forward(images))
+        }
+
         fn robust_eval_batch(
             &self,
             model: &crate::models::Classifier,
@@ -151,6 +159,12 @@ pub trait Recipe: Sized {
     /// Scores a test batch with the inference copy of the model; `first` is the index of the
     /// batch's first image in the test split (recipes that draw noise draw it per image).
     fn eval_batch(&self, model: &Self::Model, batch: &Batch, first: usize) -> EvalSums;
+
+    /// The class logits `[B, classes]` of normalised images under the inference copy of the
+    /// model; `None` for recipes whose model does not classify.
+    fn logits(&self, _model: &Self::Model, _images: Tensor<4>) -> Option<Tensor<2>> {
+        None
+    }
 
     /// Called after each optimizer step with the updated model; returns the model the next
     /// step trains (diffusion recipes fold the weights into an EMA kept in the model).

@@ -13,13 +13,13 @@ use super::pgd_at::PgdAt;
 use super::trades::Trades;
 use super::weat::Weat;
 use crate::config::RunConfig;
-use crate::train::session::{Session, SessionOps};
+use crate::train::trainer::{Unbound, UnboundRecipe};
 use crate::usage_error;
 
-type Builder = fn(&RunConfig) -> anyhow::Result<Box<dyn SessionOps>>;
+type Builder = fn(&RunConfig) -> anyhow::Result<Box<dyn UnboundRecipe>>;
 
-fn entry<R: Recipe + 'static>(config: &RunConfig) -> anyhow::Result<Box<dyn SessionOps>> {
-    Ok(Box::new(Session::<R>::new(R::from_config(config)?)))
+fn entry<R: Recipe + 'static>(config: &RunConfig) -> anyhow::Result<Box<dyn UnboundRecipe>> {
+    Ok(Box::new(Unbound(R::from_config(config)?)))
 }
 
 /// (name, one-line description, builder)
@@ -76,8 +76,9 @@ pub const RECIPES: &[(&str, &str, Builder)] = &[
     ),
 ];
 
-/// The recipe a config names, type-erased so the CLI can train, evaluate and export it.
-pub fn build(config: &RunConfig) -> anyhow::Result<Box<dyn SessionOps>> {
+/// The recipe a config names, built from its options (checked) and type-erased; a
+/// [`crate::Trainer`] binds it to data, model and optimizer.
+pub fn build(config: &RunConfig) -> anyhow::Result<Box<dyn UnboundRecipe>> {
     let (_, _, builder) = RECIPES
         .iter()
         .find(|(name, _, _)| *name == config.recipe.name)

@@ -1,19 +1,32 @@
-//! The training engine: one loop for every recipe, with schedules, clipping, metrics,
-//! evaluation, checkpoints, resume and interruption.
+//! The training engine: a [`Trainer`] per run (one loop for every recipe, with schedules,
+//! clipping, evaluation and resume), observers for what happens around it (metrics file,
+//! checkpoints, progress), and [`Weights`] for drivers that move weights between Trainers.
 
 pub mod adaptive_batch;
 pub mod atomic;
+pub mod cancel;
 pub mod checkpoint;
 pub mod ema;
+mod engine;
 pub mod evaluate;
-pub mod interrupt;
 pub mod loss;
 pub mod metrics;
-pub mod progress;
+pub mod observer;
+pub mod predict;
+pub mod recorder;
 pub mod refine;
 pub mod robustness;
+pub mod run_dir;
 pub mod schedule;
 pub mod session;
+pub mod trainer;
+pub mod weights;
 
+pub use cancel::CancelToken;
+pub use engine::{NonFinite, Setup};
 pub use evaluate::Evaluation;
-pub use session::{Session, SessionOps, Summary, TrainOptions};
+pub use observer::{Event, Observer, StepReport};
+pub use predict::Predictions;
+pub use session::{Interrupted, Summary, TrainOptions, train};
+pub use trainer::Trainer;
+pub use weights::{TensorKind, WeightTensor, Weights};

@@ -35,15 +35,33 @@ pub fn train(
     let _guard = ONE_TRAINING_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let mut session = stoke::recipes::registry::build(config)?;
     let options = TrainOptions {
         out_dir: out.to_path_buf(),
         resume,
-        quiet: true,
         stop_after,
-        world: Default::default(),
+        ..Default::default()
     };
-    session.train(config, resolved, &options)
+    stoke::train::train(config, resolved, &options, Vec::new())
+}
+
+/// Whether a system package a test needs is installed (`present`). When it is not, the test
+/// fails if `STOKE_REQUIRE_SYSTEM_DEPS=1` (CI, which installs the packages) and otherwise
+/// prints why it skips and returns false.
+pub fn system_dependency(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("STOKE_REQUIRE_SYSTEM_DEPS").is_ok_and(|v| v == "1") {
+        panic!("{what} is missing and STOKE_REQUIRE_SYSTEM_DEPS=1 requires it");
+    }
+    eprintln!("skipped: {what} is not installed (see README: Testing)");
+    false
+}
+
+/// Whether `program` is on the PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// Runs the `stoke` binary.

@@ -1,5 +1,7 @@
-//! Progress display: an indicatif bar on a terminal, plain periodic lines otherwise.
+//! Progress display: an indicatif bar on a terminal, plain periodic lines otherwise; an
+//! observer of the Trainer `stoke train` runs.
 
+use crate::train::observer::{Event, Observer, TrainerAccess};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -69,6 +71,58 @@ impl Progress {
     }
 }
 
+/// Shows a Trainer's progress: the bar (or a line per logging window), evaluations and
+/// early stops.
+pub struct ProgressObserver {
+    quiet: bool,
+    progress: Option<Progress>,
+}
+
+impl ProgressObserver {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            progress: None,
+        }
+    }
+}
+
+impl Observer for ProgressObserver {
+    fn on_event(&mut self, event: &Event<'_>, _: &mut dyn TrainerAccess) -> anyhow::Result<()> {
+        if let Event::Started { step, total_steps } = event {
+            self.progress = Some(Progress::new(*total_steps, *step, self.quiet));
+        }
+        let Some(progress) = &self.progress else {
+            return Ok(());
+        };
+        match event {
+            Event::Log(log) => progress.update(&Status {
+                step: log.step,
+                total: log.total_steps,
+                epoch: log.epoch,
+                loss: log.loss,
+                accuracy: log.accuracy,
+                lr: log.lr,
+                images_per_second: log.images_per_second,
+            }),
+            Event::Evaluation(eval) => progress.println(&eval.text),
+            Event::CollapseStop(stop) => progress.println(&stop.text()),
+            Event::Interrupted { .. } | Event::Finished(_) => progress.finish(),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Drop for ProgressObserver {
+    fn drop(&mut self) {
+        // A run that failed leaves no half-drawn bar behind.
+        if let Some(progress) = &self.progress {
+            progress.finish();
+        }
+    }
+}
+
 /// A bar counting `total` units of work (e.g. sampler network evaluations) on a terminal;
 /// hidden when `quiet` or when stderr is not a terminal.
 pub fn work_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
@@ -82,4 +136,13 @@ pub fn work_bar(total: u64, message: &str, quiet: bool) -> ProgressBar {
     );
     bar.set_message(message.to_string());
     bar
+}
+
+/// A sampling progress callback that moves `bar`.
+pub fn report_to(bar: &ProgressBar) -> crate::diffusion::generate::ProgressFn {
+    let bar = bar.clone();
+    crate::diffusion::generate::ProgressFn(std::sync::Arc::new(move |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    }))
 }

@@ -1,0 +1,1193 @@
+//! One training run of one recipe: the state a [`crate::Trainer`] owns and the step it takes.
+//!
+//! [`Engine::step`] is one optimizer step, top to bottom: the batch, the recipe's loss, its
+//! gradient (averaged over data-parallel ranks), the optional second-order and batch-size
+//! extras of the optimizer, clipping, the update, the schedule. [`Engine::run`] repeats it to
+//! the end of the config's budget with evaluations at their cadence, and tells the attached
+//! observers (metrics file, checkpoints, progress) what happened.
+
+use super::adaptive_batch::{AdaptiveBatch, Share};
+use super::cancel::CancelToken;
+use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
+use super::evaluate::{Evaluation, RobustEvaluation, evaluate_robust, evaluate_shared, to_device};
+use super::observer::{
+    CollapseReport, EvalReport, Event, LogReport, Observers, StepReport, TrainerAccess,
+};
+use super::predict::{Predictions, predict};
+use super::robustness::{RobustProbe, Verdict};
+use super::schedule::Schedule;
+use super::session::{Interrupted, Summary};
+use super::weights::Weights;
+use crate::attacks::evaluation::EvalAttack;
+use crate::config::RunConfig;
+use crate::datasets::augment::Augment;
+use crate::datasets::{BatchPlan, ImageSet, LoadedData, Pipeline, TrainLoader};
+use crate::diffusion::generate::{GeneratedImages, SampleRequest};
+use crate::distributed::World;
+use crate::distributed::gradients;
+use crate::distributed::shard::Shard;
+use crate::optim::grad_norm::{GradNorms, clip_global_norm, grad_norms};
+use crate::optim::hutchinson::{Hutchinson, stack_with_diagonal};
+use crate::optim::lr_scaling::LrScaling;
+use crate::recipes::{Batch, DataInfo, Recipe, StepContext, StepOutput};
+use crate::rng::{self, Stream};
+use crate::usage_error;
+use anyhow::Context;
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How a Trainer is set up beyond its config.
+#[derive(Clone, Default)]
+pub struct Setup {
+    /// The data-parallel ranks it trains with (one process by default).
+    pub world: World,
+    /// Distinguishes Trainers of one process: it keys the per-step draws of the device
+    /// generator (dropout), so clients of a federated simulation with one seed draw
+    /// differently. Trainer 0 draws exactly what `stoke train` draws.
+    pub id: u64,
+}
+
+/// The pieces of a step computed before the update ([`Engine::gradients`]).
+struct Pending {
+    batch: Batch,
+    ctx: StepContext,
+    figures: StepFigures,
+    step_started: Instant,
+    step_key: u64,
+}
+
+/// Timing of this process's part of the run.
+struct Clock {
+    started: Instant,
+    wall_before: f64,
+    first_sample: usize,
+    training_seconds: f64,
+    window_seconds: f64,
+    window_images: usize,
+}
+
+pub(crate) struct Engine<R: Recipe> {
+    recipe: R,
+    config: RunConfig,
+    setup: Setup,
+    device: Device,
+    train_device: Device,
+    model: R::Model,
+    optim: ModuleOptimizer,
+    curvature: Option<Hutchinson>,
+    schedule: Schedule,
+    lr_scaling: LrScaling,
+    adaptive: Option<AdaptiveBatch>,
+    sample_budget: Option<usize>,
+    probe: Option<RobustProbe>,
+    pipeline: Pipeline,
+    train_set: Arc<ImageSet>,
+    test_set: ImageSet,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    trainable: usize,
+    state: TrainState,
+    /// Whether the state came from a checkpoint (the recipe's own state is then restored).
+    resumed: bool,
+    /// Set once the ranks agreed on the starting state and the loader runs.
+    loader: Option<TrainLoader>,
+    upcoming: Option<Batch>,
+    pending: Option<Pending>,
+    clock: Clock,
+    last_eval: Option<Evaluation>,
+    last_robust: Option<f64>,
+    stopped_on_collapse: Option<usize>,
+    /// Fast-AT's guard: the weights of the best robust accuracy, restored on a collapse.
+    guard_weights: Option<R::Model>,
+    /// The checkpoint written last (what an interrupted run reports).
+    last_checkpoint: Option<PathBuf>,
+}
+
+/// Held while a training initialises its model from the device generator.
+static INITIALISING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn data_info(set: &ImageSet) -> DataInfo {
+    DataInfo {
+        channels: set.channels,
+        height: set.height,
+        width: set.width,
+        num_classes: set.num_classes,
+    }
+}
+
+/// How the config normalises and augments images.
+pub(crate) fn pipeline(config: &RunConfig) -> Pipeline {
+    Pipeline {
+        mean: config.dataset.mean.clone(),
+        std: config.dataset.std.clone(),
+        augment: Augment {
+            crop_padding: config.data.crop_padding,
+            hflip: config.data.hflip,
+        },
+    }
+}
+
+impl<R: Recipe> Engine<R> {
+    pub(crate) fn new(
+        recipe: R,
+        config: &RunConfig,
+        data: LoadedData,
+        device: &Device,
+        setup: Setup,
+    ) -> anyhow::Result<Self> {
+        let config = config.clone();
+        let train_len = data.train.len();
+        let batch = config.data.batch_size;
+        if batch == 0 || batch > train_len {
+            return Err(usage_error!(
+                "key `data.batch_size`: expected 1..={train_len} (the training set size), got {batch}"
+            ));
+        }
+        let ranks = setup.world.size();
+        if batch < ranks {
+            return Err(usage_error!(
+                "key `data.batch_size`: the global batch of {batch} cannot be shared by {ranks} \
+                 ranks (each needs at least one sample)"
+            ));
+        }
+        if config.data.eval_batch_size == 0 {
+            return Err(usage_error!(
+                "key `data.eval_batch_size`: expected a positive number"
+            ));
+        }
+        for (key, values) in [("mean", &config.dataset.mean), ("std", &config.dataset.std)] {
+            if values.len() != data.train.channels {
+                return Err(usage_error!(
+                    "key `dataset.{key}`: {} values for images of {} channels",
+                    values.len(),
+                    data.train.channels
+                ));
+            }
+        }
+        let steps_per_epoch = train_len / batch;
+        let total_steps = match config.train.steps {
+            0 => config.train.epochs * steps_per_epoch,
+            steps => steps,
+        };
+        if total_steps == 0 {
+            return Err(usage_error!(
+                "key `train.epochs`: training needs at least one step (set train.epochs or train.steps)"
+            ));
+        }
+        let train_device = device.clone().autodiff();
+        let model = {
+            // Initialisation draws from the seed alone (ranks in threads take turns at the
+            // generator they may share).
+            let _turn = INITIALISING.lock().unwrap_or_else(|e| e.into_inner());
+            train_device.seed(rng::key(config.seed, Stream::Init, 0, 0));
+            let model = recipe.build_model(&config, &data_info(&data.train), &train_device)?;
+            // All of it now, before any rank compares weights.
+            crate::models::initialise_now(&model);
+            model
+        };
+        let trainable = crate::models::trainable_params(&model);
+        let built = crate::optim::build(&config.optimizer)?;
+        let schedule = Schedule::new(
+            &config.schedule,
+            config.optimizer.lr,
+            steps_per_epoch,
+            total_steps,
+        )?;
+        // Under adaptive batches the official AdAdaGrad keeps the rate constant: no scaling
+        // unless the config asks for it.
+        let mut optimizer_config = config.optimizer.clone();
+        if config.adaptive_batch.is_some() && optimizer_config.lr_scaling.is_none() {
+            optimizer_config.lr_scaling = Some("none".into());
+        }
+        let lr_scaling = LrScaling::from_config(&optimizer_config, batch)?;
+        if (built.curvature.is_some() || config.adaptive_batch.is_some())
+            && !recipe.repeatable_loss()
+        {
+            return Err(usage_error!(
+                "recipe `{}` cannot re-evaluate its loss within a step, which optimizer `{}` \
+                 and [adaptive_batch] need",
+                config.recipe.name,
+                config.optimizer.name
+            ));
+        }
+        let adaptive = config
+            .adaptive_batch
+            .as_ref()
+            .map(|c| AdaptiveBatch::from_config(c, batch))
+            .transpose()?;
+        // With a growing batch an epoch budget ends the run by samples, not steps, so only
+        // schedules that do not need the run's length in steps apply.
+        let sample_budget = match adaptive {
+            Some(_) if config.train.steps == 0 => {
+                if config.schedule.name != "constant" {
+                    return Err(usage_error!(
+                        "key `schedule.name`: with [adaptive_batch] and train.epochs the number of \
+                         steps is not known in advance; use schedule.name = \"constant\" or set train.steps"
+                    ));
+                }
+                Some(config.train.epochs * train_len)
+            }
+            _ => None,
+        };
+        let probe = RobustProbe::from_config(&config.robust_eval, recipe.attack_eps())?;
+        let guard_weights =
+            (probe.is_some() && recipe.stop_on_collapse()).then(|| snapshot(&model));
+        Ok(Self {
+            pipeline: pipeline(&config),
+            recipe,
+            setup,
+            device: device.clone(),
+            train_device,
+            model,
+            optim: built.optim,
+            curvature: built.curvature,
+            schedule,
+            lr_scaling,
+            adaptive,
+            sample_budget,
+            probe,
+            train_set: Arc::new(data.train),
+            test_set: data.test,
+            steps_per_epoch,
+            total_steps,
+            trainable,
+            state: TrainState::default(),
+            resumed: false,
+            loader: None,
+            upcoming: None,
+            pending: None,
+            clock: Clock {
+                started: Instant::now(),
+                wall_before: 0.0,
+                first_sample: 0,
+                training_seconds: 0.0,
+                window_seconds: 0.0,
+                window_images: 0,
+            },
+            last_eval: None,
+            last_robust: None,
+            stopped_on_collapse: None,
+            guard_weights,
+            last_checkpoint: None,
+            config,
+        })
+    }
+
+    pub(crate) fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    pub(crate) fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+
+    pub(crate) fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    pub(crate) fn trainable_params(&self) -> usize {
+        self.trainable
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.step >= self.total_steps || self.budget_spent()
+    }
+
+    fn budget_spent(&self) -> bool {
+        self.sample_budget
+            .is_some_and(|b| self.state.samples_seen >= b)
+    }
+
+    /// Epochs done: by samples when the batch size can change.
+    fn epochs_done(&self) -> f64 {
+        match self.adaptive {
+            Some(_) => self.state.samples_seen as f64 / self.train_set.len() as f64,
+            None => self.state.step as f64 / self.steps_per_epoch as f64,
+        }
+    }
+
+    fn every(&self, value: usize) -> usize {
+        match value {
+            0 => self.steps_per_epoch,
+            value => value,
+        }
+    }
+
+    fn wall_seconds(&self) -> f64 {
+        self.clock.wall_before + self.clock.started.elapsed().as_secs_f64()
+    }
+
+    /// This Trainer's kernel choices, set before it computes (they are process-wide switches).
+    fn select_kernels(&self) {
+        crate::kernels::softmax::use_builtin(self.config.kernels.softmax == "builtin");
+    }
+
+    /// Loads model, optimizer, engine and recipe state from a checkpoint directory (on rank 0;
+    /// the others receive them when training starts).
+    pub(crate) fn load_checkpoint(&mut self, dir: &Path) -> anyhow::Result<()> {
+        if !self.setup.world.is_leader() {
+            self.resumed = true;
+            return Ok(());
+        }
+        let model = load_model(dir, self.model.clone())?;
+        let optim = std::mem::replace(
+            &mut self.optim,
+            crate::optim::build(&self.config.optimizer)?.optim,
+        );
+        let (optim, state) = load_training(dir, optim)?;
+        self.model = model;
+        self.optim = optim;
+        self.state = state;
+        self.resumed = true;
+        self.loader = None;
+        self.upcoming = None;
+        Ok(())
+    }
+
+    /// Loads only the weights of a checkpoint (evaluation, sampling, export).
+    pub(crate) fn load_weights_file(&mut self, dir: &Path) -> anyhow::Result<()> {
+        self.model = load_model(dir, self.model.clone())?;
+        Ok(())
+    }
+
+    /// Before the first step: every rank takes rank 0's weights and state (new run or
+    /// resumed), the recipe its saved state, and the loader starts at the current step.
+    fn begin(&mut self) -> anyhow::Result<()> {
+        if self.loader.is_some() {
+            return Ok(());
+        }
+        let world = self.setup.world.clone();
+        let optim = std::mem::replace(
+            &mut self.optim,
+            crate::optim::build(&self.config.optimizer)?.optim,
+        );
+        let (model, optim, state) = crate::distributed::state::broadcast_training(
+            &world,
+            self.model.clone(),
+            optim,
+            std::mem::take(&mut self.state),
+        )?;
+        self.model = model;
+        self.optim = optim;
+        self.state = state;
+        if world.averages_gradients_in_backward() {
+            self.model = gradients::mark_distributed(self.model.clone());
+        }
+        if self.resumed {
+            self.recipe.load_state(&self.state.recipe)?;
+        }
+        // After a resume, the guard holds the resumed weights until the next evaluation.
+        if let Some(guard) = &mut self.guard_weights {
+            *guard = snapshot(&self.model);
+        }
+        self.clock = Clock {
+            started: Instant::now(),
+            wall_before: self.state.wall_seconds,
+            first_sample: self.state.samples_seen,
+            training_seconds: 0.0,
+            window_seconds: 0.0,
+            window_images: 0,
+        };
+        self.start_loader();
+        Ok(())
+    }
+
+    fn batch_size(&self) -> usize {
+        match self.state.batch_size {
+            0 => self.config.data.batch_size,
+            resumed => resumed,
+        }
+    }
+
+    fn shard(&self) -> Shard {
+        Shard {
+            rank: self.setup.world.rank(),
+            ranks: self.setup.world.size(),
+        }
+    }
+
+    /// (Re)starts the loader at the current step and sample.
+    fn start_loader(&mut self) {
+        let plan = BatchPlan {
+            batch_size: self.batch_size(),
+            seed: self.config.seed,
+            start: self.state.step,
+            end: self.total_steps,
+            prefetch: self.config.data.prefetch,
+            cursor: self.adaptive.map(|_| self.state.samples_seen),
+            shard: self.shard(),
+        };
+        self.loader = Some(TrainLoader::new(
+            self.train_set.clone(),
+            self.pipeline.clone(),
+            plan,
+        ));
+        self.upcoming = None;
+    }
+
+    fn next_batch(&mut self) -> anyhow::Result<Batch> {
+        let loader = self
+            .loader
+            .as_mut()
+            .context("the data loader is not running")?;
+        let host = loader
+            .next_batch()
+            .context("the data loader stopped before the last step (the run's budget is spent)")?;
+        Ok(to_device(host, &self.train_device))
+    }
+
+    /// Forward and backward on the next batch: the gradient of the global batch's mean loss,
+    /// nothing applied yet.
+    fn forward_backward(&mut self) -> anyhow::Result<(GradientsParams, Pending)> {
+        if self.is_finished() {
+            return Err(usage_error!(
+                "the run is complete ({} steps); extend train.steps or train.epochs to train on",
+                self.state.step
+            ));
+        }
+        self.begin()?;
+        self.select_kernels();
+        let step = self.state.step;
+        let step_started = Instant::now();
+        // Dropout and any other backend draw of this step depend on (seed, step, rank,
+        // trainer) only: each rank draws its own numbers for its shard.
+        let index = self.setup.world.rank() as u64 | (self.setup.id << 32);
+        let step_key = rng::key(self.config.seed, Stream::Step, step as u64, index);
+        self.train_device.seed(step_key);
+        let batch = match self.upcoming.take() {
+            Some(batch) => batch,
+            None => self.next_batch()?,
+        };
+        // Recipes that look one batch ahead get it loaded a step early.
+        if self.recipe.wants_next_batch() && step + 1 < self.total_steps {
+            self.upcoming = self
+                .loader
+                .as_mut()
+                .and_then(|l| l.next_batch())
+                .map(|h| to_device(h, &self.train_device));
+        }
+        let ctx = StepContext {
+            step,
+            epoch: self.epochs_done() as usize,
+            seed: self.config.seed,
+            first: self.shard().range(self.batch_size()).start,
+            device: self.train_device.clone(),
+            next_batch: self.upcoming.clone(),
+        };
+        let output = self.recipe.train_loss(&self.model, &batch, &ctx);
+        let local_loss: f64 = output.loss.clone().into_scalar::<f64>();
+        // The global batch's figures: every rank then takes the same decisions.
+        let world = &self.setup.world;
+        let figures = StepFigures::reduce(world, local_loss, batch.size, &output, step);
+        if !figures.loss.is_finite() {
+            return Err(non_finite("loss", figures.loss, step));
+        }
+        let local = GradientsParams::from_grads(output.loss.backward(), &self.model);
+        let grads = match world.averages_gradients_in_backward() {
+            true => local,
+            false => {
+                // The rank's share of the global batch weighs its gradient in the average.
+                let share = batch.size as f64 / figures.samples as f64;
+                let what = format!("the gradient all-reduce of step {step}");
+                gradients::all_reduce(world, &self.model, local, share, &what)
+            }
+        };
+        let pending = Pending {
+            batch,
+            ctx,
+            figures,
+            step_started,
+            step_key,
+        };
+        Ok((grads, pending))
+    }
+
+    /// One optimizer step on the next batch.
+    pub(crate) fn step(&mut self, observers: &mut Observers) -> anyhow::Result<StepReport> {
+        let (grads, pending) = self.forward_backward()?;
+        self.pending = None;
+        self.update(grads, Some(pending), observers)
+    }
+
+    /// The next batch's gradients, not applied: [`Engine::apply_gradients`] completes the step.
+    pub(crate) fn gradients(&mut self) -> anyhow::Result<(Weights, StepReport)> {
+        let (grads, pending) = self.forward_backward()?;
+        let norms = grad_norms(&self.model, &grads);
+        let weights = gradient_weights(&self.model, &grads);
+        let report = StepReport {
+            step: self.state.step,
+            loss: pending.figures.loss,
+            lr: self.lr(pending.figures.samples),
+            batch_size: pending.figures.samples,
+            grad_l2: norms.l2,
+            grad_l1: norms.l1,
+            correct: pending.figures.correct,
+            metrics: pending.figures.metrics.clone(),
+            next_batch_size: None,
+            seconds: pending.step_started.elapsed().as_secs_f64(),
+        };
+        self.pending = Some(pending);
+        Ok((weights, report))
+    }
+
+    /// Clipping, the optimizer update and the schedule with `gradients` (named as
+    /// [`Engine::gradients`] gives them).
+    pub(crate) fn apply_gradients(
+        &mut self,
+        gradients: &Weights,
+        observers: &mut Observers,
+    ) -> anyhow::Result<StepReport> {
+        if self.is_finished() {
+            return Err(usage_error!(
+                "the run is complete ({} steps); extend train.steps or train.epochs to train on",
+                self.state.step
+            ));
+        }
+        self.begin()?;
+        let grads = gradients_params(&self.model, gradients)?;
+        let pending = self.pending.take();
+        self.update(grads, pending, observers)
+    }
+
+    fn lr(&self, samples: usize) -> f64 {
+        self.schedule.lr(self.state.step) * self.lr_scaling.factor(samples)
+    }
+
+    /// The second half of a step: checks, optimizer extras, clipping, the update.
+    fn update(
+        &mut self,
+        mut grads: GradientsParams,
+        pending: Option<Pending>,
+        observers: &mut Observers,
+    ) -> anyhow::Result<StepReport> {
+        let step = self.state.step;
+        let norms = grad_norms(&self.model, &grads);
+        if !norms.l2.is_finite() {
+            return Err(non_finite("gradient norm", norms.l2, step));
+        }
+        let extras_due = self.curvature.is_some_and(|c| c.due(step)) || self.adaptive.is_some();
+        let (hessian_vector, next_batch_size) = match &pending {
+            Some(pending) => (
+                self.hessian_vector(&grads, pending),
+                self.next_batch_size(pending),
+            ),
+            None if extras_due => {
+                return Err(usage_error!(
+                    "apply_gradients: optimizer `{}` or [adaptive_batch] needs the step's batch; \
+                     get the gradients from this Trainer's gradients() first",
+                    self.config.optimizer.name
+                ));
+            }
+            None => (None, None),
+        };
+        if let Some(max_norm) = self.config.optimizer.grad_clip_norm {
+            clip_global_norm(&self.model, &mut grads, norms.l2, max_norm);
+        }
+        if let Some(hz) = &hessian_vector {
+            grads = stack_with_diagonal(&self.model, grads, hz);
+        }
+        let figures = match &pending {
+            Some(p) => p.figures.clone(),
+            None => StepFigures::external(self.config.data.batch_size),
+        };
+        let lr = self.lr(figures.samples);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.model = self.recipe.after_step(self.model.clone(), step);
+        self.state.step += 1;
+        self.state.samples_seen += figures.samples;
+        if let Some(next) = next_batch_size
+            && next != self.batch_size()
+            && self.state.step < self.total_steps
+        {
+            // The loader restarts at the current sample with the new size.
+            self.state.batch_size = next;
+            self.start_loader();
+        }
+        let seconds = pending
+            .as_ref()
+            .map_or(0.0, |p| p.step_started.elapsed().as_secs_f64());
+        let report = StepReport {
+            step: self.state.step,
+            loss: figures.loss,
+            lr,
+            batch_size: figures.samples,
+            grad_l2: norms.l2,
+            grad_l1: norms.l1,
+            correct: figures.correct,
+            metrics: figures.metrics,
+            next_batch_size,
+            seconds,
+        };
+        self.notify(observers, &Event::Step(&report))?;
+        self.account(&report, &norms, observers)?;
+        Ok(report)
+    }
+
+    /// AdaHessian: Hessian-vector products from the loss at perturbed weights, on the same
+    /// batch with the same dropout draws.
+    fn hessian_vector(&mut self, grads: &GradientsParams, p: &Pending) -> Option<GradientsParams> {
+        let step = p.ctx.step;
+        let curvature = self.curvature.filter(|c| c.due(step))?;
+        let (world, device, recipe) = (&self.setup.world, &self.train_device, &mut self.recipe);
+        let share = p.batch.size as f64 / p.figures.samples as f64;
+        Some(curvature.hessian_vector(
+            &self.model,
+            grads,
+            self.config.seed,
+            step,
+            |moved| {
+                device.seed(p.step_key);
+                recipe.train_loss(moved, &p.batch, &p.ctx).loss
+            },
+            |moved, grads| {
+                let what = format!("the Hessian-vector all-reduce of step {step}");
+                gradients::all_reduce(world, moved, grads, share, &what)
+            },
+        ))
+    }
+
+    /// AdAdaGrad: the variance test on this batch decides the next batch size. (Skipped once
+    /// the batch is as large as it may get, as the official code does.)
+    fn next_batch_size(&mut self, p: &Pending) -> Option<usize> {
+        let train_len = self.train_set.len();
+        let batch_size = self.batch_size();
+        let adaptive = self
+            .adaptive
+            .filter(|a| a.due(p.ctx.step) && batch_size < a.max_batch_size.min(train_len))?;
+        let (world, device, recipe) = (&self.setup.world, &self.train_device, &mut self.recipe);
+        let share = Share {
+            first: p.ctx.first,
+            global: p.figures.samples,
+        };
+        let stats = adaptive.measure_share(
+            &self.model,
+            &p.batch,
+            share,
+            |copy, part| {
+                device.seed(p.step_key);
+                recipe.train_loss(copy, part, &p.ctx).loss
+            },
+            |copy, grads, weight| {
+                let what = format!("the batch-size test's all-reduce at step {}", p.ctx.step);
+                gradients::all_reduce(world, copy, grads, weight, &what)
+            },
+        );
+        Some(adaptive.next_batch_size(&stats, batch_size).min(train_len))
+    }
+
+    /// Adds a step to the logging window; every `train.log_every` steps, reports the window.
+    fn account(
+        &mut self,
+        report: &StepReport,
+        norms: &GradNorms,
+        observers: &mut Observers,
+    ) -> anyhow::Result<()> {
+        self.clock.training_seconds += report.seconds;
+        self.clock.window_seconds += report.seconds;
+        self.clock.window_images += report.batch_size;
+        let window = &mut self.state.window;
+        window.steps += 1;
+        window.loss_sum += report.loss;
+        window.grad_norm_sum += norms.l2;
+        window.samples += report.batch_size;
+        window.correct += report.correct.unwrap_or(0);
+        let log_every = self.config.train.log_every.max(1);
+        if !(self.state.step % log_every == 0 || self.is_finished()) {
+            return Ok(());
+        }
+        let window = std::mem::take(&mut self.state.window);
+        let log = LogReport {
+            step: self.state.step,
+            total_steps: self.total_steps,
+            epoch: self.epochs_done(),
+            loss: window.loss_sum / window.steps as f64,
+            accuracy: report
+                .correct
+                .map(|_| window.correct as f64 / window.samples.max(1) as f64),
+            lr: report.lr,
+            grad_norm: window.grad_norm_sum / window.steps as f64,
+            batch_size: report.batch_size,
+            images_per_second: self.clock.window_images as f64
+                / f64::max(self.clock.window_seconds, 1e-9),
+            wall_seconds: self.wall_seconds(),
+        };
+        self.clock.window_seconds = 0.0;
+        self.clock.window_images = 0;
+        self.notify(observers, &Event::Log(&log))
+    }
+
+    fn notify(&mut self, observers: &mut Observers, event: &Event<'_>) -> anyhow::Result<()> {
+        observers.notify(event, self)
+    }
+
+    /// Trains to the end of the config's budget, evaluating at `train.eval_every`; stops
+    /// early when `cancel` is set (after the observers saw [`Event::Interrupted`]) or after
+    /// `stop_after` steps.
+    pub(crate) fn run(
+        &mut self,
+        observers: &mut Observers,
+        cancel: &CancelToken,
+        stop_after: Option<usize>,
+    ) -> anyhow::Result<Summary> {
+        self.begin()?;
+        let started = Event::Started {
+            step: self.state.step,
+            total_steps: self.total_steps,
+        };
+        self.notify(observers, &started)?;
+        let eval_every = self.every(self.config.train.eval_every);
+        let checkpoint_every = self.every(self.config.train.checkpoint_every);
+        while !self.is_finished() {
+            let stop = cancel.is_cancelled() || stop_after == Some(self.state.step);
+            if agreed(&self.setup.world, stop, "agreeing on an interrupt") {
+                let step = self.state.step;
+                self.last_checkpoint = None;
+                self.notify(observers, &Event::Interrupted { step })?;
+                let checkpoint = self.last_checkpoint.take();
+                return Err(Interrupted { step, checkpoint }.into());
+            }
+            self.step(observers)?;
+            let done = self.is_finished();
+            let mut best = false;
+            if self.state.step % eval_every == 0 || done {
+                best = self.evaluate_at_cadence(observers)?;
+            }
+            if let Some(step) = self.stopped_on_collapse {
+                self.restore_best_robust(step, observers)?;
+                let end = Event::StepEnd {
+                    step: self.state.step,
+                    checkpoint_due: true,
+                    best: false,
+                };
+                self.notify(observers, &end)?;
+                break;
+            }
+            let end = Event::StepEnd {
+                step: self.state.step,
+                checkpoint_due: self.state.step % checkpoint_every == 0 || done,
+                best,
+            };
+            self.notify(observers, &end)?;
+        }
+        let summary = self.summary()?;
+        self.notify(observers, &Event::Finished(&summary))?;
+        Ok(summary)
+    }
+
+    /// The summary of the run so far (evaluating now if no evaluation ran in this process).
+    fn summary(&mut self) -> anyhow::Result<Summary> {
+        let eval = match self.last_eval.clone() {
+            Some(eval) => eval,
+            // Resumed from the final checkpoint: nothing left to train, evaluate what is there.
+            None => self.evaluate()?,
+        };
+        let clock = &self.clock;
+        Ok(Summary {
+            test_accuracy: eval.test_accuracy,
+            test_loss: eval.test_loss,
+            best_test_accuracy: self.state.best_accuracy.or(eval.test_accuracy),
+            best_step: self.state.best_step,
+            test_loss_parts: eval.parts.clone(),
+            steps: self.state.step,
+            epochs: self.epochs_done(),
+            wall_seconds: self.wall_seconds(),
+            images_per_second: (self.state.samples_seen - clock.first_sample) as f64
+                / clock.training_seconds.max(1e-9),
+            trainable_params: Some(self.trainable),
+            ranks: self.setup.world.size(),
+            robust_accuracy: self.last_robust,
+            catastrophic_overfitting_step: self.state.collapse.detected_at,
+            stopped_on_collapse: self.stopped_on_collapse,
+        })
+    }
+
+    /// The evaluation of `train.eval_every`: test split, robust probe, best tracking.
+    /// Returns whether it is the best so far.
+    fn evaluate_at_cadence(&mut self, observers: &mut Observers) -> anyhow::Result<bool> {
+        let eval = self.evaluate()?;
+        let step = self.state.step;
+        let epoch = self.epochs_done();
+        let mut record = serde_json::json!({ "step": step, "epoch": epoch });
+        for (key, value) in serde_json::to_value(&eval)?
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            if key != "images" {
+                record[key] = value.clone();
+            }
+        }
+        let mut text = format!("epoch {epoch:.2} step {step}: {}", eval.describe("test"));
+        if let Some(probe) = self.probe.clone() {
+            self.probe_robustness(&probe, &mut record, &mut text);
+        }
+        record["wall_seconds"] = self.wall_seconds().into();
+        let is_best = eval.improves_on(self.state.best_accuracy, self.state.best_loss);
+        if is_best {
+            self.state.best_accuracy = eval.test_accuracy;
+            self.state.best_loss = Some(eval.test_loss);
+            self.state.best_step = Some(step);
+        }
+        self.last_eval = Some(eval.clone());
+        let report = EvalReport {
+            step,
+            evaluation: eval,
+            is_best,
+            record,
+            text,
+        };
+        self.notify(observers, &Event::Evaluation(&report))?;
+        Ok(is_best)
+    }
+
+    /// Robust accuracy on the probe's images, the collapse verdict, and Fast-AT's guard.
+    fn probe_robustness(
+        &mut self,
+        probe: &RobustProbe,
+        record: &mut serde_json::Value,
+        text: &mut String,
+    ) {
+        let step = self.state.step;
+        // Every rank probes the same images with the same random starts...
+        let key = rng::key(self.config.seed, Stream::Step, (step - 1) as u64, u64::MAX);
+        self.train_device.seed(key);
+        let figures = probe.measure(
+            &self.recipe,
+            &self.model,
+            &self.test_set,
+            &self.pipeline,
+            self.config.data.eval_batch_size,
+            &self.train_device,
+        );
+        let world = &self.setup.world;
+        // ...and takes rank 0's figures, so that their verdicts (a collapse stops training)
+        // cannot differ.
+        let Some(mut figures) = figures else { return };
+        if world.size() > 1 {
+            let mut values = match world.is_leader() {
+                true => [figures.robust, figures.fgsm],
+                false => [0.0, 0.0],
+            };
+            world.sum_f64(&mut values, "sharing rank 0's robust accuracy");
+            [figures.robust, figures.fgsm] = values;
+        }
+        self.last_robust = Some(figures.robust);
+        let verdict =
+            self.state
+                .collapse
+                .observe(step, figures.robust, figures.fgsm, probe.collapse_drop);
+        figures.describe(probe, verdict, record, text);
+        if self.guard_weights.is_some() {
+            match verdict {
+                Verdict::Healthy { best: true } => self.guard_weights = Some(snapshot(&self.model)),
+                Verdict::Collapsed { .. } => self.stopped_on_collapse = Some(step),
+                _ => {}
+            }
+        }
+    }
+
+    /// Early stop: the final model is the one of the best robust accuracy.
+    fn restore_best_robust(
+        &mut self,
+        step: usize,
+        observers: &mut Observers,
+    ) -> anyhow::Result<()> {
+        if let Some(weights) = self.guard_weights.take() {
+            self.model = weights;
+        }
+        let evaluation = self.evaluate()?;
+        let report = CollapseReport {
+            step,
+            restored_step: self.state.collapse.best_step,
+            evaluation: evaluation.clone(),
+        };
+        self.last_robust = self.state.collapse.best_robust;
+        self.last_eval = Some(evaluation);
+        self.notify(observers, &Event::CollapseStop(&report))
+    }
+
+    /// The test split's evaluation (ranks share the images).
+    pub(crate) fn evaluate(&self) -> anyhow::Result<Evaluation> {
+        self.evaluate_on(&self.test_set)
+    }
+
+    /// Evaluates on `set` with the config's normalisation and no augmentation.
+    pub(crate) fn evaluate_on(&self, set: &ImageSet) -> anyhow::Result<Evaluation> {
+        self.check_compatible(set)?;
+        self.select_kernels();
+        evaluate_shared(
+            &self.setup.world,
+            &self.recipe,
+            &self.model.valid(),
+            set,
+            &self.pipeline,
+            self.config.data.eval_batch_size,
+            &self.device,
+        )
+    }
+
+    /// The training split, for scoring it like the test split.
+    pub(crate) fn train_set(&self) -> &ImageSet {
+        &self.train_set
+    }
+
+    fn check_compatible(&self, set: &ImageSet) -> anyhow::Result<()> {
+        let train = &self.train_set;
+        if (set.channels, set.height, set.width) != (train.channels, train.height, train.width) {
+            return Err(usage_error!(
+                "data of {}x{}x{} images for a model trained on {}x{}x{}",
+                set.channels,
+                set.height,
+                set.width,
+                train.channels,
+                train.height,
+                train.width
+            ));
+        }
+        Ok(())
+    }
+
+    /// Per-example logits and losses on `set`.
+    pub(crate) fn predict(&self, set: &ImageSet) -> anyhow::Result<Predictions> {
+        self.check_compatible(set)?;
+        self.select_kernels();
+        predict(
+            &self.recipe,
+            &self.model.valid(),
+            set,
+            &self.pipeline,
+            self.config.data.eval_batch_size,
+            &self.device,
+        )
+        .ok_or_else(|| {
+            usage_error!(
+                "recipe `{}` gives no per-example predictions (its model is not a classifier)",
+                self.config.recipe.name
+            )
+        })?
+    }
+
+    /// Clean and robust accuracy under `attack` on the first `limit` test images.
+    pub(crate) fn evaluate_robust(
+        &self,
+        attack: &EvalAttack,
+        limit: Option<usize>,
+    ) -> anyhow::Result<RobustEvaluation> {
+        self.select_kernels();
+        // Random starts draw from the device generator: seeded, so an evaluation repeats.
+        self.train_device
+            .seed(rng::key(self.config.seed, Stream::Recipe, u64::MAX, 0));
+        evaluate_robust(
+            &self.recipe,
+            &self.model,
+            &self.test_set,
+            &self.pipeline,
+            self.config.data.eval_batch_size,
+            &self.train_device,
+            attack,
+            limit,
+        )
+        .ok_or_else(|| {
+            usage_error!(
+                "recipe `{}` has no robust evaluation (its model is not an image classifier)",
+                self.config.recipe.name
+            )
+        })
+    }
+
+    /// Generates images (diffusion recipes).
+    pub(crate) fn generate(&self, request: &SampleRequest) -> anyhow::Result<GeneratedImages> {
+        self.select_kernels();
+        self.recipe
+            .generate(&self.model.valid(), request)
+            .unwrap_or_else(|| {
+                Err(usage_error!(
+                    "recipe `{}` does not generate images (sampling needs a ddpm or edm run)",
+                    self.config.recipe.name
+                ))
+            })
+    }
+
+    pub(crate) fn weights(&self) -> Weights {
+        Weights::of(&self.model)
+    }
+
+    pub(crate) fn set_weights(&mut self, weights: &Weights) -> anyhow::Result<()> {
+        // Through the inference copy: running statistics are then set, not averaged with a
+        // pending update.
+        let model = weights.load_into(self.model.valid())?;
+        self.model = model.train();
+        if self.setup.world.averages_gradients_in_backward() && self.loader.is_some() {
+            self.model = gradients::mark_distributed(self.model.clone());
+        }
+        Ok(())
+    }
+
+    /// Forgets the optimizer's state (moments, step counts): a fresh optimizer.
+    pub(crate) fn reset_optimizer(&mut self) -> anyhow::Result<()> {
+        self.optim = crate::optim::build(&self.config.optimizer)?.optim;
+        Ok(())
+    }
+
+    /// The optimizer's state as the bytes of an `optim.bpk` file.
+    pub(crate) fn optimizer_state(&self) -> anyhow::Result<Vec<u8>> {
+        super::checkpoint::encode_optim(&self.optim)
+    }
+
+    pub(crate) fn set_optimizer_state(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        let optim = std::mem::replace(
+            &mut self.optim,
+            crate::optim::build(&self.config.optimizer)?.optim,
+        );
+        self.optim = super::checkpoint::decode_optim(bytes, optim, "the optimizer state")?;
+        Ok(())
+    }
+
+    pub(crate) fn world(&self) -> &World {
+        &self.setup.world
+    }
+}
+
+impl<R: Recipe> TrainerAccess for Engine<R> {
+    fn completed_steps(&self) -> usize {
+        self.state.step
+    }
+
+    fn save_checkpoint(
+        &mut self,
+        checkpoints: &CheckpointDir,
+        best: bool,
+        keep_last: usize,
+    ) -> anyhow::Result<PathBuf> {
+        self.state.wall_seconds = self.wall_seconds();
+        self.state.recipe = self.recipe.state();
+        let dir = checkpoints.save(&self.model, &self.optim, &self.state, best, keep_last)?;
+        self.last_checkpoint = Some(dir.clone());
+        Ok(dir)
+    }
+
+    fn weights(&self) -> Weights {
+        Engine::weights(self)
+    }
+}
+
+/// A copy with its own batch-norm running statistics (a clone shares them, and the following
+/// steps would go on updating them).
+fn snapshot<M: Module>(model: &M) -> M {
+    model.valid().train()
+}
+
+/// Whether any rank asks for `flag` (on one rank, the flag itself).
+fn agreed(world: &World, flag: bool, what: &str) -> bool {
+    if world.size() == 1 {
+        return flag;
+    }
+    let mut votes = [f64::from(u8::from(flag))];
+    world.sum_f64(&mut votes, what);
+    votes[0] > 0.0
+}
+
+/// A step's loss, accuracy count and recipe metrics over the global batch.
+#[derive(Clone)]
+struct StepFigures {
+    loss: f64,
+    samples: usize,
+    correct: Option<usize>,
+    /// The recipe's metrics, in its order.
+    metrics: Vec<(&'static str, f64)>,
+}
+
+impl StepFigures {
+    /// Sums the ranks' sample-weighted figures (one all-reduce of a few numbers).
+    fn reduce(world: &World, loss: f64, samples: usize, output: &StepOutput, step: usize) -> Self {
+        if world.size() == 1 {
+            return Self {
+                loss,
+                samples,
+                correct: output.correct,
+                metrics: output.metrics.clone(),
+            };
+        }
+        let mut values = vec![
+            loss * samples as f64,
+            samples as f64,
+            output.correct.unwrap_or(0) as f64,
+        ];
+        values.extend(output.metrics.iter().map(|(_, v)| v * samples as f64));
+        world.sum_f64(&mut values, &format!("the loss all-reduce of step {step}"));
+        let total = values[1];
+        Self {
+            loss: values[0] / total,
+            samples: total.round() as usize,
+            correct: output.correct.map(|_| values[2].round() as usize),
+            metrics: output
+                .metrics
+                .iter()
+                .zip(&values[3..])
+                .map(|((name, _), v)| (*name, v / total))
+                .collect(),
+        }
+    }
+
+    /// Gradients handed in from elsewhere: no loss is known.
+    fn external(batch_size: usize) -> Self {
+        Self {
+            loss: f64::NAN,
+            samples: batch_size,
+            correct: None,
+            metrics: Vec::new(),
+        }
+    }
+}
+
+/// A step whose loss or gradient norm is not finite; nothing of it was applied.
+#[derive(Debug)]
+pub struct NonFinite {
+    pub what: &'static str,
+    pub value: f64,
+    pub step: usize,
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} became {} at step {}; training stopped. Lower optimizer.lr or set \
+             optimizer.grad_clip_norm, then --resume or start again",
+            self.what, self.value, self.step
+        )
+    }
+}
+
+impl std::error::Error for NonFinite {}
+
+fn non_finite(what: &'static str, value: f64, step: usize) -> anyhow::Error {
+    NonFinite { what, value, step }.into()
+}
+
+/// The gradients of trainable parameters, named as [`Weights`] names tensors.
+fn gradient_weights<M: Module>(model: &M, grads: &GradientsParams) -> Weights {
+    let all = Weights::of(model);
+    let values = super::weights::gradient_values(model, grads);
+    let tensors = values.into_iter().filter_map(|(name, values)| {
+        let tensor = all.get(&name)?;
+        Some((
+            name,
+            super::weights::WeightTensor {
+                shape: tensor.shape.clone(),
+                values,
+                kind: super::weights::TensorKind::Parameter,
+            },
+        ))
+    });
+    Weights::from_tensors(tensors).unwrap_or_default()
+}
+
+/// Gradients named as [`Weights`] names tensors, as Burn's gradients of `model`.
+fn gradients_params<M: Module>(model: &M, gradients: &Weights) -> anyhow::Result<GradientsParams> {
+    super::weights::gradients_params(model, gradients)
+}

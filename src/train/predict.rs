@@ -1,0 +1,74 @@
+//! Per-example predictions: the logits and cross-entropy loss of every image of a set, for
+//! drivers that score examples (EL2N, forgetting, importance sampling, transfer attacks).
+
+use super::evaluate::to_device;
+use crate::datasets::loader::eval_batches;
+use crate::datasets::{ImageSet, Pipeline};
+use crate::recipes::Recipe;
+use burn::prelude::*;
+
+/// The model's outputs on every image of a set, in the set's order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    pub num_classes: usize,
+    /// `[images, num_classes]` row-major.
+    pub logits: Vec<f32>,
+    /// Cross-entropy of each image against its label (no label smoothing).
+    pub losses: Vec<f32>,
+    pub labels: Vec<u32>,
+}
+
+impl Predictions {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The logits of image `i`.
+    pub fn logits_of(&self, i: usize) -> &[f32] {
+        &self.logits[i * self.num_classes..(i + 1) * self.num_classes]
+    }
+
+    /// The class of the largest logit of image `i` (the first on ties).
+    pub fn predicted(&self, i: usize) -> usize {
+        let row = self.logits_of(i);
+        (0..row.len()).fold(0, |best, c| if row[c] > row[best] { c } else { best })
+    }
+}
+
+/// `None` when the recipe's model does not classify.
+pub fn predict<R: Recipe>(
+    recipe: &R,
+    model: &R::Model,
+    set: &ImageSet,
+    pipeline: &Pipeline,
+    batch_size: usize,
+    device: &Device,
+) -> Option<anyhow::Result<Predictions>> {
+    let mut out = Predictions {
+        num_classes: set.num_classes,
+        logits: Vec::with_capacity(set.len() * set.num_classes),
+        losses: Vec::with_capacity(set.len()),
+        labels: set.labels.clone(),
+    };
+    for host in eval_batches(set, pipeline, batch_size) {
+        let batch = to_device(host, device);
+        let logits = recipe.logits(model, batch.images)?;
+        let [rows, classes] = logits.dims();
+        if classes != set.num_classes {
+            return Some(Err(crate::usage_error!(
+                "the model has {classes} classes, the data {}",
+                set.num_classes
+            )));
+        }
+        let losses =
+            crate::train::loss::cross_entropy_per_sample(logits.clone(), batch.labels, 0.0);
+        out.logits.extend(logits.into_data().iter::<f32>());
+        out.losses.extend(losses.into_data().iter::<f32>());
+        debug_assert_eq!(out.losses.len() % rows.max(1), 0);
+    }
+    Some(Ok(out))
+}

@@ -1,0 +1,78 @@
+//! The run directory as an observer: `metrics.jsonl` (a line per step, per logging window,
+//! per evaluation), checkpoints at their cadence and on interruption, and `summary.json` at
+//! the end. What `stoke train` attaches to its Trainer on rank 0.
+
+use super::atomic::write_atomic;
+use super::checkpoint::CheckpointDir;
+use super::metrics::MetricsLog;
+use super::observer::{Event, Observer, TrainerAccess};
+use crate::usage_error;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+pub struct RunRecorder {
+    dir: PathBuf,
+    checkpoints: CheckpointDir,
+    metrics: MetricsLog,
+    keep_last: usize,
+}
+
+impl RunRecorder {
+    /// A new run directory holding `resolved` as config.toml; refuses one that holds a run.
+    pub fn create(dir: &Path, resolved: &toml::Table, keep_last: usize) -> anyhow::Result<Self> {
+        if dir.join("checkpoints").exists() || dir.join("metrics.jsonl").exists() {
+            return Err(usage_error!(
+                "{} already holds a run; continue it with --resume {0}, or choose another --out",
+                dir.display()
+            ));
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_atomic(
+            &dir.join("config.toml"),
+            toml::to_string_pretty(resolved)?.as_bytes(),
+        )?;
+        Self::reopen(dir, 0, keep_last)
+    }
+
+    /// An existing run directory continued from step `step` (later metrics lines are dropped).
+    pub fn reopen(dir: &Path, step: usize, keep_last: usize) -> anyhow::Result<Self> {
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            checkpoints: CheckpointDir::new(dir),
+            metrics: MetricsLog::open(dir, step)?,
+            keep_last,
+        })
+    }
+}
+
+impl Observer for RunRecorder {
+    fn on_event(
+        &mut self,
+        event: &Event<'_>,
+        trainer: &mut dyn TrainerAccess,
+    ) -> anyhow::Result<()> {
+        match event {
+            Event::Step(report) => self.metrics.write(&report.to_json()),
+            Event::Log(log) => self.metrics.write(&log.to_json()),
+            Event::Evaluation(eval) => self.metrics.write(&eval.record),
+            Event::CollapseStop(stop) => self.metrics.write(&stop.to_json()),
+            Event::StepEnd {
+                checkpoint_due,
+                best,
+                ..
+            } if *checkpoint_due || *best => {
+                trainer.save_checkpoint(&self.checkpoints, *best, self.keep_last)?;
+                Ok(())
+            }
+            Event::Interrupted { .. } => {
+                trainer.save_checkpoint(&self.checkpoints, false, self.keep_last)?;
+                Ok(())
+            }
+            Event::Finished(summary) => write_atomic(
+                &self.dir.join("summary.json"),
+                serde_json::to_string_pretty(summary)?.as_bytes(),
+            ),
+            _ => Ok(()),
+        }
+    }
+}
