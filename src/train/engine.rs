@@ -696,7 +696,7 @@ impl<R: Recipe> Engine<R> {
         window.samples += report.batch_size;
         window.correct += report.correct.unwrap_or(0);
         let log_every = self.config.train.log_every.max(1);
-        if !(self.state.step % log_every == 0 || self.is_finished()) {
+        if !(self.state.step.is_multiple_of(log_every) || self.is_finished()) {
             return Ok(());
         }
         let window = std::mem::take(&mut self.state.window);
@@ -753,7 +753,7 @@ impl<R: Recipe> Engine<R> {
             self.step(observers)?;
             let done = self.is_finished();
             let mut best = false;
-            if self.state.step % eval_every == 0 || done {
+            if self.state.step.is_multiple_of(eval_every) || done {
                 best = self.evaluate_at_cadence(observers)?;
             }
             if let Some(step) = self.stopped_on_collapse {
@@ -768,7 +768,7 @@ impl<R: Recipe> Engine<R> {
             }
             let end = Event::StepEnd {
                 step: self.state.step,
-                checkpoint_due: self.state.step % checkpoint_every == 0 || done,
+                checkpoint_due: self.state.step.is_multiple_of(checkpoint_every) || done,
                 best,
             };
             self.notify(observers, &end)?;

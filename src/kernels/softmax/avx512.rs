@@ -5,8 +5,6 @@
 //! Pass 1 keeps two accumulators; each takes four vectors at a time under one shared maximum
 //! exponent, so the accumulator is rescaled once per 64 elements rather than per vector.
 
-#![allow(unsafe_op_in_unsafe_fn)]
-
 use super::extexp::{C1, C2, C3, C4, C5, LN2_HI, LN2_LO, LOG2E, R_MAX};
 use std::arch::x86_64::*;
 
@@ -15,8 +13,9 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 
 /// `(p, n)` with `exp(x) = p 2^n`. Here `n` is -inf for x = -inf and NaN for NaN; `r` is
 /// clamped with NaN going first, so `p` is always finite and the special values live in `n`.
-#[inline(always)]
-unsafe fn extexp(x: __m512) -> (__m512, __m512) {
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn extexp(x: __m512) -> (__m512, __m512) {
     // Round to nearest by the 1.5 2^23 trick: an FMA and a subtraction, which issue on two
     // ports where `roundscale` has one. Beyond 2^22 every f32 is an integer already, and
     // -inf, +inf and NaN pass through as they would through `roundscale`.
@@ -36,14 +35,16 @@ unsafe fn extexp(x: __m512) -> (__m512, __m512) {
 
 /// An empty accumulator: its exponent is the most negative finite f32 (not -inf, so that
 /// `acc_n - max` stays 0 when only -inf entries were seen).
-#[inline(always)]
-unsafe fn empty() -> (__m512, __m512) {
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn empty() -> (__m512, __m512) {
     (_mm512_setzero_ps(), _mm512_set1_ps(f32::MIN))
 }
 
 /// Adds four vectors of inputs to the accumulator under one shared maximum exponent.
-#[inline(always)]
-unsafe fn accumulate4(acc: (__m512, __m512), v: [__m512; 4]) -> (__m512, __m512) {
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn accumulate4(acc: (__m512, __m512), v: [__m512; 4]) -> (__m512, __m512) {
     // (No closures here: they would not inherit the caller's target features.)
     let e = [extexp(v[0]), extexp(v[1]), extexp(v[2]), extexp(v[3])];
     // max returns its second operand when one is NaN: NaN exponents win and propagate.
@@ -58,8 +59,9 @@ unsafe fn accumulate4(acc: (__m512, __m512), v: [__m512; 4]) -> (__m512, __m512)
     (p, m)
 }
 
-#[inline(always)]
-unsafe fn combine(a: (__m512, __m512), b: (__m512, __m512)) -> (__m512, __m512) {
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn combine(a: (__m512, __m512), b: (__m512, __m512)) -> (__m512, __m512) {
     let m = _mm512_max_ps(a.1, b.1);
     let p = _mm512_add_ps(
         _mm512_scalef_ps(a.0, _mm512_sub_ps(a.1, m)),
@@ -68,23 +70,60 @@ unsafe fn combine(a: (__m512, __m512), b: (__m512, __m512)) -> (__m512, __m512) 
     (p, m)
 }
 
-/// The lanes of `rest.len() < 16` elements, -inf beyond.
-#[inline(always)]
-unsafe fn load_tail(rest: &[f32]) -> (__m512, __mmask16) {
-    let mask: __mmask16 = ((1u32 << rest.len()) - 1) as __mmask16;
-    (
-        _mm512_mask_loadu_ps(_mm512_set1_ps(f32::NEG_INFINITY), mask, rest.as_ptr()),
-        mask,
-    )
+/// The mask of the first `len <= 16` lanes.
+#[inline]
+fn tail_mask(len: usize) -> __mmask16 {
+    assert!(len <= 16, "a tail of {len} lanes");
+    ((1u32 << len) - 1) as __mmask16
+}
+
+/// The lanes of `rest.len() <= 16` elements, -inf beyond.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_tail(rest: &[f32]) -> (__m512, __mmask16) {
+    let mask = tail_mask(rest.len());
+    // SAFETY: the mask selects the first `rest.len()` lanes, all inside `rest`; masked-off
+    // lanes are not read (AVX-512 suppresses their faults).
+    let v = unsafe { _mm512_mask_loadu_ps(_mm512_set1_ps(f32::NEG_INFINITY), mask, rest.as_ptr()) };
+    (v, mask)
+}
+
+/// Writes the lanes of `mask` (from [`tail_mask`] of `rest.len()`) to `rest`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store_tail(rest: &mut [f32], mask: __mmask16, v: __m512) {
+    assert_eq!(mask, tail_mask(rest.len()), "the mask of another tail");
+    // SAFETY: the mask selects the first `rest.len()` lanes, all inside `rest`; masked-off
+    // lanes are not written.
+    unsafe { _mm512_mask_storeu_ps(rest.as_mut_ptr(), mask, v) }
+}
+
+/// 16 lanes from `x[i..i + 16]` (bounds checked).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load(x: &[f32], i: usize) -> __m512 {
+    let lanes = &x[i..i + 16];
+    // SAFETY: `lanes` holds 16 readable f32s; unaligned loads need no alignment.
+    unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+}
+
+/// Writes 16 lanes to `y[i..i + 16]` (bounds checked).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store(y: &mut [f32], i: usize, v: __m512) {
+    let lanes = &mut y[i..i + 16];
+    // SAFETY: `lanes` holds 16 writable f32s; unaligned stores need no alignment.
+    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) }
 }
 
 /// Up to 64 elements as four vectors, -inf beyond the end.
-#[inline(always)]
-unsafe fn load_partial4(rest: &[f32]) -> [__m512; 4] {
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_partial4(rest: &[f32]) -> [__m512; 4] {
     let mut v = [_mm512_set1_ps(f32::NEG_INFINITY); 4];
     for (k, part) in rest.chunks(16).enumerate() {
         v[k] = if part.len() == 16 {
-            _mm512_loadu_ps(part.as_ptr())
+            load(part, 0)
         } else {
             load_tail(part).0
         };
@@ -95,31 +134,15 @@ unsafe fn load_partial4(rest: &[f32]) -> [__m512; 4] {
 /// Pass 1: the sum of exp(x) as `(p, n)`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
+/// Code not compiled for AVX-512F may call it (in `unsafe`) only where the CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn sum_extexp(x: &[f32]) -> (f32, f32) {
+pub fn sum_extexp(x: &[f32]) -> (f32, f32) {
     let (mut a, mut b) = (empty(), empty());
     let mut chunks = x.chunks_exact(128);
     for chunk in &mut chunks {
-        let ptr = chunk.as_ptr();
-        a = accumulate4(
-            a,
-            [
-                _mm512_loadu_ps(ptr),
-                _mm512_loadu_ps(ptr.add(16)),
-                _mm512_loadu_ps(ptr.add(32)),
-                _mm512_loadu_ps(ptr.add(48)),
-            ],
-        );
-        b = accumulate4(
-            b,
-            [
-                _mm512_loadu_ps(ptr.add(64)),
-                _mm512_loadu_ps(ptr.add(80)),
-                _mm512_loadu_ps(ptr.add(96)),
-                _mm512_loadu_ps(ptr.add(112)),
-            ],
-        );
+        let c = chunk;
+        a = accumulate4(a, [load(c, 0), load(c, 16), load(c, 32), load(c, 48)]);
+        b = accumulate4(b, [load(c, 64), load(c, 80), load(c, 96), load(c, 112)]);
     }
     for part in chunks.remainder().chunks(64) {
         a = accumulate4(a, load_partial4(part));
@@ -135,8 +158,9 @@ pub unsafe fn sum_extexp(x: &[f32]) -> (f32, f32) {
 }
 
 /// `exp(v) * inv / 2^m`: 0 where `v` is -inf.
-#[inline(always)]
-unsafe fn scaled(v: __m512, inv: __m512, m: __m512) -> __m512 {
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn scaled(v: __m512, inv: __m512, m: __m512) -> __m512 {
     let (p, n) = extexp(v);
     _mm512_scalef_ps(_mm512_mul_ps(p, inv), _mm512_sub_ps(n, m))
 }
@@ -145,9 +169,9 @@ unsafe fn scaled(v: __m512, inv: __m512, m: __m512) -> __m512 {
 /// -inf) gives zeros.
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
+/// Code not compiled for AVX-512F may call it (in `unsafe`) only where the CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn scale_extexp(x: &[f32], y: &mut [f32], sum: (f32, f32)) {
+pub fn scale_extexp(x: &[f32], y: &mut [f32], sum: (f32, f32)) {
     if sum.0 == 0.0 {
         y.fill(0.0);
         return;
@@ -158,28 +182,26 @@ pub unsafe fn scale_extexp(x: &[f32], y: &mut [f32], sum: (f32, f32)) {
     let mut i = 0;
     while i + 64 <= full {
         for k in 0..4 {
-            let out = scaled(_mm512_loadu_ps(x.as_ptr().add(i + 16 * k)), inv, m);
-            _mm512_storeu_ps(y.as_mut_ptr().add(i + 16 * k), out);
+            store(y, i + 16 * k, scaled(load(x, i + 16 * k), inv, m));
         }
         i += 64;
     }
     while i < full {
-        let out = scaled(_mm512_loadu_ps(x.as_ptr().add(i)), inv, m);
-        _mm512_storeu_ps(y.as_mut_ptr().add(i), out);
+        store(y, i, scaled(load(x, i), inv, m));
         i += 16;
     }
     if full < x.len() {
         let (v, mask) = load_tail(&x[full..]);
-        _mm512_mask_storeu_ps(y.as_mut_ptr().add(full), mask, scaled(v, inv, m));
+        store_tail(&mut y[full..], mask, scaled(v, inv, m));
     }
 }
 
 /// Pass 2 in place: `y = exp(y) / sum`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
+/// Code not compiled for AVX-512F may call it (in `unsafe`) only where the CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn scale_extexp_in_place(y: &mut [f32], sum: (f32, f32)) {
+pub fn scale_extexp_in_place(y: &mut [f32], sum: (f32, f32)) {
     if sum.0 == 0.0 {
         y.fill(0.0);
         return;
@@ -188,19 +210,19 @@ pub unsafe fn scale_extexp_in_place(y: &mut [f32], sum: (f32, f32)) {
     let m = _mm512_set1_ps(sum.1);
     let full = y.len() / 16 * 16;
     for i in (0..full).step_by(16) {
-        let ptr = y.as_mut_ptr().add(i);
-        _mm512_storeu_ps(ptr, scaled(_mm512_loadu_ps(ptr), inv, m));
+        let out = scaled(load(y, i), inv, m);
+        store(y, i, out);
     }
     if full < y.len() {
-        let ptr = y.as_mut_ptr().add(full);
         let (v, mask) = load_tail(&y[full..]);
-        _mm512_mask_storeu_ps(ptr, mask, scaled(v, inv, m));
+        store_tail(&mut y[full..], mask, scaled(v, inv, m));
     }
 }
 
 /// `exp(v - max)`.
-#[inline(always)]
-unsafe fn exp_shifted(v: __m512, vmax: __m512) -> __m512 {
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn exp_shifted(v: __m512, vmax: __m512) -> __m512 {
     let (p, n) = extexp(_mm512_sub_ps(v, vmax));
     _mm512_scalef_ps(p, n)
 }
@@ -208,20 +230,20 @@ unsafe fn exp_shifted(v: __m512, vmax: __m512) -> __m512 {
 /// Three-pass softmax, pass 1: the maximum.
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
+/// Code not compiled for AVX-512F may call it (in `unsafe`) only where the CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn max(x: &[f32]) -> f32 {
+pub fn max(x: &[f32]) -> f32 {
     let full = x.len() / 16 * 16;
     let mut maxes = [_mm512_set1_ps(f32::NEG_INFINITY); 4];
     let mut i = 0;
     while i + 64 <= full {
         for (k, m) in maxes.iter_mut().enumerate() {
-            *m = _mm512_max_ps(*m, _mm512_loadu_ps(x.as_ptr().add(i + 16 * k)));
+            *m = _mm512_max_ps(*m, load(x, i + 16 * k));
         }
         i += 64;
     }
     while i < full {
-        maxes[0] = _mm512_max_ps(maxes[0], _mm512_loadu_ps(x.as_ptr().add(i)));
+        maxes[0] = _mm512_max_ps(maxes[0], load(x, i));
         i += 16;
     }
     if full < x.len() {
@@ -236,31 +258,31 @@ pub unsafe fn max(x: &[f32]) -> f32 {
 /// Three-pass softmax, pass 2: `y = exp(x - max)`, returning the sum of `y`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
+/// Code not compiled for AVX-512F may call it (in `unsafe`) only where the CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn exp_sum(x: &[f32], y: &mut [f32], max: f32) -> f32 {
+pub fn exp_sum(x: &[f32], y: &mut [f32], max: f32) -> f32 {
     let full = x.len() / 16 * 16;
     let vmax = _mm512_set1_ps(max);
     let mut sums = [_mm512_setzero_ps(); 4];
     let mut i = 0;
     while i + 64 <= full {
         for (k, s) in sums.iter_mut().enumerate() {
-            let e = exp_shifted(_mm512_loadu_ps(x.as_ptr().add(i + 16 * k)), vmax);
-            _mm512_storeu_ps(y.as_mut_ptr().add(i + 16 * k), e);
+            let e = exp_shifted(load(x, i + 16 * k), vmax);
+            store(y, i + 16 * k, e);
             *s = _mm512_add_ps(*s, e);
         }
         i += 64;
     }
     while i < full {
-        let e = exp_shifted(_mm512_loadu_ps(x.as_ptr().add(i)), vmax);
-        _mm512_storeu_ps(y.as_mut_ptr().add(i), e);
+        let e = exp_shifted(load(x, i), vmax);
+        store(y, i, e);
         sums[0] = _mm512_add_ps(sums[0], e);
         i += 16;
     }
     if full < x.len() {
         let (v, mask) = load_tail(&x[full..]);
         let e = _mm512_maskz_mov_ps(mask, exp_shifted(v, vmax));
-        _mm512_mask_storeu_ps(y.as_mut_ptr().add(full), mask, e);
+        store_tail(&mut y[full..], mask, e);
         sums[1] = _mm512_add_ps(sums[1], e);
     }
     _mm512_reduce_add_ps(_mm512_add_ps(
@@ -272,19 +294,17 @@ pub unsafe fn exp_sum(x: &[f32], y: &mut [f32], max: f32) -> f32 {
 /// Three-pass softmax, pass 3: `y *= factor`.
 ///
 /// # Safety
-/// The CPU must support AVX-512F.
+/// Code not compiled for AVX-512F may call it (in `unsafe`) only where the CPU has AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn scale(y: &mut [f32], factor: f32) {
+pub fn scale(y: &mut [f32], factor: f32) {
     let full = y.len() / 16 * 16;
     let factor = _mm512_set1_ps(factor);
     for i in (0..full).step_by(16) {
-        let ptr = y.as_mut_ptr().add(i);
-        _mm512_storeu_ps(ptr, _mm512_mul_ps(_mm512_loadu_ps(ptr), factor));
+        let out = _mm512_mul_ps(load(y, i), factor);
+        store(y, i, out);
     }
     if full < y.len() {
-        let mask: __mmask16 = ((1u32 << (y.len() - full)) - 1) as __mmask16;
-        let ptr = y.as_mut_ptr().add(full);
-        let v = _mm512_maskz_loadu_ps(mask, ptr);
-        _mm512_mask_storeu_ps(ptr, mask, _mm512_mul_ps(v, factor));
+        let (v, mask) = load_tail(&y[full..]);
+        store_tail(&mut y[full..], mask, _mm512_mul_ps(v, factor));
     }
 }

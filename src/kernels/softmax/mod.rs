@@ -68,15 +68,28 @@ pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     ))
 }
 
-/// An implementation of the row kernels.
+/// An implementation of the row kernels that this CPU runs. Only [`Version::available`],
+/// [`Version::best`] and [`Version::scalar`] make one, so holding a `Version` proves the CPU
+/// has its instructions: the safe methods below rely on that.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
+pub struct Version(Isa);
+
+/// The instruction set of a [`Version`] (private: not constructible from outside).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
     Scalar,
+    #[cfg(target_arch = "x86_64")]
     Avx2,
+    #[cfg(target_arch = "x86_64")]
     Avx512,
 }
 
 impl Version {
+    /// The portable version (every CPU).
+    pub fn scalar() -> Version {
+        Version(Isa::Scalar)
+    }
+
     /// The fastest version this CPU supports.
     pub fn best() -> Version {
         *Self::available()
@@ -86,24 +99,31 @@ impl Version {
 
     /// Every version this CPU supports, slowest first.
     pub fn available() -> Vec<Version> {
-        let mut versions = vec![Version::Scalar];
+        let mut versions = vec![Version(Isa::Scalar)];
         #[cfg(target_arch = "x86_64")]
         {
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                versions.push(Version::Avx2);
+                versions.push(Version(Isa::Avx2));
             }
             if is_x86_feature_detected!("avx512f") {
-                versions.push(Version::Avx512);
+                versions.push(Version(Isa::Avx512));
             }
         }
         versions
     }
 
+    /// The version called `name` (scalar, avx2, avx512) if this CPU supports it.
+    pub fn named(name: &str) -> Option<Version> {
+        Self::available().into_iter().find(|v| v.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
-        match self {
-            Version::Scalar => "scalar",
-            Version::Avx2 => "avx2",
-            Version::Avx512 => "avx512",
+        match self.0 {
+            Isa::Scalar => "scalar",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => "avx512",
         }
     }
 
@@ -118,55 +138,55 @@ impl Version {
     }
 
     fn sum_block(self, x: &[f32]) -> (f32, f32) {
-        match self {
-            Version::Scalar => scalar::sum_extexp(x),
-            // SAFETY: `available()` only offers versions the CPU supports; callers get them
-            // from there (or from `best()`).
+        match self.0 {
+            Isa::Scalar => scalar::sum_extexp(x),
+            // SAFETY: only `available()` makes an Avx2 version, after detecting AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx2 => unsafe { avx2::sum_extexp(x) },
+            Isa::Avx2 => unsafe { avx2::sum_extexp(x) },
+            // SAFETY: only `available()` makes an Avx512 version, after detecting AVX-512F.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx512 => unsafe { avx512::sum_extexp(x) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::sum_extexp(x),
+            Isa::Avx512 => unsafe { avx512::sum_extexp(x) },
         }
     }
 
-    /// Pass 2 on a slice.
+    /// Pass 2 on a slice; `x` and `y` must have one length (else it panics).
     pub fn scale_extexp(self, x: &[f32], y: &mut [f32], sum: (f32, f32)) {
-        match self {
-            Version::Scalar => scalar::scale_extexp(x, y, sum),
-            // SAFETY: as in `sum_extexp`.
+        assert_eq!(x.len(), y.len(), "softmax: input and output lengths differ");
+        match self.0 {
+            Isa::Scalar => scalar::scale_extexp(x, y, sum),
+            // SAFETY: only `available()` makes an Avx2 version, after detecting AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx2 => unsafe { avx2::scale_extexp(x, y, sum) },
+            Isa::Avx2 => unsafe { avx2::scale_extexp(x, y, sum) },
+            // SAFETY: only `available()` makes an Avx512 version, after detecting AVX-512F.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx512 => unsafe { avx512::scale_extexp(x, y, sum) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::scale_extexp(x, y, sum),
+            Isa::Avx512 => unsafe { avx512::scale_extexp(x, y, sum) },
         }
     }
 
     /// Pass 2 in place.
     pub fn scale_extexp_in_place(self, y: &mut [f32], sum: (f32, f32)) {
-        match self {
-            Version::Scalar => scalar::scale_extexp_in_place(y, sum),
-            // SAFETY: as in `sum_extexp`.
+        match self.0 {
+            Isa::Scalar => scalar::scale_extexp_in_place(y, sum),
+            // SAFETY: only `available()` makes an Avx2 version, after detecting AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx2 => unsafe { avx2::scale_extexp_in_place(y, sum) },
+            Isa::Avx2 => unsafe { avx2::scale_extexp_in_place(y, sum) },
+            // SAFETY: only `available()` makes an Avx512 version, after detecting AVX-512F.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx512 => unsafe { avx512::scale_extexp_in_place(y, sum) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::scale_extexp_in_place(y, sum),
+            Isa::Avx512 => unsafe { avx512::scale_extexp_in_place(y, sum) },
         }
     }
 
-    /// The two-pass softmax of one row.
+    /// The two-pass softmax of one row; `x` and `y` must have one length (else it panics).
     pub fn two_pass(self, x: &[f32], y: &mut [f32]) {
+        assert_eq!(x.len(), y.len(), "softmax: input and output lengths differ");
         let sum = self.sum_extexp(x);
         self.scale_extexp(x, y, sum);
     }
 
-    /// The three-pass softmax of one row with the same exp (for comparisons).
+    /// The three-pass softmax of one row with the same exp (for comparisons); `x` and `y`
+    /// must have one length (else it panics).
     pub fn three_pass(self, x: &[f32], y: &mut [f32]) {
+        assert_eq!(x.len(), y.len(), "softmax: input and output lengths differ");
         let max = self.max(x);
         if max == f32::NEG_INFINITY {
             y.fill(0.0);
@@ -178,43 +198,42 @@ impl Version {
 
     /// Three-pass, pass 1: the maximum of a slice.
     pub fn max(self, x: &[f32]) -> f32 {
-        match self {
-            Version::Scalar => scalar::max(x),
-            // SAFETY: as in `sum_extexp`.
+        match self.0 {
+            Isa::Scalar => scalar::max(x),
+            // SAFETY: only `available()` makes an Avx2 version, after detecting AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx2 => unsafe { avx2::max(x) },
+            Isa::Avx2 => unsafe { avx2::max(x) },
+            // SAFETY: only `available()` makes an Avx512 version, after detecting AVX-512F.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx512 => unsafe { avx512::max(x) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::max(x),
+            Isa::Avx512 => unsafe { avx512::max(x) },
         }
     }
 
-    /// Three-pass, pass 2: `y = exp(x - max)` on a slice, returning its sum.
+    /// Three-pass, pass 2: `y = exp(x - max)` on a slice, returning its sum; `x` and `y` must
+    /// have one length (else it panics).
     pub fn exp_sum(self, x: &[f32], y: &mut [f32], max: f32) -> f32 {
-        match self {
-            Version::Scalar => scalar::exp_sum(x, y, max),
-            // SAFETY: as in `sum_extexp`.
+        assert_eq!(x.len(), y.len(), "softmax: input and output lengths differ");
+        match self.0 {
+            Isa::Scalar => scalar::exp_sum(x, y, max),
+            // SAFETY: only `available()` makes an Avx2 version, after detecting AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx2 => unsafe { avx2::exp_sum(x, y, max) },
+            Isa::Avx2 => unsafe { avx2::exp_sum(x, y, max) },
+            // SAFETY: only `available()` makes an Avx512 version, after detecting AVX-512F.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx512 => unsafe { avx512::exp_sum(x, y, max) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::exp_sum(x, y, max),
+            Isa::Avx512 => unsafe { avx512::exp_sum(x, y, max) },
         }
     }
 
     /// Three-pass, pass 3: `y *= factor` on a slice.
     pub fn scale(self, y: &mut [f32], factor: f32) {
-        match self {
-            Version::Scalar => scalar::scale(y, factor),
-            // SAFETY: as in `sum_extexp`.
+        match self.0 {
+            Isa::Scalar => scalar::scale(y, factor),
+            // SAFETY: only `available()` makes an Avx2 version, after detecting AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx2 => unsafe { avx2::scale(y, factor) },
+            Isa::Avx2 => unsafe { avx2::scale(y, factor) },
+            // SAFETY: only `available()` makes an Avx512 version, after detecting AVX-512F.
             #[cfg(target_arch = "x86_64")]
-            Version::Avx512 => unsafe { avx512::scale(y, factor) },
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => scalar::scale(y, factor),
+            Isa::Avx512 => unsafe { avx512::scale(y, factor) },
         }
     }
 }

@@ -134,3 +134,66 @@ fn long_rows_split_across_threads_match_one_thread() {
         assert!(error < 1e-4, "{version:?} three-pass: {error:e}");
     }
 }
+
+/// Safe calls cannot write out of bounds: an output of another length than the input is
+/// refused (a panic naming it) by every version and every entry point, before any write.
+#[test]
+fn unequal_lengths_are_refused_by_every_version() {
+    let x = vec![0.5f32; 37];
+    for version in Version::available() {
+        for out_len in [0, 36, 38] {
+            type Call<'a> = Box<dyn Fn(&mut [f32]) + 'a>;
+            let calls: [(&str, Call); 4] = [
+                ("two_pass", Box::new(|y| version.two_pass(&x, y))),
+                ("three_pass", Box::new(|y| version.three_pass(&x, y))),
+                (
+                    "scale_extexp",
+                    Box::new(|y| version.scale_extexp(&x, y, (1.0, 0.0))),
+                ),
+                (
+                    "exp_sum",
+                    Box::new(|y| {
+                        version.exp_sum(&x, y, 0.0);
+                    }),
+                ),
+            ];
+            for (name, call) in calls {
+                let mut y = vec![7.0f32; out_len];
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&mut y)));
+                let message = result.expect_err(name);
+                let text = message
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                assert!(
+                    text.contains("lengths differ"),
+                    "{version:?} {name}: {text}"
+                );
+                assert!(y.iter().all(|&v| v == 7.0), "{version:?} {name} wrote");
+            }
+        }
+    }
+}
+
+/// Versions are only those the CPU runs, named as `stoke bench softmax` prints them.
+#[test]
+fn versions_come_only_from_the_cpu_features() {
+    let available = Version::available();
+    assert_eq!(available[0], Version::scalar());
+    assert_eq!(Version::best(), *available.last().unwrap());
+    for version in &available {
+        assert_eq!(Version::named(version.name()), Some(*version));
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has = |name: &str| Version::named(name).is_some();
+        assert_eq!(has("avx512"), is_x86_feature_detected!("avx512f"));
+        assert_eq!(
+            has("avx2"),
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        );
+    }
+    assert_eq!(Version::named("sse9"), None);
+}
