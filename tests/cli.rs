@@ -365,3 +365,65 @@ fn optim_trace_prints_the_trajectory_and_rejects_bad_input() {
         assert!(stdout(&out).contains(name), "{}", stdout(&out));
     }
 }
+
+/// `eval --data DIR` passes the path as a TOML string with escapes: a directory whose name
+/// holds a quote and a backslash is read (before, the override did not parse).
+#[test]
+fn eval_data_accepts_paths_with_quotes_and_backslashes() {
+    use stoke::datasets::idx::{write_idx_images, write_idx_labels};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("my \"data\" \\ here");
+    std::fs::create_dir(&data).unwrap();
+    let (config, _) = common::smoke(&[]);
+    let set = stoke::datasets::load(&config.dataset, 0).unwrap();
+    for (prefix, split) in [("train", &set.train), ("t10k", &set.test)] {
+        // IDX holds one channel: the first channel of the synthetic images.
+        let mut grey = split.slice(0..split.len());
+        let size = grey.height * grey.width;
+        grey.pixels = split
+            .pixels
+            .chunks(split.image_size())
+            .flat_map(|img| img[..size].to_vec())
+            .collect();
+        grey.channels = 1;
+        let images = data.join(format!("{prefix}-images-idx3-ubyte"));
+        write_idx_images(&images, &grey, false).unwrap();
+        write_idx_labels(
+            &data.join(format!("{prefix}-labels-idx1-ubyte")),
+            &grey,
+            false,
+        )
+        .unwrap();
+    }
+    let run = dir.path().join("run");
+    // The training config names the directory itself, as a TOML string with escapes.
+    let path = toml::Value::String(data.to_str().unwrap().to_string());
+    let config = dir.path().join("idx.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "seed = 0\n[recipe]\nname = \"erm\"\n[dataset]\nformat = \"idx\"\npath = {path}\n\
+             mean = [0.5]\nstd = [0.25]\n[data]\nbatch_size = 32\neval_batch_size = 64\n\
+             [model]\narch = \"small_cnn\"\nwidths = [8, 16]\n[optimizer]\nname = \"sgd\"\n\
+             lr = 0.05\n[train]\nepochs = 1\nsteps = 2\n"
+        ),
+    )
+    .unwrap();
+    let output = stoke(&[
+        "train",
+        config.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = stoke(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("test_loss"), "{}", stdout(&output));
+}

@@ -132,3 +132,32 @@ fn the_concurrent_attack_reproduces_the_in_line_one_and_is_one_step_stale() {
     assert_eq!(concurrent[0]["staleness"], 0.0);
     assert!(concurrent[1..].iter().all(|l| l["staleness"] == 1.0));
 }
+
+/// The attack prepared for the next step is part of the checkpoint: a run stopped and resumed
+/// trains on the same stale adversarial batches as the uninterrupted one (before, the first
+/// step after a resume attacked in line with fresh weights: staleness 0).
+#[test]
+fn a_resumed_run_matches_the_uninterrupted_one() {
+    let overrides = [
+        "recipe.name=conadv",
+        "recipe.steps=2",
+        "recipe.step=4",
+        "train.steps=10",
+    ];
+    let (config, resolved) = smoke(&overrides);
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, cut) = (dir.path().join("whole"), dir.path().join("cut"));
+    train(&config, &resolved, &whole, false, None).unwrap();
+    let stopped = train(&config, &resolved, &cut, false, Some(5));
+    assert!(stopped.is_err(), "stopped after 5 steps");
+    train(&config, &resolved, &cut, true, None).unwrap();
+    let read = |d: &std::path::Path| read_without_timing(&d.join("metrics.jsonl")).unwrap();
+    let (a, b) = (read(&whole), read(&cut));
+    assert!(
+        b.iter()
+            .filter(|l| l.get("staleness").is_some())
+            .skip(1)
+            .all(|l| l["staleness"] == 1.0)
+    );
+    assert_eq!(a, b);
+}

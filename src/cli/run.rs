@@ -1,6 +1,7 @@
 //! `stoke train`, `config`, `cp`, `eval` and `export`.
 
 use super::progress::ProgressObserver;
+use crate::config::overrides::string_override;
 use crate::config::{presets, resolve};
 use crate::distributed::World;
 use crate::train::run_dir::{load_run_config, locate};
@@ -73,7 +74,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
 fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
     let mut overrides = args.overrides.clone();
     if let Some(device) = &args.device {
-        overrides.push(format!("device=\"{device}\""));
+        overrides.push(string_override("device", device));
     }
     let (config, resolved, out_dir, resume) = match &args.resume {
         Some(dir) => {
@@ -229,7 +230,7 @@ pub fn eval(
     };
     let overrides: Vec<String> = data
         .iter()
-        .map(|d| format!("dataset.path=\"{d}\""))
+        .map(|d| string_override("dataset.path", d))
         .collect();
     let located = locate(target, best, &overrides)?;
     let device = crate::device::parse(&located.config.device)?;

@@ -15,6 +15,12 @@ pub fn parse_value(text: &str) -> Value {
     }
 }
 
+/// The override that sets `key` to the string `value` exactly, whatever it holds (quotes,
+/// backslashes, `=`): the value is written as a TOML string with escapes.
+pub fn string_override(key: &str, value: &str) -> String {
+    format!("{key}={}", Value::String(value.to_string()))
+}
+
 /// Applies one `a.b.c=value` override to `doc`, creating intermediate tables.
 pub fn apply(doc: &mut Table, assignment: &str) -> anyhow::Result<()> {
     let (key, value) = assignment

@@ -227,6 +227,13 @@ impl Recipe for Aaer {
         })
     }
 
+    fn reduce_metric(&self, name: &str) -> crate::recipes::Reduce {
+        match name {
+            "abnormal_count" => crate::recipes::Reduce::Sum,
+            _ => crate::recipes::Reduce::SampleMean,
+        }
+    }
+
     fn attack_eps(&self) -> Option<f64> {
         Some(self.options.eps)
     }

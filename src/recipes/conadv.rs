@@ -29,6 +29,7 @@ use crate::models::dual_bn::DualBn;
 use crate::train::loss::{count_correct, cross_entropy, cross_entropy_per_sample};
 use burn::module::Module;
 use burn::prelude::*;
+use burn::tensor::TensorData;
 use serde::Deserialize;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -64,6 +65,16 @@ impl Default for ConAdvOptions {
 enum Pending {
     Running(JoinHandle<Tensor<4>>),
     Ready(Box<Tensor<4>>),
+    /// Restored from a checkpoint: on the host until the step's device takes it.
+    Saved(TensorData),
+}
+
+/// The pending attack as a checkpoint holds it.
+#[derive(serde::Serialize, Deserialize)]
+struct SavedAttack {
+    step: usize,
+    shape: Vec<usize>,
+    pixels: Vec<f32>,
 }
 
 pub struct ConAdv {
@@ -167,6 +178,48 @@ impl Recipe for ConAdv {
         false
     }
 
+    /// The attack prepared for the next step (finished first if it is still running), so a
+    /// resumed run trains on the same stale adversarial batch as the uninterrupted one.
+    fn state(&mut self) -> serde_json::Value {
+        let Some((step, pending)) = self.pending.take() else {
+            return serde_json::Value::Null;
+        };
+        let data = match pending {
+            Pending::Running(handle) => handle
+                .join()
+                .expect("the attack thread panicked")
+                .into_data(),
+            Pending::Ready(pixels) => pixels.into_data(),
+            Pending::Saved(data) => data,
+        };
+        let saved = SavedAttack {
+            step,
+            shape: data.shape().to_vec(),
+            pixels: data.iter::<f32>().collect(),
+        };
+        self.pending = Some((step, Pending::Saved(data)));
+        serde_json::to_value(saved).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn load_state(&mut self, state: &serde_json::Value) -> anyhow::Result<()> {
+        if state.is_null() {
+            self.pending = None;
+            return Ok(());
+        }
+        let saved: SavedAttack = serde_json::from_value(state.clone())
+            .map_err(|e| anyhow::anyhow!("the checkpoint's pending ConAdv attack: {e}"))?;
+        if saved.shape.len() != 4 || saved.shape.iter().product::<usize>() != saved.pixels.len() {
+            anyhow::bail!(
+                "the checkpoint's pending ConAdv attack: {} values for shape {:?}",
+                saved.pixels.len(),
+                saved.shape
+            );
+        }
+        let data = TensorData::new(saved.pixels, saved.shape);
+        self.pending = Some((saved.step, Pending::Saved(data)));
+        Ok(())
+    }
+
     fn train_loss(&mut self, model: &DualBn, batch: &Batch, ctx: &StepContext) -> StepOutput {
         let o = self.options.clone();
         let waited = Instant::now();
@@ -175,12 +228,13 @@ impl Recipe for ConAdv {
                 let pixels = match pending {
                     Pending::Running(handle) => handle.join().expect("the attack thread panicked"),
                     Pending::Ready(pixels) => *pixels,
+                    Pending::Saved(data) => Tensor::from_data(data, &ctx.device),
                 };
                 (pixels, 1.0)
             }
             _ => match self.launch(model, batch, false) {
                 Pending::Ready(pixels) => (*pixels, 0.0),
-                Pending::Running(_) => unreachable!("an in-line attack is ready"),
+                _ => unreachable!("an in-line attack is ready"),
             },
         };
         let wait_ms = 1000.0 * waited.elapsed().as_secs_f64();

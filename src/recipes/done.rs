@@ -79,6 +79,13 @@ impl Recipe for Done {
         })
     }
 
+    fn reduce_metric(&self, name: &str) -> crate::recipes::Reduce {
+        match name {
+            "done_max_weight" => crate::recipes::Reduce::Max,
+            _ => crate::recipes::Reduce::SampleMean,
+        }
+    }
+
     fn attack_eps(&self) -> Option<f64> {
         Some(self.options.eps)
     }

@@ -117,6 +117,18 @@ pub struct StepOutput {
     pub metrics: Vec<(&'static str, f64)>,
 }
 
+/// How a per-step metric of the recipe combines over data-parallel ranks (each rank
+/// computes it on its shard of the global batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    /// A per-sample average: weighted by the ranks' sample counts (losses, accuracies).
+    SampleMean,
+    /// A count over the batch: summed (abnormal examples).
+    Sum,
+    /// A maximum over the batch: the largest of the ranks' values.
+    Max,
+}
+
 /// Sums over one test batch; the engine averages them over the test set.
 #[derive(Clone, Debug, Default)]
 pub struct EvalSums {
@@ -196,6 +208,11 @@ pub trait Recipe: Sized {
         false
     }
 
+    /// How the metric `name` of [`StepOutput::metrics`] combines over data-parallel ranks.
+    fn reduce_metric(&self, _name: &str) -> Reduce {
+        Reduce::SampleMean
+    }
+
     /// Whether the engine should load each batch one step early and pass it in
     /// [`StepContext::next_batch`] (ConAdv prepares the next step's attack concurrently).
     fn wants_next_batch(&self) -> bool {
@@ -219,8 +236,9 @@ pub trait Recipe: Sized {
         None
     }
 
-    /// Recipe state that must survive a resume (schedules of lambda, EMA, ...).
-    fn state(&self) -> serde_json::Value {
+    /// Recipe state that must survive a resume (schedules of lambda, work prepared for the
+    /// next step, ...); may finish pending work to record it.
+    fn state(&mut self) -> serde_json::Value {
         serde_json::Value::Null
     }
 

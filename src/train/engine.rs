@@ -29,7 +29,7 @@ use crate::distributed::shard::Shard;
 use crate::optim::grad_norm::{GradNorms, clip_global_norm, grad_norms};
 use crate::optim::hutchinson::{Hutchinson, stack_with_diagonal};
 use crate::optim::lr_scaling::LrScaling;
-use crate::recipes::{Batch, DataInfo, Recipe, StepContext, StepOutput};
+use crate::recipes::{Batch, DataInfo, Recipe, Reduce, StepContext, StepOutput};
 use crate::rng::{self, Stream};
 use crate::usage_error;
 use anyhow::Context;
@@ -482,7 +482,10 @@ impl<R: Recipe> Engine<R> {
         let local_loss: f64 = output.loss.clone().into_scalar::<f64>();
         // The global batch's figures: every rank then takes the same decisions.
         let world = &self.setup.world;
-        let figures = StepFigures::reduce(world, local_loss, batch.size, &output, step);
+        let recipe = &self.recipe;
+        let figures = StepFigures::reduce(world, local_loss, batch.size, &output, step, |name| {
+            recipe.reduce_metric(name)
+        });
         if !figures.loss.is_finite() {
             return Err(non_finite("loss", figures.loss, step));
         }
@@ -1102,8 +1105,16 @@ struct StepFigures {
 }
 
 impl StepFigures {
-    /// Sums the ranks' sample-weighted figures (one all-reduce of a few numbers).
-    fn reduce(world: &World, loss: f64, samples: usize, output: &StepOutput, step: usize) -> Self {
+    /// Combines the ranks' figures (one all-reduce of a few numbers): loss and accuracy
+    /// weighted by samples, the recipe's metrics as `reduce` says.
+    fn reduce(
+        world: &World,
+        loss: f64,
+        samples: usize,
+        output: &StepOutput,
+        step: usize,
+        reduce: impl Fn(&str) -> Reduce,
+    ) -> Self {
         if world.size() == 1 {
             return Self {
                 loss,
@@ -1112,24 +1123,47 @@ impl StepFigures {
                 metrics: output.metrics.clone(),
             };
         }
+        let (rank, ranks) = (world.rank(), world.size());
         let mut values = vec![
             loss * samples as f64,
             samples as f64,
             output.correct.unwrap_or(0) as f64,
         ];
-        values.extend(output.metrics.iter().map(|(_, v)| v * samples as f64));
+        // A maximum travels as each rank's value in its own slot of a summed vector.
+        let slots = |kind| match kind {
+            Reduce::Max => ranks,
+            _ => 1,
+        };
+        for (name, value) in &output.metrics {
+            let kind = reduce(name);
+            let mut own = vec![0.0; slots(kind)];
+            match kind {
+                Reduce::SampleMean => own[0] = value * samples as f64,
+                Reduce::Sum => own[0] = *value,
+                Reduce::Max => own[rank] = *value,
+            }
+            values.extend(own);
+        }
         world.sum_f64(&mut values, &format!("the loss all-reduce of step {step}"));
         let total = values[1];
+        let mut rest = &values[3..];
+        let mut metrics = Vec::with_capacity(output.metrics.len());
+        for (name, _) in &output.metrics {
+            let kind = reduce(name);
+            let (own, after) = rest.split_at(slots(kind));
+            rest = after;
+            let value = match kind {
+                Reduce::SampleMean => own[0] / total,
+                Reduce::Sum => own[0],
+                Reduce::Max => own.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            };
+            metrics.push((*name, value));
+        }
         Self {
             loss: values[0] / total,
             samples: total.round() as usize,
             correct: output.correct.map(|_| values[2].round() as usize),
-            metrics: output
-                .metrics
-                .iter()
-                .zip(&values[3..])
-                .map(|((name, _), v)| (*name, v / total))
-                .collect(),
+            metrics,
         }
     }
 
@@ -1190,4 +1224,53 @@ fn gradient_weights<M: Module>(model: &M, grads: &GradientsParams) -> Weights {
 /// Gradients named as [`Weights`] names tensors, as Burn's gradients of `model`.
 fn gradients_params<M: Module>(model: &M, gradients: &Weights) -> anyhow::Result<GradientsParams> {
     super::weights::gradients_params(model, gradients)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distributed::threads::ThreadGroup;
+
+    /// Two ranks (threads) combine their step figures: the loss and `mean` weighted by their
+    /// samples, `count` summed, `largest` the maximum.
+    #[test]
+    fn ranks_combine_metrics_as_their_recipe_says() {
+        let group = ThreadGroup::new(2, std::time::Duration::from_secs(30));
+        let reduce = |name: &str| match name {
+            "count" => Reduce::Sum,
+            "largest" => Reduce::Max,
+            _ => Reduce::SampleMean,
+        };
+        // (samples, loss, correct, mean, count, largest) per rank.
+        let shards = [(10, 1.0, 4, 0.5, 3.0, 7.0), (30, 2.0, 6, 0.1, 5.0, 2.0)];
+        let results: Vec<StepFigures> = std::thread::scope(|scope| {
+            let handles: Vec<_> = shards
+                .iter()
+                .enumerate()
+                .map(|(rank, &(samples, loss, correct, mean, count, largest))| {
+                    let member = group.member(rank);
+                    scope.spawn(move || {
+                        let world = World::new(member);
+                        let output = StepOutput {
+                            loss: Tensor::<1>::from_floats([loss as f32], &Device::flex()),
+                            correct: Some(correct),
+                            metrics: vec![("mean", mean), ("count", count), ("largest", largest)],
+                        };
+                        StepFigures::reduce(&world, loss, samples, &output, 0, reduce)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for figures in results {
+            assert_eq!(figures.samples, 40);
+            assert_eq!(figures.correct, Some(10));
+            // (10 * 1 + 30 * 2) / 40 and (10 * 0.5 + 30 * 0.1) / 40, exact in f64 here.
+            assert_eq!(figures.loss, 1.75);
+            assert_eq!(
+                figures.metrics,
+                vec![("mean", 0.2), ("count", 8.0), ("largest", 7.0)]
+            );
+        }
+    }
 }
