@@ -141,3 +141,32 @@ fn fast_at_early_stop_restores_the_weights_of_the_best_robust_accuracy() {
     );
     assert_eq!(summary.robust_accuracy, Some(best));
 }
+
+/// The robust-accuracy history is part of the checkpoint: a run with `[robust_eval]`
+/// stopped and resumed reports the same verdicts (collapse, catastrophic overfitting) and
+/// the same early stop as the uninterrupted run.
+#[test]
+fn a_resumed_run_keeps_its_robust_accuracy_history() {
+    let overrides = [
+        "recipe.name=fast-at",
+        "recipe.eps=16",
+        "recipe.early_stop=true",
+        "train.eval_every=1",
+        "robust_eval.images=64",
+        "robust_eval.steps=3",
+        "robust_eval.collapse_drop=0",
+    ];
+    let (config, resolved) = smoke(&overrides);
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, cut) = (dir.path().join("whole"), dir.path().join("cut"));
+    let summary = train(&config, &resolved, &whole, false, None).unwrap();
+    let stopped = summary
+        .stopped_on_collapse
+        .expect("a collapse stopped training");
+    assert!(stopped > 2, "the stop comes after the cut: {summary:?}");
+    assert!(train(&config, &resolved, &cut, false, Some(2)).is_err());
+    let resumed = train(&config, &resolved, &cut, true, None).unwrap();
+    assert_eq!(resumed.stopped_on_collapse, Some(stopped));
+    let read = |d: &std::path::Path| read_without_timing(&d.join("metrics.jsonl")).unwrap();
+    assert_eq!(read(&whole), read(&cut));
+}

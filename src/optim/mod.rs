@@ -10,6 +10,7 @@ pub mod builtin;
 pub mod channels;
 pub mod diffgrad;
 pub mod grad_norm;
+pub mod hessian_step;
 pub mod hutchinson;
 pub mod lars;
 pub mod lr_scaling;

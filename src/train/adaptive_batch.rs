@@ -199,6 +199,64 @@ impl AdaptiveBatch {
     }
 }
 
+/// The batch-size test as a part of the training step: every `test_interval` steps it
+/// measures the step's batch and chooses the batch size of the following steps.
+pub struct BatchSizeTest {
+    test: AdaptiveBatch,
+    next: Option<usize>,
+}
+
+impl BatchSizeTest {
+    pub fn new(test: AdaptiveBatch) -> Self {
+        Self { test, next: None }
+    }
+}
+
+impl<M: Module> crate::train::extension::StepExtension<M> for BatchSizeTest {
+    fn name(&self) -> &str {
+        "[adaptive_batch]"
+    }
+
+    /// The variance test on this batch (skipped once the batch is as large as it may get, as
+    /// the official code does).
+    fn after_backward(
+        &mut self,
+        view: &mut crate::train::extension::StepView<'_, M>,
+        _grads: &GradientsParams,
+    ) {
+        let current = view.global_samples;
+        let cap = self.test.max_batch_size.min(view.train_len);
+        if !self.test.due(view.step) || current >= cap {
+            return;
+        }
+        let share = Share {
+            first: view.first,
+            global: current,
+        };
+        let (step, all_reduce) = (view.step, view.all_reduce);
+        let loss_at = &mut *view.loss_at;
+        let stats = self.test.measure_share(
+            view.model,
+            view.batch,
+            share,
+            |copy, part| loss_at(copy, part),
+            |copy, grads, weight| {
+                let what = format!("the batch-size test's all-reduce at step {step}");
+                all_reduce(copy, grads, weight, &what)
+            },
+        );
+        self.next = Some(
+            self.test
+                .next_batch_size(&stats, current)
+                .min(view.train_len),
+        );
+    }
+
+    fn next_batch_size(&mut self) -> Option<usize> {
+        self.next.take()
+    }
+}
+
 /// Where a rank's batch lies in the global batch.
 #[derive(Clone, Copy, Debug)]
 pub struct Share {

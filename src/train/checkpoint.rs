@@ -42,9 +42,10 @@ pub struct TrainState {
     /// Adaptive batch sizes: training samples consumed so far.
     #[serde(default)]
     pub samples_seen: usize,
-    /// Robust accuracy history for catastrophic-overfitting detection.
-    #[serde(default)]
-    pub collapse: crate::train::robustness::CollapseTracker,
+    /// The evaluation extensions' states, under their keys (`collapse`: the robust-accuracy
+    /// history for catastrophic-overfitting detection).
+    #[serde(flatten)]
+    pub extensions: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Sums over the steps since the last metrics line.

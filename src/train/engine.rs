@@ -6,15 +6,16 @@
 //! the end of the config's budget with evaluations at their cadence, and tells the attached
 //! observers (metrics file, checkpoints, progress) what happened.
 
-use super::adaptive_batch::{AdaptiveBatch, Share};
+use super::adaptive_batch::{AdaptiveBatch, BatchSizeTest};
 use super::cancel::CancelToken;
 use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
 use super::evaluate::{Evaluation, RobustEvaluation, evaluate_robust, evaluate_shared, to_device};
+use super::extension::{AfterEvaluation, EvalView, EvaluationExtension, StepExtension, StepView};
 use super::observer::{
     CollapseReport, EvalReport, Event, LogReport, Observers, StepReport, TrainerAccess,
 };
 use super::predict::{Predictions, predict};
-use super::robustness::{RobustProbe, Verdict};
+use super::robustness::{RobustProbe, RobustnessMonitor};
 use super::schedule::Schedule;
 use super::session::{Interrupted, Summary};
 use super::weights::Weights;
@@ -27,7 +28,7 @@ use crate::distributed::World;
 use crate::distributed::gradients;
 use crate::distributed::shard::Shard;
 use crate::optim::grad_norm::{GradNorms, clip_global_norm, grad_norms};
-use crate::optim::hutchinson::{Hutchinson, stack_with_diagonal};
+use crate::optim::hessian_step::HessianDiagonal;
 use crate::optim::lr_scaling::LrScaling;
 use crate::recipes::{Batch, DataInfo, Recipe, Reduce, StepContext, StepOutput};
 use crate::rng::{self, Stream};
@@ -78,12 +79,14 @@ pub(crate) struct Engine<R: Recipe> {
     train_device: Device,
     model: R::Model,
     optim: ModuleOptimizer,
-    curvature: Option<Hutchinson>,
+    /// What optimizers and features add to each step (AdaHessian, adaptive batches).
+    extensions: Vec<Box<dyn StepExtension<R::Model>>>,
     schedule: Schedule,
     lr_scaling: LrScaling,
     adaptive: Option<AdaptiveBatch>,
     sample_budget: Option<usize>,
-    probe: Option<RobustProbe>,
+    /// What looks at each evaluation of `run` (robust accuracy, the collapse guard).
+    evaluation_extensions: Vec<Box<dyn EvaluationExtension<R>>>,
     pipeline: Pipeline,
     train_set: Arc<ImageSet>,
     test_set: ImageSet,
@@ -99,10 +102,8 @@ pub(crate) struct Engine<R: Recipe> {
     pending: Option<Pending>,
     clock: Clock,
     last_eval: Option<Evaluation>,
-    last_robust: Option<f64>,
-    stopped_on_collapse: Option<usize>,
-    /// Fast-AT's guard: the weights of the best robust accuracy, restored on a collapse.
-    guard_weights: Option<R::Model>,
+    /// An evaluation extension asked to stop: its weights and the step they come from.
+    early_stop: Option<(Option<R::Model>, Option<usize>)>,
     /// The checkpoint written last (what an interrupted run reports).
     last_checkpoint: Option<PathBuf>,
 }
@@ -204,9 +205,19 @@ impl<R: Recipe> Engine<R> {
             optimizer_config.lr_scaling = Some("none".into());
         }
         let lr_scaling = LrScaling::from_config(&optimizer_config, batch)?;
-        if (built.curvature.is_some() || config.adaptive_batch.is_some())
-            && !recipe.repeatable_loss()
-        {
+        let mut extensions: Vec<Box<dyn StepExtension<R::Model>>> = Vec::new();
+        if let Some(hutchinson) = built.curvature {
+            extensions.push(Box::new(HessianDiagonal::new(hutchinson)));
+        }
+        let adaptive = config
+            .adaptive_batch
+            .as_ref()
+            .map(|c| AdaptiveBatch::from_config(c, batch))
+            .transpose()?;
+        if let Some(test) = adaptive {
+            extensions.push(Box::new(BatchSizeTest::new(test)));
+        }
+        if !extensions.is_empty() && !recipe.repeatable_loss() {
             return Err(usage_error!(
                 "recipe `{}` cannot re-evaluate its loss within a step, which optimizer `{}` \
                  and [adaptive_batch] need",
@@ -214,11 +225,6 @@ impl<R: Recipe> Engine<R> {
                 config.optimizer.name
             ));
         }
-        let adaptive = config
-            .adaptive_batch
-            .as_ref()
-            .map(|c| AdaptiveBatch::from_config(c, batch))
-            .transpose()?;
         // With a growing batch an epoch budget ends the run by samples, not steps, so only
         // schedules that do not need the run's length in steps apply.
         let sample_budget = match adaptive {
@@ -233,9 +239,11 @@ impl<R: Recipe> Engine<R> {
             }
             _ => None,
         };
-        let probe = RobustProbe::from_config(&config.robust_eval, recipe.attack_eps())?;
-        let guard_weights =
-            (probe.is_some() && recipe.stop_on_collapse()).then(|| snapshot(&model));
+        let mut evaluation_extensions: Vec<Box<dyn EvaluationExtension<R>>> = Vec::new();
+        if let Some(probe) = RobustProbe::from_config(&config.robust_eval, recipe.attack_eps())? {
+            let guard = recipe.stop_on_collapse();
+            evaluation_extensions.push(Box::new(RobustnessMonitor::new(probe, guard)));
+        }
         Ok(Self {
             pipeline: pipeline(&config),
             recipe,
@@ -244,12 +252,12 @@ impl<R: Recipe> Engine<R> {
             train_device,
             model,
             optim: built.optim,
-            curvature: built.curvature,
+            extensions,
             schedule,
             lr_scaling,
             adaptive,
             sample_budget,
-            probe,
+            evaluation_extensions,
             train_set: Arc::new(data.train),
             test_set: data.test,
             steps_per_epoch,
@@ -269,9 +277,7 @@ impl<R: Recipe> Engine<R> {
                 window_images: 0,
             },
             last_eval: None,
-            last_robust: None,
-            stopped_on_collapse: None,
-            guard_weights,
+            early_stop: None,
             last_checkpoint: None,
             config,
         })
@@ -380,9 +386,12 @@ impl<R: Recipe> Engine<R> {
         if self.resumed {
             self.recipe.load_state(&self.state.recipe)?;
         }
-        // After a resume, the guard holds the resumed weights until the next evaluation.
-        if let Some(guard) = &mut self.guard_weights {
-            *guard = snapshot(&self.model);
+        for extension in &mut self.evaluation_extensions {
+            if self.resumed {
+                let state = self.state.extensions.get(extension.key());
+                extension.load_state(state.unwrap_or(&serde_json::Value::Null))?;
+            }
+            extension.on_start(&self.model);
         }
         self.clock = Clock {
             started: Instant::now(),
@@ -572,26 +581,22 @@ impl<R: Recipe> Engine<R> {
         if !norms.l2.is_finite() {
             return Err(non_finite("gradient norm", norms.l2, step));
         }
-        let extras_due = self.curvature.is_some_and(|c| c.due(step)) || self.adaptive.is_some();
-        let (hessian_vector, next_batch_size) = match &pending {
-            Some(pending) => (
-                self.hessian_vector(&grads, pending),
-                self.next_batch_size(pending),
-            ),
-            None if extras_due => {
+        match &pending {
+            Some(pending) => self.after_backward(&grads, pending),
+            None if !self.extensions.is_empty() => {
                 return Err(usage_error!(
-                    "apply_gradients: optimizer `{}` or [adaptive_batch] needs the step's batch; \
-                     get the gradients from this Trainer's gradients() first",
-                    self.config.optimizer.name
+                    "apply_gradients: {} needs the step's batch; get the gradients from this \
+                     Trainer's gradients() first",
+                    self.extensions[0].name()
                 ));
             }
-            None => (None, None),
-        };
+            None => {}
+        }
         if let Some(max_norm) = self.config.optimizer.grad_clip_norm {
             clip_global_norm(&self.model, &mut grads, norms.l2, max_norm);
         }
-        if let Some(hz) = &hessian_vector {
-            grads = stack_with_diagonal(&self.model, grads, hz);
+        for extension in &mut self.extensions {
+            grads = extension.before_update(&self.model, grads);
         }
         let figures = match &pending {
             Some(p) => p.figures.clone(),
@@ -602,6 +607,10 @@ impl<R: Recipe> Engine<R> {
         self.model = self.recipe.after_step(self.model.clone(), step);
         self.state.step += 1;
         self.state.samples_seen += figures.samples;
+        let next_batch_size = self
+            .extensions
+            .iter_mut()
+            .find_map(|extension| extension.next_batch_size());
         if let Some(next) = next_batch_size
             && next != self.batch_size()
             && self.state.step < self.total_steps
@@ -630,56 +639,31 @@ impl<R: Recipe> Engine<R> {
         Ok(report)
     }
 
-    /// AdaHessian: Hessian-vector products from the loss at perturbed weights, on the same
-    /// batch with the same dropout draws.
-    fn hessian_vector(&mut self, grads: &GradientsParams, p: &Pending) -> Option<GradientsParams> {
-        let step = p.ctx.step;
-        let curvature = self.curvature.filter(|c| c.due(step))?;
+    /// The extensions' look at the step: they may re-evaluate the recipe's loss on the step's
+    /// batch (with the step's dropout draws) and average gradients over the ranks.
+    fn after_backward(&mut self, grads: &GradientsParams, p: &Pending) {
         let (world, device, recipe) = (&self.setup.world, &self.train_device, &mut self.recipe);
-        let share = p.batch.size as f64 / p.figures.samples as f64;
-        Some(curvature.hessian_vector(
-            &self.model,
-            grads,
-            self.config.seed,
-            step,
-            |moved| {
-                device.seed(p.step_key);
-                recipe.train_loss(moved, &p.batch, &p.ctx).loss
-            },
-            |moved, grads| {
-                let what = format!("the Hessian-vector all-reduce of step {step}");
-                gradients::all_reduce(world, moved, grads, share, &what)
-            },
-        ))
-    }
-
-    /// AdAdaGrad: the variance test on this batch decides the next batch size. (Skipped once
-    /// the batch is as large as it may get, as the official code does.)
-    fn next_batch_size(&mut self, p: &Pending) -> Option<usize> {
-        let train_len = self.train_set.len();
-        let batch_size = self.batch_size();
-        let adaptive = self
-            .adaptive
-            .filter(|a| a.due(p.ctx.step) && batch_size < a.max_batch_size.min(train_len))?;
-        let (world, device, recipe) = (&self.setup.world, &self.train_device, &mut self.recipe);
-        let share = Share {
-            first: p.ctx.first,
-            global: p.figures.samples,
+        let mut loss_at = |model: &R::Model, batch: &Batch| {
+            device.seed(p.step_key);
+            recipe.train_loss(model, batch, &p.ctx).loss
         };
-        let stats = adaptive.measure_share(
-            &self.model,
-            &p.batch,
-            share,
-            |copy, part| {
-                device.seed(p.step_key);
-                recipe.train_loss(copy, part, &p.ctx).loss
-            },
-            |copy, grads, weight| {
-                let what = format!("the batch-size test's all-reduce at step {}", p.ctx.step);
-                gradients::all_reduce(world, copy, grads, weight, &what)
-            },
-        );
-        Some(adaptive.next_batch_size(&stats, batch_size).min(train_len))
+        let all_reduce = |model: &R::Model, grads, weight, what: &str| {
+            gradients::all_reduce(world, model, grads, weight, what)
+        };
+        let mut view = StepView {
+            model: &self.model,
+            batch: &p.batch,
+            step: p.ctx.step,
+            seed: self.config.seed,
+            first: p.ctx.first,
+            global_samples: p.figures.samples,
+            train_len: self.train_set.len(),
+            loss_at: &mut loss_at,
+            all_reduce: &all_reduce,
+        };
+        for extension in &mut self.extensions {
+            extension.after_backward(&mut view, grads);
+        }
     }
 
     /// Adds a step to the logging window; every `train.log_every` steps, reports the window.
@@ -759,8 +743,8 @@ impl<R: Recipe> Engine<R> {
             if self.state.step.is_multiple_of(eval_every) || done {
                 best = self.evaluate_at_cadence(observers)?;
             }
-            if let Some(step) = self.stopped_on_collapse {
-                self.restore_best_robust(step, observers)?;
+            if let Some((weights, restored_step)) = self.early_stop.take() {
+                self.stop_early(weights, restored_step, observers)?;
                 let end = Event::StepEnd {
                     step: self.state.step,
                     checkpoint_due: true,
@@ -789,7 +773,7 @@ impl<R: Recipe> Engine<R> {
             None => self.evaluate()?,
         };
         let clock = &self.clock;
-        Ok(Summary {
+        let mut summary = Summary {
             test_accuracy: eval.test_accuracy,
             test_loss: eval.test_loss,
             best_test_accuracy: self.state.best_accuracy.or(eval.test_accuracy),
@@ -802,10 +786,14 @@ impl<R: Recipe> Engine<R> {
                 / clock.training_seconds.max(1e-9),
             trainable_params: Some(self.trainable),
             ranks: self.setup.world.size(),
-            robust_accuracy: self.last_robust,
-            catastrophic_overfitting_step: self.state.collapse.detected_at,
-            stopped_on_collapse: self.stopped_on_collapse,
-        })
+            robust_accuracy: None,
+            catastrophic_overfitting_step: None,
+            stopped_on_collapse: None,
+        };
+        for extension in &self.evaluation_extensions {
+            extension.summarize(&mut summary);
+        }
+        Ok(summary)
     }
 
     /// The evaluation of `train.eval_every`: test split, robust probe, best tracking.
@@ -825,8 +813,26 @@ impl<R: Recipe> Engine<R> {
             }
         }
         let mut text = format!("epoch {epoch:.2} step {step}: {}", eval.describe("test"));
-        if let Some(probe) = self.probe.clone() {
-            self.probe_robustness(&probe, &mut record, &mut text);
+        let view = EvalView {
+            recipe: &self.recipe,
+            model: &self.model,
+            test_set: &self.test_set,
+            pipeline: &self.pipeline,
+            eval_batch_size: self.config.data.eval_batch_size,
+            device: &self.train_device,
+            world: &self.setup.world,
+            seed: self.config.seed,
+            step,
+        };
+        for extension in &mut self.evaluation_extensions {
+            let decision = extension.after_evaluation(&view, &mut record, &mut text);
+            if let AfterEvaluation::Stop {
+                weights,
+                restored_step,
+            } = decision
+            {
+                self.early_stop.get_or_insert((weights, restored_step));
+            }
         }
         record["wall_seconds"] = self.wall_seconds().into();
         let is_best = eval.improves_on(self.state.best_accuracy, self.state.best_loss);
@@ -847,68 +853,23 @@ impl<R: Recipe> Engine<R> {
         Ok(is_best)
     }
 
-    /// Robust accuracy on the probe's images, the collapse verdict, and Fast-AT's guard.
-    fn probe_robustness(
+    /// Early stop: the final model is the one the extension chose (Fast-AT's guard: the
+    /// weights of the best robust accuracy), evaluated.
+    fn stop_early(
         &mut self,
-        probe: &RobustProbe,
-        record: &mut serde_json::Value,
-        text: &mut String,
-    ) {
-        let step = self.state.step;
-        // Every rank probes the same images with the same random starts...
-        let key = rng::key(self.config.seed, Stream::Step, (step - 1) as u64, u64::MAX);
-        self.train_device.seed(key);
-        let figures = probe.measure(
-            &self.recipe,
-            &self.model,
-            &self.test_set,
-            &self.pipeline,
-            self.config.data.eval_batch_size,
-            &self.train_device,
-        );
-        let world = &self.setup.world;
-        // ...and takes rank 0's figures, so that their verdicts (a collapse stops training)
-        // cannot differ.
-        let Some(mut figures) = figures else { return };
-        if world.size() > 1 {
-            let mut values = match world.is_leader() {
-                true => [figures.robust, figures.fgsm],
-                false => [0.0, 0.0],
-            };
-            world.sum_f64(&mut values, "sharing rank 0's robust accuracy");
-            [figures.robust, figures.fgsm] = values;
-        }
-        self.last_robust = Some(figures.robust);
-        let verdict =
-            self.state
-                .collapse
-                .observe(step, figures.robust, figures.fgsm, probe.collapse_drop);
-        figures.describe(probe, verdict, record, text);
-        if self.guard_weights.is_some() {
-            match verdict {
-                Verdict::Healthy { best: true } => self.guard_weights = Some(snapshot(&self.model)),
-                Verdict::Collapsed { .. } => self.stopped_on_collapse = Some(step),
-                _ => {}
-            }
-        }
-    }
-
-    /// Early stop: the final model is the one of the best robust accuracy.
-    fn restore_best_robust(
-        &mut self,
-        step: usize,
+        weights: Option<R::Model>,
+        restored_step: Option<usize>,
         observers: &mut Observers,
     ) -> anyhow::Result<()> {
-        if let Some(weights) = self.guard_weights.take() {
+        if let Some(weights) = weights {
             self.model = weights;
         }
         let evaluation = self.evaluate()?;
         let report = CollapseReport {
-            step,
-            restored_step: self.state.collapse.best_step,
+            step: self.state.step,
+            restored_step,
             evaluation: evaluation.clone(),
         };
-        self.last_robust = self.state.collapse.best_robust;
         self.last_eval = Some(evaluation);
         self.notify(observers, &Event::CollapseStop(&report))
     }
@@ -1068,6 +1029,10 @@ impl<R: Recipe> TrainerAccess for Engine<R> {
     ) -> anyhow::Result<PathBuf> {
         self.state.wall_seconds = self.wall_seconds();
         self.state.recipe = self.recipe.state();
+        for extension in &self.evaluation_extensions {
+            let key = extension.key().to_string();
+            self.state.extensions.insert(key, extension.state());
+        }
         let dir = checkpoints.save(&self.model, &self.optim, &self.state, best, keep_last)?;
         self.last_checkpoint = Some(dir.clone());
         Ok(dir)
@@ -1076,12 +1041,6 @@ impl<R: Recipe> TrainerAccess for Engine<R> {
     fn weights(&self) -> Weights {
         Engine::weights(self)
     }
-}
-
-/// A copy with its own batch-norm running statistics (a clone shares them, and the following
-/// steps would go on updating them).
-fn snapshot<M: Module>(model: &M) -> M {
-    model.valid().train()
 }
 
 /// Whether any rank asks for `flag` (on one rank, the flag itself).

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod ema;
 mod engine;
 pub mod evaluate;
+pub mod extension;
 pub mod loss;
 pub mod metrics;
 pub mod observer;

@@ -8,10 +8,13 @@
 //! `collapse_drop` below its best while FGSM accuracy stands above its value at that best.
 
 use super::evaluate::evaluate_robust;
+use super::extension::{AfterEvaluation, EvalView, EvaluationExtension};
+use super::session::Summary;
 use crate::attacks::evaluation::EvalAttack;
 use crate::config::RobustEvalConfig;
 use crate::datasets::{ImageSet, Pipeline};
 use crate::recipes::Recipe;
+use crate::rng::{self, Stream};
 use crate::usage_error;
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
@@ -260,5 +263,124 @@ mod tests {
             t.observe(20, 0.26, 0.9, 0.2),
             Verdict::Healthy { best: false }
         );
+    }
+}
+
+/// Robust accuracy at each evaluation (`[robust_eval]`), catastrophic-overfitting detection,
+/// and, for recipes that ask for it, Fast-AT's guard: when robust accuracy collapses,
+/// training stops with the weights of the best robust accuracy.
+pub struct RobustnessMonitor<M> {
+    probe: RobustProbe,
+    tracker: CollapseTracker,
+    /// Whether a collapse stops training.
+    guard: bool,
+    /// The weights of the best robust accuracy so far (with `guard`).
+    best_weights: Option<M>,
+    last_robust: Option<f64>,
+    stopped_at: Option<usize>,
+}
+
+impl<M> RobustnessMonitor<M> {
+    pub fn new(probe: RobustProbe, guard: bool) -> Self {
+        Self {
+            probe,
+            tracker: CollapseTracker::default(),
+            guard,
+            best_weights: None,
+            last_robust: None,
+            stopped_at: None,
+        }
+    }
+}
+
+/// A copy with its own batch-norm running statistics (a clone shares them, and the following
+/// steps would go on updating them).
+fn snapshot<M: burn::module::Module>(model: &M) -> M {
+    model.valid().train()
+}
+
+impl<R: Recipe> EvaluationExtension<R> for RobustnessMonitor<R::Model> {
+    fn key(&self) -> &'static str {
+        "collapse"
+    }
+
+    /// After a resume, the guard holds the resumed weights until the next evaluation.
+    fn on_start(&mut self, model: &R::Model) {
+        if self.guard {
+            self.best_weights = Some(snapshot(model));
+        }
+    }
+
+    fn after_evaluation(
+        &mut self,
+        view: &EvalView<'_, R>,
+        record: &mut Value,
+        text: &mut String,
+    ) -> AfterEvaluation<R::Model> {
+        let step = view.step;
+        // Every rank probes the same images with the same random starts...
+        let key = rng::key(view.seed, Stream::Step, (step - 1) as u64, u64::MAX);
+        view.device.seed(key);
+        let figures = self.probe.measure(
+            view.recipe,
+            view.model,
+            view.test_set,
+            view.pipeline,
+            view.eval_batch_size,
+            view.device,
+        );
+        let Some(mut figures) = figures else {
+            return AfterEvaluation::Continue;
+        };
+        // ...and takes rank 0's figures, so that their verdicts (a collapse stops training)
+        // cannot differ.
+        let world = view.world;
+        if world.size() > 1 {
+            let mut values = match world.is_leader() {
+                true => [figures.robust, figures.fgsm],
+                false => [0.0, 0.0],
+            };
+            world.sum_f64(&mut values, "sharing rank 0's robust accuracy");
+            [figures.robust, figures.fgsm] = values;
+        }
+        self.last_robust = Some(figures.robust);
+        let verdict =
+            self.tracker
+                .observe(step, figures.robust, figures.fgsm, self.probe.collapse_drop);
+        figures.describe(&self.probe, verdict, record, text);
+        match verdict {
+            Verdict::Healthy { best: true } if self.guard => {
+                self.best_weights = Some(snapshot(view.model));
+            }
+            Verdict::Collapsed { .. } if self.guard => {
+                self.stopped_at = Some(step);
+                self.last_robust = self.tracker.best_robust;
+                return AfterEvaluation::Stop {
+                    weights: self.best_weights.take(),
+                    restored_step: self.tracker.best_step,
+                };
+            }
+            _ => {}
+        }
+        AfterEvaluation::Continue
+    }
+
+    fn summarize(&self, summary: &mut Summary) {
+        summary.robust_accuracy = self.last_robust;
+        summary.catastrophic_overfitting_step = self.tracker.detected_at;
+        summary.stopped_on_collapse = self.stopped_at;
+    }
+
+    fn state(&self) -> Value {
+        serde_json::to_value(&self.tracker).unwrap_or(Value::Null)
+    }
+
+    fn load_state(&mut self, state: &Value) -> anyhow::Result<()> {
+        self.tracker = match state {
+            Value::Null => CollapseTracker::default(),
+            state => serde_json::from_value(state.clone())
+                .map_err(|e| anyhow::anyhow!("the checkpoint's robust-accuracy history: {e}"))?,
+        };
+        Ok(())
     }
 }
