@@ -204,68 +204,6 @@ impl CollapseTracker {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_steady_rise_is_healthy_and_tracks_the_best() {
-        let mut t = CollapseTracker::default();
-        assert_eq!(t.observe(1, 0.3, 0.4, 0.2), Verdict::Healthy { best: true });
-        assert_eq!(t.observe(2, 0.4, 0.5, 0.2), Verdict::Healthy { best: true });
-        assert_eq!(
-            t.observe(3, 0.35, 0.6, 0.2),
-            Verdict::Healthy { best: false }
-        );
-        assert_eq!(t.best_step, Some(2));
-        assert_eq!(t.detected_at, None);
-    }
-
-    #[test]
-    fn a_robust_collapse_with_rising_fgsm_is_catastrophic_overfitting() {
-        let mut t = CollapseTracker::default();
-        t.observe(10, 0.45, 0.5, 0.2);
-        let v = t.observe(20, 0.02, 0.9, 0.2);
-        assert_eq!(
-            v,
-            Verdict::Collapsed {
-                best_robust: 0.45,
-                best_step: 10,
-                fgsm_rose: true
-            }
-        );
-        assert_eq!(t.detected_at, Some(20));
-        // Reported once: the first step stays.
-        t.observe(30, 0.01, 0.95, 0.2);
-        assert_eq!(t.detected_at, Some(20));
-    }
-
-    #[test]
-    fn a_collapse_with_falling_fgsm_is_not_called_overfitting() {
-        let mut t = CollapseTracker::default();
-        t.observe(10, 0.45, 0.5, 0.2);
-        let v = t.observe(20, 0.1, 0.3, 0.2);
-        assert!(matches!(
-            v,
-            Verdict::Collapsed {
-                fgsm_rose: false,
-                ..
-            }
-        ));
-        assert_eq!(t.detected_at, None);
-    }
-
-    #[test]
-    fn a_drop_within_the_margin_is_healthy() {
-        let mut t = CollapseTracker::default();
-        t.observe(10, 0.45, 0.5, 0.2);
-        assert_eq!(
-            t.observe(20, 0.26, 0.9, 0.2),
-            Verdict::Healthy { best: false }
-        );
-    }
-}
-
 /// Robust accuracy at each evaluation (`[robust_eval]`), catastrophic-overfitting detection,
 /// and, for recipes that ask for it, Fast-AT's guard: when robust accuracy collapses,
 /// training stops with the weights of the best robust accuracy.
@@ -382,5 +320,67 @@ impl<R: Recipe> EvaluationExtension<R> for RobustnessMonitor<R::Model> {
                 .map_err(|e| anyhow::anyhow!("the checkpoint's robust-accuracy history: {e}"))?,
         };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_steady_rise_is_healthy_and_tracks_the_best() {
+        let mut t = CollapseTracker::default();
+        assert_eq!(t.observe(1, 0.3, 0.4, 0.2), Verdict::Healthy { best: true });
+        assert_eq!(t.observe(2, 0.4, 0.5, 0.2), Verdict::Healthy { best: true });
+        assert_eq!(
+            t.observe(3, 0.35, 0.6, 0.2),
+            Verdict::Healthy { best: false }
+        );
+        assert_eq!(t.best_step, Some(2));
+        assert_eq!(t.detected_at, None);
+    }
+
+    #[test]
+    fn a_robust_collapse_with_rising_fgsm_is_catastrophic_overfitting() {
+        let mut t = CollapseTracker::default();
+        t.observe(10, 0.45, 0.5, 0.2);
+        let v = t.observe(20, 0.02, 0.9, 0.2);
+        assert_eq!(
+            v,
+            Verdict::Collapsed {
+                best_robust: 0.45,
+                best_step: 10,
+                fgsm_rose: true
+            }
+        );
+        assert_eq!(t.detected_at, Some(20));
+        // Reported once: the first step stays.
+        t.observe(30, 0.01, 0.95, 0.2);
+        assert_eq!(t.detected_at, Some(20));
+    }
+
+    #[test]
+    fn a_collapse_with_falling_fgsm_is_not_called_overfitting() {
+        let mut t = CollapseTracker::default();
+        t.observe(10, 0.45, 0.5, 0.2);
+        let v = t.observe(20, 0.1, 0.3, 0.2);
+        assert!(matches!(
+            v,
+            Verdict::Collapsed {
+                fgsm_rose: false,
+                ..
+            }
+        ));
+        assert_eq!(t.detected_at, None);
+    }
+
+    #[test]
+    fn a_drop_within_the_margin_is_healthy() {
+        let mut t = CollapseTracker::default();
+        t.observe(10, 0.45, 0.5, 0.2);
+        assert_eq!(
+            t.observe(20, 0.26, 0.9, 0.2),
+            Verdict::Healthy { best: false }
+        );
     }
 }
