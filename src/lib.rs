@@ -14,6 +14,7 @@ pub mod export;
 pub mod kernels;
 pub mod models;
 pub mod optim;
+pub mod options;
 pub mod plot;
 pub mod quality;
 pub mod recipes;

@@ -116,3 +116,68 @@ fn every_preset_resolves() {
         stoke::optim::build(&config.optimizer).unwrap();
     }
 }
+
+/// Every preset file of recipes/, models/ and datasets/ is built in (no list to edit) and
+/// resolves; every registry entry and preset is listed by `stoke ls`.
+#[test]
+fn every_preset_file_resolves_and_every_entry_is_listed() {
+    let files = |dir: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                let path = e.unwrap().path();
+                (path.extension()? == "toml")
+                    .then(|| path.file_stem()?.to_str().map(String::from))?
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    let presets = stoke::config::presets::recipe_names();
+    assert_eq!(files("recipes"), presets);
+    for name in &presets {
+        let path = format!("recipes/{name}.toml");
+        let (config, _) = resolve(&path, &[]).unwrap_or_else(|e| panic!("{path}: {e:#}"));
+        stoke::recipes::registry::build(&config).unwrap();
+    }
+    assert_eq!(files("models"), stoke::config::presets::model_names());
+    for name in files("models") {
+        let text = std::fs::read_to_string(format!("models/{name}.toml")).unwrap();
+        toml::from_str::<stoke::models::ModelSpec>(&text)
+            .unwrap_or_else(|e| panic!("models/{name}.toml: {e}"));
+    }
+    assert_eq!(files("datasets"), stoke::config::presets::dataset_names());
+    for name in files("datasets") {
+        resolve("smoke", &[format!("dataset.name={name}")])
+            .unwrap_or_else(|e| panic!("datasets/{name}.toml: {e:#}"));
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
+        .arg("ls")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let listed = String::from_utf8(output.stdout).unwrap();
+    let words: std::collections::BTreeSet<&str> = listed.split_whitespace().collect();
+    let mut expected: Vec<String> = Vec::new();
+    expected.extend(
+        stoke::recipes::registry::RECIPES
+            .iter()
+            .map(|r| r.0.to_string()),
+    );
+    expected.extend(stoke::optim::OPTIMIZERS.iter().map(|e| e.name.to_string()));
+    expected.extend(stoke::models::architectures().map(|e| e.name.to_string()));
+    expected.extend(
+        stoke::datasets::registry::FORMATS
+            .iter()
+            .map(|f| f.0.to_string()),
+    );
+    expected.extend(presets.iter().map(|p| p.to_string()));
+    expected.extend(files("models"));
+    expected.extend(files("datasets"));
+    for name in expected {
+        assert!(
+            words.contains(name.as_str()),
+            "`stoke ls` does not list {name}"
+        );
+    }
+}

@@ -45,10 +45,17 @@ fn rows(section: &str) -> Vec<(String, String)> {
             }));
             rows
         }
-        "models" => presets::model_names()
-            .into_iter()
-            .map(|n| own((n, presets::summary(presets::model(n).unwrap_or("")))))
-            .collect(),
+        "models" => {
+            let mut rows: Vec<_> = crate::models::architectures()
+                .map(|e| (format!("arch {}", e.name), e.description.to_string()))
+                .collect();
+            rows.extend(
+                presets::model_names()
+                    .into_iter()
+                    .map(|n| own((n, presets::summary(presets::model(n).unwrap_or(""))))),
+            );
+            rows
+        }
         "optimizers" => crate::optim::OPTIMIZERS
             .iter()
             .map(|e| own((e.name, e.description)))

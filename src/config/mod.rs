@@ -5,7 +5,8 @@ pub mod presets;
 pub mod resolve;
 pub mod schema;
 
-pub use resolve::{resolve, resolve_str, typed_section};
+pub use crate::options::typed_section;
+pub use resolve::{resolve, resolve_str};
 pub use schema::{
     AdaptiveBatchConfig, DatasetConfig, KernelsConfig, LoaderConfig, OptimizerConfig, RecipeConfig,
     RobustEvalConfig, RunConfig, ScheduleConfig, TrainConfig,

@@ -3,9 +3,10 @@
 use super::overrides;
 use super::presets;
 use super::schema::RunConfig;
+use crate::models::ModelSpec;
+use crate::options::typed;
 use crate::usage_error;
 use anyhow::Context;
-use serde::de::DeserializeOwned;
 use std::path::Path;
 use toml::{Table, Value};
 
@@ -46,6 +47,13 @@ pub fn resolve_str(
         presets::dataset_names(),
         false,
     )?;
+    // The model section first, so its errors come from the architecture's own checks.
+    if let Some(Value::Table(model)) = doc.get("model") {
+        let mut options = model.clone();
+        if let Some(Value::String(arch)) = options.remove("arch") {
+            ModelSpec::new(&arch, &options).map_err(|e| usage_error!("{origin}: {e:#}"))?;
+        }
+    }
     let config: RunConfig =
         typed(Value::Table(doc.clone()), "").map_err(|e| usage_error!("{origin}: {e}"))?;
     Ok((config, doc))
@@ -74,24 +82,6 @@ fn forget_options_on_switch(doc: &mut Table, assignments: &[String], section: &s
     {
         table.retain(|k, _| keep.contains(&k));
     }
-}
-
-/// Deserialises one section (a recipe's or an optimizer's own options) with errors that name
-/// the full key, e.g. `recipe.label_smoothing: invalid type: string "x", expected f64`.
-pub fn typed_section<T: DeserializeOwned>(table: &Table, section: &str) -> anyhow::Result<T> {
-    typed(Value::Table(table.clone()), section).map_err(|e| usage_error!("{e}"))
-}
-
-fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, String> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let key = match (prefix.is_empty(), path == ".") {
-            (true, _) => path,
-            (false, true) => prefix.to_string(),
-            (false, false) => format!("{prefix}.{path}"),
-        };
-        format!("key `{key}`: {}", e.inner())
-    })
 }
 
 fn read_source(source: &str) -> anyhow::Result<(String, String)> {

@@ -3,6 +3,7 @@
 //! shortcut (stride-2 subsampling plus zero channels), so the shortcuts have no parameters
 //! (ResNet-20: 0.27M parameters).
 
+use super::architecture::Architecture;
 use super::layers::{ConvBn, block_plan, global_avg_pool};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
@@ -82,5 +83,44 @@ impl CifarResNet {
             x = block.forward(x);
         }
         global_avg_pool(x)
+    }
+}
+
+/// The `[model]` options of `arch = "cifar_resnet"`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CifarResNetOptions {
+    /// 6n+2.
+    pub depth: usize,
+}
+
+impl Architecture for CifarResNet {
+    type Options = CifarResNetOptions;
+
+    fn check(o: &CifarResNetOptions) -> anyhow::Result<()> {
+        if o.depth < 8 || (o.depth - 2) % 6 != 0 {
+            return Err(crate::usage_error!(
+                "key `model.depth`: expected 6n+2 with n >= 1, got {}",
+                o.depth
+            ));
+        }
+        Ok(())
+    }
+
+    fn build(
+        o: &CifarResNetOptions,
+        input: [usize; 3],
+        classes: usize,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        Ok(CifarResNet::new(o.depth, input[0], classes, device))
+    }
+
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        CifarResNet::forward(self, images)
+    }
+
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        CifarResNet::features(self, images)
     }
 }

@@ -1,6 +1,8 @@
 //! One type for every image classifier, so the engine, checkpoints and optimizers handle them
-//! uniformly (Burn modules are not object-safe; an enum is).
+//! uniformly (Burn modules are not object-safe; an enum is), and the registry of classifier
+//! architectures. Both come from one list: adding an architecture is one line here.
 
+use super::architecture::{Architecture, Entry, build, check};
 use super::cifar_resnet::CifarResNet;
 use super::preact_resnet::PreActResNet;
 use super::resnet::ResNet;
@@ -9,39 +11,51 @@ use super::vit::Vit;
 use super::wide_resnet::WideResNet;
 use burn::prelude::*;
 
-#[derive(Module, Debug)]
-pub enum Classifier {
-    ResNet(ResNet),
-    PreActResNet(PreActResNet),
-    WideResNet(WideResNet),
-    CifarResNet(CifarResNet),
-    SmallCnn(SmallCnn),
-    Vit(Vit),
+macro_rules! classifiers {
+    ($($arch:literal => $variant:ident: $about:literal),* $(,)?) => {
+        #[derive(Module, Debug)]
+        pub enum Classifier {
+            $($variant($variant)),*
+        }
+
+        impl Classifier {
+            /// Logits `[B, classes]` for normalised images `[B, C, H, W]`.
+            pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+                match self {
+                    $(Classifier::$variant(m) => Architecture::forward(m, images)),*
+                }
+            }
+
+            /// The penultimate activations `[B, D]` (the input of the final linear layer),
+            /// e.g. as features for a Fréchet distance.
+            pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+                match self {
+                    $(Classifier::$variant(m) => Architecture::features(m, images)),*
+                }
+            }
+        }
+
+        $(impl From<$variant> for Classifier {
+            fn from(model: $variant) -> Self {
+                Classifier::$variant(model)
+            }
+        })*
+
+        /// The classifier architectures, by `arch` name.
+        pub const CLASSIFIERS: &[Entry] = &[$(Entry {
+            name: $arch,
+            description: $about,
+            check: check::<$variant>,
+            build: Some(build::<$variant>),
+        }),*];
+    };
 }
 
-impl Classifier {
-    /// Logits `[B, classes]` for normalised images `[B, C, H, W]`.
-    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        match self {
-            Classifier::ResNet(m) => m.forward(images),
-            Classifier::PreActResNet(m) => m.forward(images),
-            Classifier::WideResNet(m) => m.forward(images),
-            Classifier::CifarResNet(m) => m.forward(images),
-            Classifier::SmallCnn(m) => m.forward(images),
-            Classifier::Vit(m) => m.forward(images),
-        }
-    }
-
-    /// The penultimate activations `[B, D]` (the input of the final linear layer), e.g. as
-    /// features for a Fréchet distance.
-    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
-        match self {
-            Classifier::ResNet(m) => m.features(images),
-            Classifier::PreActResNet(m) => m.features(images),
-            Classifier::WideResNet(m) => m.features(images),
-            Classifier::CifarResNet(m) => m.features(images),
-            Classifier::SmallCnn(m) => m.features(images),
-            Classifier::Vit(m) => m.features(images),
-        }
-    }
+classifiers! {
+    "resnet" => ResNet: "ResNet-18/34/50 for small images (3x3 stem, no max-pool)",
+    "preact_resnet" => PreActResNet: "pre-activation ResNet (He et al. 2016b)",
+    "wide_resnet" => WideResNet: "Wide ResNet-depth-k (Zagoruyko & Komodakis)",
+    "cifar_resnet" => CifarResNet: "He et al.'s CIFAR ResNet-(6n+2)",
+    "small_cnn" => SmallCnn: "small conv-BN-ReLU-pool network",
+    "vit" => Vit: "Vision Transformer (pre-norm, DeiT defaults)",
 }

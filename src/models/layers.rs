@@ -94,3 +94,23 @@ pub fn block_plan(
     }
     plan
 }
+
+/// The default stage widths of the ResNets.
+pub fn resnet_widths() -> Vec<usize> {
+    vec![64, 128, 256, 512]
+}
+
+/// Checks a ResNet's `layers` (blocks per stage) and `widths` (one per stage).
+pub fn check_stages(layers: &[usize], widths: &[usize]) -> anyhow::Result<()> {
+    if layers.is_empty() || layers.contains(&0) {
+        return Err(crate::usage_error!(
+            "key `model.layers`: expected a non-empty list of positive block counts"
+        ));
+    }
+    if widths.len() != layers.len() || widths.contains(&0) {
+        return Err(crate::usage_error!(
+            "key `model.widths`: expected one positive width per entry of `layers`"
+        ));
+    }
+    Ok(())
+}

@@ -1,6 +1,9 @@
-//! Models. Architectures live one per file; [`ModelSpec`] is the registry mapping a config to
-//! a constructor, and the presets in the top-level models/ folder name concrete instances.
+//! Models. Architectures live one per file, each with its own options type and an
+//! [`architecture::Architecture`] impl; [`classifier`] lists them (one line each), [`ModelSpec`]
+//! is the checked `[model]` section, and the presets in the top-level models/ folder name
+//! concrete instances.
 
+pub mod architecture;
 pub mod cifar_resnet;
 pub mod classifier;
 pub mod dual_bn;
@@ -17,4 +20,4 @@ pub mod wide_resnet;
 
 pub use classifier::Classifier;
 pub use param_count::{initialise_now, trainable_params};
-pub use spec::ModelSpec;
+pub use spec::{ModelSpec, architectures};

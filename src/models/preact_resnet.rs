@@ -2,6 +2,7 @@
 //! adversarial-training code uses (e.g. Wong et al.'s Fast-AT, Rice et al.): 3x3 stem without
 //! BN, PreActBlocks (BN-ReLU-conv twice), a final BN-ReLU, global average pool, linear head.
 
+use super::architecture::Architecture;
 use super::layers::{batch_norm, block_plan, conv, global_avg_pool};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, LinearConfig};
@@ -82,5 +83,43 @@ impl PreActResNet {
             x = block.forward(x);
         }
         global_avg_pool(relu(self.bn.forward(x)))
+    }
+}
+
+/// The `[model]` options of `arch = "preact_resnet"`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreActOptions {
+    /// Blocks per stage.
+    pub layers: Vec<usize>,
+    /// Widths of the stages.
+    #[serde(default = "super::layers::resnet_widths")]
+    pub widths: Vec<usize>,
+}
+
+impl Architecture for PreActResNet {
+    type Options = PreActOptions;
+
+    fn check(o: &PreActOptions) -> anyhow::Result<()> {
+        super::layers::check_stages(&o.layers, &o.widths)
+    }
+
+    fn build(
+        o: &PreActOptions,
+        input: [usize; 3],
+        classes: usize,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        Ok(PreActResNet::new(
+            &o.layers, &o.widths, input[0], classes, device,
+        ))
+    }
+
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        PreActResNet::forward(self, images)
+    }
+
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        PreActResNet::features(self, images)
     }
 }

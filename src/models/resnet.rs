@@ -3,6 +3,7 @@
 //! with strides 1/2/2/2, BasicBlock (ResNet-18/34) or Bottleneck (ResNet-50), global average
 //! pool and a linear head. Shortcuts are identity, or 1x1 conv + BN when the shape changes.
 
+use super::architecture::Architecture;
 use super::layers::{ConvBn, batch_norm, block_plan, conv, global_avg_pool};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, LinearConfig};
@@ -164,5 +165,44 @@ impl ResNet {
             x = block.forward(x);
         }
         global_avg_pool(x)
+    }
+}
+
+/// The `[model]` options of `arch = "resnet"`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResNetOptions {
+    pub block: BlockKind,
+    /// Blocks per stage.
+    pub layers: Vec<usize>,
+    /// Widths of the stages.
+    #[serde(default = "super::layers::resnet_widths")]
+    pub widths: Vec<usize>,
+}
+
+impl Architecture for ResNet {
+    type Options = ResNetOptions;
+
+    fn check(o: &ResNetOptions) -> anyhow::Result<()> {
+        super::layers::check_stages(&o.layers, &o.widths)
+    }
+
+    fn build(
+        o: &ResNetOptions,
+        input: [usize; 3],
+        classes: usize,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        Ok(ResNet::new(
+            o.block, &o.layers, &o.widths, input[0], classes, device,
+        ))
+    }
+
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        ResNet::forward(self, images)
+    }
+
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        ResNet::features(self, images)
     }
 }

@@ -2,6 +2,7 @@
 //! `convs_per_stage` 3x3 conv-BN-ReLU layers followed by a 2x2 max-pool, then either global
 //! average pooling or flattening of the pooled maps, dropout and a linear head.
 
+use super::architecture::Architecture;
 use super::layers::{ConvBn, global_avg_pool};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
@@ -81,5 +82,76 @@ impl SmallCnn {
         } else {
             global_avg_pool(x)
         }
+    }
+}
+
+/// The `[model]` options of `arch = "small_cnn"`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmallCnnOptions {
+    /// Channels of each stage (each stage halves the image side).
+    pub widths: Vec<usize>,
+    #[serde(default = "one")]
+    pub convs_per_stage: usize,
+    #[serde(default)]
+    pub dropout: f64,
+    /// `avg` (global average pool) or `flatten` (all pooled pixels) before the head.
+    #[serde(default)]
+    pub head: Head,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Architecture for SmallCnn {
+    type Options = SmallCnnOptions;
+
+    fn check(o: &SmallCnnOptions) -> anyhow::Result<()> {
+        if o.widths.is_empty() || o.widths.contains(&0) {
+            return Err(crate::usage_error!(
+                "key `model.widths`: expected a non-empty list of positive widths"
+            ));
+        }
+        if o.convs_per_stage == 0 {
+            return Err(crate::usage_error!(
+                "key `model.convs_per_stage`: expected a positive integer"
+            ));
+        }
+        super::architecture::check_probability("dropout", o.dropout)
+    }
+
+    fn build(
+        o: &SmallCnnOptions,
+        input: [usize; 3],
+        classes: usize,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let [in_channels, height, width] = input;
+        let pooled = [height, width].map(|side| side >> o.widths.len());
+        if o.head == Head::Flatten && pooled.contains(&0) {
+            return Err(crate::usage_error!(
+                "key `model.head`: {height}x{width} images pooled {} times leave no pixels to flatten",
+                o.widths.len()
+            ));
+        }
+        Ok(SmallCnn::new(
+            &o.widths,
+            o.convs_per_stage,
+            o.dropout,
+            o.head,
+            in_channels,
+            pooled,
+            classes,
+            device,
+        ))
+    }
+
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        SmallCnn::forward(self, images)
+    }
+
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        SmallCnn::features(self, images)
     }
 }

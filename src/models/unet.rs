@@ -376,3 +376,81 @@ impl UNet {
         self.aug_embed.is_some()
     }
 }
+
+/// The `[model]` options of `arch = "unet"`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UNetOptions {
+    /// Base channel count (the release's 32 norm groups need a multiple of 32; other counts
+    /// use gcd(32, channels) groups).
+    pub ch: usize,
+    /// Channel multiplier of each resolution level; each level after the first halves the
+    /// resolution.
+    pub ch_mult: Vec<usize>,
+    /// Residual blocks per level.
+    pub res_blocks: usize,
+    /// Resolutions (image sides) with self-attention after each block.
+    #[serde(default)]
+    pub attn_resolutions: Vec<usize>,
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+fn check(o: &UNetOptions) -> anyhow::Result<()> {
+    if o.ch == 0 {
+        return Err(usage_error!(
+            "key `model.ch`: expected a positive channel count"
+        ));
+    }
+    if o.ch_mult.is_empty() || o.ch_mult.contains(&0) {
+        return Err(usage_error!(
+            "key `model.ch_mult`: expected a non-empty list of positive multipliers"
+        ));
+    }
+    if o.res_blocks == 0 {
+        return Err(usage_error!(
+            "key `model.res_blocks`: expected a positive integer"
+        ));
+    }
+    super::architecture::check_probability("dropout", o.dropout)
+}
+
+/// The registry's check of `arch = "unet"`: the options with defaults filled.
+pub fn check_options(options: &toml::Table) -> anyhow::Result<toml::Table> {
+    super::architecture::checked::<UNetOptions>(options, check).map(|(_, table)| table)
+}
+
+impl UNetConfig {
+    /// The configuration for `[channels, side, side]` images from the `[model]` options, with
+    /// optional class and augmentation-label conditioning.
+    pub fn from_options(
+        options: &toml::Table,
+        input: [usize; 3],
+        num_classes: Option<usize>,
+        aug_dim: Option<usize>,
+    ) -> anyhow::Result<UNetConfig> {
+        let (o, _) = super::architecture::checked::<UNetOptions>(options, check)?;
+        let [channels, height, width] = input;
+        let halvings = o.ch_mult.len() - 1;
+        if height != width || height % (1 << halvings) != 0 {
+            return Err(usage_error!(
+                "key `model.ch_mult`: {} levels halve the side {halvings} times, which needs square \
+                 images with a side divisible by {}; the data is {height}x{width}",
+                o.ch_mult.len(),
+                1 << halvings
+            ));
+        }
+        Ok(UNetConfig {
+            ch: o.ch,
+            ch_mult: o.ch_mult,
+            res_blocks: o.res_blocks,
+            attn_resolutions: o.attn_resolutions,
+            dropout: o.dropout,
+            in_channels: channels,
+            out_channels: channels,
+            resolution: height,
+            num_classes,
+            aug_dim,
+        })
+    }
+}

@@ -6,6 +6,7 @@
 //! biases everywhere, as timm's `VisionTransformer`, so the parameter counts of DeiT-Tiny and
 //! DeiT-Small at 224x224 are reproduced exactly (tests/models.rs).
 
+use super::architecture::Architecture;
 use crate::kernels::softmax::softmax;
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -204,5 +205,87 @@ impl Vit {
             Some(_) => x.narrow(1, 0, 1).squeeze_dim(1),
             None => x.mean_dim(1).squeeze_dim(1),
         }
+    }
+}
+
+/// The `[model]` options of `arch = "vit"`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VitOptions {
+    /// Patch side in pixels; image sides must be multiples of it.
+    pub patch: usize,
+    /// Token width.
+    pub dim: usize,
+    /// Encoder blocks.
+    pub depth: usize,
+    /// Attention heads (must divide `dim`).
+    pub heads: usize,
+    #[serde(default = "mlp_ratio")]
+    pub mlp_ratio: f64,
+    /// `cls` (class token) or `avg` (mean of patch tokens).
+    #[serde(default)]
+    pub pool: Pool,
+    /// Stochastic depth rate of the last block.
+    #[serde(default)]
+    pub drop_path: f64,
+}
+
+fn mlp_ratio() -> f64 {
+    4.0
+}
+
+impl Architecture for Vit {
+    type Options = VitOptions;
+
+    fn check(o: &VitOptions) -> anyhow::Result<()> {
+        if o.patch == 0 || o.dim == 0 || o.depth == 0 || o.heads == 0 {
+            return Err(crate::usage_error!(
+                "key `model.patch`: patch, dim, depth and heads must be positive"
+            ));
+        }
+        if o.dim % o.heads != 0 {
+            return Err(crate::usage_error!(
+                "key `model.heads`: expected a divisor of `dim`"
+            ));
+        }
+        if !(o.mlp_ratio.is_finite() && o.mlp_ratio > 0.0) {
+            return Err(crate::usage_error!(
+                "key `model.mlp_ratio`: expected a positive number"
+            ));
+        }
+        super::architecture::check_probability("drop_path", o.drop_path)
+    }
+
+    fn build(
+        o: &VitOptions,
+        input: [usize; 3],
+        classes: usize,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        let [_, height, width] = input;
+        let patch = o.patch;
+        if height % patch != 0 || width % patch != 0 {
+            return Err(crate::usage_error!(
+                "key `model.patch`: {height}x{width} images are not a whole number of {patch}x{patch} patches"
+            ));
+        }
+        let config = VitConfig {
+            patch,
+            dim: o.dim,
+            depth: o.depth,
+            heads: o.heads,
+            mlp_ratio: o.mlp_ratio,
+            pool: o.pool,
+            drop_path: o.drop_path,
+        };
+        Ok(Vit::new(&config, input, classes, device))
+    }
+
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        Vit::forward(self, images)
+    }
+
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        Vit::features(self, images)
     }
 }

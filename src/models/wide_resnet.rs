@@ -3,6 +3,7 @@
 //! widths 16k/32k/64k (strides 1/2/2) with optional dropout between the convs, final BN-ReLU,
 //! global average pool, linear head.
 
+use super::architecture::Architecture;
 use super::layers::{batch_norm, block_plan, conv, global_avg_pool};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear, LinearConfig};
@@ -86,5 +87,59 @@ impl WideResNet {
             x = block.forward(x);
         }
         global_avg_pool(relu(self.bn.forward(x)))
+    }
+}
+
+/// The `[model]` options of `arch = "wide_resnet"`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WideResNetOptions {
+    /// 6n+4.
+    pub depth: usize,
+    pub widen_factor: usize,
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+impl Architecture for WideResNet {
+    type Options = WideResNetOptions;
+
+    fn check(o: &WideResNetOptions) -> anyhow::Result<()> {
+        if o.depth < 10 || (o.depth - 4) % 6 != 0 {
+            return Err(crate::usage_error!(
+                "key `model.depth`: expected 6n+4 with n >= 1, got {}",
+                o.depth
+            ));
+        }
+        if o.widen_factor == 0 {
+            return Err(crate::usage_error!(
+                "key `model.widen_factor`: expected a positive integer"
+            ));
+        }
+        super::architecture::check_probability("dropout", o.dropout)
+    }
+
+    fn build(
+        o: &WideResNetOptions,
+        input: [usize; 3],
+        classes: usize,
+        device: &Device,
+    ) -> anyhow::Result<Self> {
+        Ok(WideResNet::new(
+            o.depth,
+            o.widen_factor,
+            o.dropout,
+            input[0],
+            classes,
+            device,
+        ))
+    }
+
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        WideResNet::forward(self, images)
+    }
+
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        WideResNet::features(self, images)
     }
 }
