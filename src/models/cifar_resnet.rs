@@ -98,7 +98,7 @@ impl Architecture for CifarResNet {
     type Options = CifarResNetOptions;
 
     fn check(o: &CifarResNetOptions) -> anyhow::Result<()> {
-        if o.depth < 8 || (o.depth - 2) % 6 != 0 {
+        if o.depth < 8 || !(o.depth - 2).is_multiple_of(6) {
             return Err(crate::usage_error!(
                 "key `model.depth`: expected 6n+2 with n >= 1, got {}",
                 o.depth

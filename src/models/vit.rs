@@ -243,7 +243,7 @@ impl Architecture for Vit {
                 "key `model.patch`: patch, dim, depth and heads must be positive"
             ));
         }
-        if o.dim % o.heads != 0 {
+        if !o.dim.is_multiple_of(o.heads) {
             return Err(crate::usage_error!(
                 "key `model.heads`: expected a divisor of `dim`"
             ));

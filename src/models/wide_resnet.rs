@@ -105,7 +105,7 @@ impl Architecture for WideResNet {
     type Options = WideResNetOptions;
 
     fn check(o: &WideResNetOptions) -> anyhow::Result<()> {
-        if o.depth < 10 || (o.depth - 4) % 6 != 0 {
+        if o.depth < 10 || !(o.depth - 4).is_multiple_of(6) {
             return Err(crate::usage_error!(
                 "key `model.depth`: expected 6n+4 with n >= 1, got {}",
                 o.depth
