@@ -21,6 +21,13 @@ pub fn typed<T: DeserializeOwned>(value: Value, prefix: &str) -> Result<T, Strin
             (false, true) => prefix.to_string(),
             (false, false) => format!("{prefix}.{path}"),
         };
-        format!("key `{key}`: {}", e.inner())
+        // The TOML deserializer appends "in `key`", which the prefix already says.
+        let message = e.inner().to_string();
+        let message = message
+            .split("\nin `")
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        format!("key `{key}`: {message}")
     })
 }

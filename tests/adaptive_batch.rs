@@ -36,7 +36,7 @@ fn batch_of(xs: &[f64], device: &Device) -> Batch {
 fn adaptive(micro_batches: usize, eta: f64) -> AdaptiveBatch {
     AdaptiveBatch::from_config(
         &AdaptiveBatchConfig {
-            test: "norm".into(),
+            test: stoke::config::schema::BatchTestName::Norm,
             eta,
             theta: 0.1,
             nu: 0.1,

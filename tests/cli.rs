@@ -20,6 +20,11 @@ fn exit_codes_distinguish_usage_and_runtime_errors() {
         vec!["ls", "everything"],
         vec!["frobnicate"],
         vec!["eval", "/nonexistent-run"],
+        // Values with a fixed set of choices are checked when the config is read.
+        vec!["config", "quickstart", "kernels.softmax=foo"],
+        vec!["config", "quickstart", "schedule.name=exp"],
+        vec!["config", "quickstart", "optimizer.name=nesterov"],
+        vec!["config", "quickstart", "model.arch=mlp"],
     ] {
         let output = stoke(&args);
         assert_eq!(

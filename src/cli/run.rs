@@ -162,8 +162,9 @@ fn default_run_dir(recipe: &str) -> PathBuf {
 
 pub fn print_config(recipe: &str, overrides: &[String]) -> anyhow::Result<()> {
     let (config, resolved) = resolve(recipe, overrides)?;
-    // Build the recipe too, so its own options are checked.
+    // Build the recipe and the optimizer too, so their own options are checked.
     crate::recipes::registry::build(&config)?;
+    crate::optim::build(&config.optimizer)?;
     print!("{}", toml::to_string_pretty(&resolved)?);
     Ok(())
 }

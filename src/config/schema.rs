@@ -49,7 +49,7 @@ pub struct RobustEvalConfig {
     /// Test images attacked at each evaluation (0 turns robust evaluation off).
     pub images: usize,
     /// `pgd`, `fgsm` or `apgd-ce`.
-    pub attack: String,
+    pub attack: AttackName,
     /// Budget (default: the recipe's training eps).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eps: Option<f64>,
@@ -67,7 +67,7 @@ impl Default for RobustEvalConfig {
     fn default() -> Self {
         Self {
             images: 500,
-            attack: "pgd".into(),
+            attack: AttackName::Pgd,
             eps: None,
             step: None,
             steps: 10,
@@ -77,19 +77,44 @@ impl Default for RobustEvalConfig {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The attacks a config can name (`robust_eval.attack`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttackName {
+    #[serde(rename = "fgsm")]
+    Fgsm,
+    #[default]
+    #[serde(rename = "pgd")]
+    Pgd,
+    #[serde(rename = "apgd-ce")]
+    ApgdCe,
+}
+
+impl AttackName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttackName::Fgsm => "fgsm",
+            AttackName::Pgd => "pgd",
+            AttackName::ApgdCe => "apgd-ce",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KernelsConfig {
     /// `two-pass` (stoke's kernel where the backend has it) or `builtin` (Burn's softmax).
-    pub softmax: String,
+    pub softmax: SoftmaxKernel,
 }
 
-impl Default for KernelsConfig {
-    fn default() -> Self {
-        Self {
-            softmax: "two-pass".into(),
-        }
-    }
+/// Which softmax stoke's models and losses call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SoftmaxKernel {
+    /// The two-pass kernel where the backend has one.
+    #[default]
+    TwoPass,
+    /// Burn's built-in softmax.
+    Builtin,
 }
 
 fn default_device() -> String {
@@ -181,7 +206,7 @@ pub struct OptimizerConfig {
     /// How `lr` follows the batch size: linear, sqrt or none (default: linear for SGD-family,
     /// sqrt for Adam-family optimizers). `lr` is the rate at `reference_batch_size`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lr_scaling: Option<String>,
+    pub lr_scaling: Option<LrScalingRule>,
     /// The batch size `lr` was tuned for (default: `data.batch_size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_batch_size: Option<usize>,
@@ -189,12 +214,36 @@ pub struct OptimizerConfig {
     pub options: toml::Table,
 }
 
+/// How the learning rate follows the batch size (`optimizer.lr_scaling`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrScalingRule {
+    /// `lr * batch / reference`.
+    Linear,
+    /// `lr * sqrt(batch / reference)`.
+    Sqrt,
+    /// `lr` at any batch size.
+    None,
+}
+
+/// The learning-rate schedules (`schedule.name`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleName {
+    #[default]
+    Constant,
+    Step,
+    Cosine,
+    Linear,
+    File,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// constant, step, cosine, linear (linear decay to `final_lr_fraction`) or file (a
     /// per-step schedule written by `stoke schedule refine`).
-    pub name: String,
+    pub name: ScheduleName,
     /// file: the schedule JSON, resampled linearly to this run's length.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -211,7 +260,7 @@ pub struct ScheduleConfig {
 impl Default for ScheduleConfig {
     fn default() -> Self {
         Self {
-            name: "constant".into(),
+            name: ScheduleName::Constant,
             path: None,
             warmup_epochs: 0.0,
             final_lr_fraction: 0.0,
@@ -228,7 +277,7 @@ impl Default for ScheduleConfig {
 #[serde(deny_unknown_fields)]
 pub struct AdaptiveBatchConfig {
     /// `norm` (norm test) or `inner-product` (augmented inner-product test).
-    pub test: String,
+    pub test: BatchTestName,
     /// Norm test: the batch must make `Var / ||g||^2 <= eta^2`.
     #[serde(default = "default_test_constant")]
     pub eta: f64,
@@ -246,6 +295,14 @@ pub struct AdaptiveBatchConfig {
     /// Run the test every this many steps.
     #[serde(default = "default_test_interval")]
     pub test_interval: usize,
+}
+
+/// The batch-size tests (`adaptive_batch.test`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchTestName {
+    Norm,
+    InnerProduct,
 }
 
 fn default_test_constant() -> f64 {

@@ -10,12 +10,7 @@ use super::registry::{Family, entry};
 use crate::config::OptimizerConfig;
 use crate::usage_error;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    Linear,
-    Sqrt,
-    None,
-}
+pub use crate::config::schema::LrScalingRule as Rule;
 
 #[derive(Clone, Copy, Debug)]
 pub struct LrScaling {
@@ -27,15 +22,8 @@ impl LrScaling {
     /// The rule a config asks for (or its optimizer family's default), with the reference
     /// batch size defaulting to the configured one.
     pub fn from_config(config: &OptimizerConfig, batch_size: usize) -> anyhow::Result<Self> {
-        let rule = match config.lr_scaling.as_deref() {
-            Some("linear") => Rule::Linear,
-            Some("sqrt") => Rule::Sqrt,
-            Some("none") => Rule::None,
-            Some(other) => {
-                return Err(usage_error!(
-                    "key `optimizer.lr_scaling`: expected linear, sqrt or none, got `{other}`"
-                ));
-            }
+        let rule = match config.lr_scaling {
+            Some(rule) => rule,
             None => match entry(&config.name)?.family {
                 Family::Sgd => Rule::Linear,
                 Family::Adam => Rule::Sqrt,
@@ -73,7 +61,8 @@ mod tests {
             name: name.into(),
             lr: 0.1,
             grad_clip_norm: None,
-            lr_scaling: rule.map(Into::into),
+            lr_scaling: rule
+                .map(|r| serde_json::from_value(serde_json::Value::String(r.into())).unwrap()),
             reference_batch_size: reference,
             options: Default::default(),
         }
@@ -90,9 +79,11 @@ mod tests {
         // Without a reference the configured batch size is the reference: factor 1.
         let same = LrScaling::from_config(&config("sgd", None, None), 256).unwrap();
         assert_eq!(same.factor(256), 1.0);
-        let err = LrScaling::from_config(&config("sgd", Some("cubic"), None), 8)
-            .unwrap_err()
-            .to_string();
+        let overrides = ["optimizer.lr_scaling=cubic".to_string()];
+        let err = format!(
+            "{:#}",
+            crate::config::resolve("smoke", &overrides).unwrap_err()
+        );
         assert!(
             err.contains("optimizer.lr_scaling") && err.contains("cubic"),
             "{err}"

@@ -22,6 +22,7 @@
 //! not touched); the step itself uses the ordinary full-batch gradient.
 
 use crate::config::AdaptiveBatchConfig;
+use crate::config::schema::BatchTestName;
 use crate::recipes::Batch;
 use crate::usage_error;
 use burn::module::{Module, ModuleVisitor, Param};
@@ -66,19 +67,14 @@ impl AdaptiveBatch {
                 ))
             }
         };
-        let test = match config.test.as_str() {
-            "norm" => BatchTest::Norm {
+        let test = match config.test {
+            BatchTestName::Norm => BatchTest::Norm {
                 eta: positive("eta", config.eta)?,
             },
-            "inner-product" => BatchTest::InnerProduct {
+            BatchTestName::InnerProduct => BatchTest::InnerProduct {
                 theta: positive("theta", config.theta)?,
                 nu: positive("nu", config.nu)?,
             },
-            other => {
-                return Err(usage_error!(
-                    "key `adaptive_batch.test`: expected norm or inner-product, got `{other}`"
-                ));
-            }
         };
         if config.micro_batches < 2 {
             return Err(usage_error!(

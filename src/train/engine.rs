@@ -202,7 +202,7 @@ impl<R: Recipe> Engine<R> {
         // unless the config asks for it.
         let mut optimizer_config = config.optimizer.clone();
         if config.adaptive_batch.is_some() && optimizer_config.lr_scaling.is_none() {
-            optimizer_config.lr_scaling = Some("none".into());
+            optimizer_config.lr_scaling = Some(crate::config::schema::LrScalingRule::None);
         }
         let lr_scaling = LrScaling::from_config(&optimizer_config, batch)?;
         let mut extensions: Vec<Box<dyn StepExtension<R::Model>>> = Vec::new();
@@ -229,7 +229,7 @@ impl<R: Recipe> Engine<R> {
         // schedules that do not need the run's length in steps apply.
         let sample_budget = match adaptive {
             Some(_) if config.train.steps == 0 => {
-                if config.schedule.name != "constant" {
+                if config.schedule.name != crate::config::schema::ScheduleName::Constant {
                     return Err(usage_error!(
                         "key `schedule.name`: with [adaptive_batch] and train.epochs the number of \
                          steps is not known in advance; use schedule.name = \"constant\" or set train.steps"
@@ -329,7 +329,8 @@ impl<R: Recipe> Engine<R> {
 
     /// This Trainer's kernel choices, set before it computes (they are process-wide switches).
     fn select_kernels(&self) {
-        crate::kernels::softmax::use_builtin(self.config.kernels.softmax == "builtin");
+        let builtin = self.config.kernels.softmax == crate::config::schema::SoftmaxKernel::Builtin;
+        crate::kernels::softmax::use_builtin(builtin);
     }
 
     /// Loads model, optimizer, engine and recipe state from a checkpoint directory (on rank 0;

@@ -51,7 +51,7 @@ impl RobustProbe {
             ));
         }
         let attack = EvalAttack::parse(
-            &config.attack,
+            config.attack.as_str(),
             eps,
             config.step,
             config.steps,

@@ -19,16 +19,7 @@ pub struct Schedule {
     factors: Vec<f64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Constant,
-    Step,
-    Cosine,
-    Linear,
-    File,
-}
-
-pub const NAMES: [&str; 5] = ["constant", "step", "cosine", "linear", "file"];
+use crate::config::schema::ScheduleName as Kind;
 
 impl Schedule {
     pub fn new(
@@ -37,19 +28,7 @@ impl Schedule {
         steps_per_epoch: usize,
         total_steps: usize,
     ) -> anyhow::Result<Self> {
-        let kind = match config.name.as_str() {
-            "constant" => Kind::Constant,
-            "step" => Kind::Step,
-            "cosine" => Kind::Cosine,
-            "linear" => Kind::Linear,
-            "file" => Kind::File,
-            other => {
-                return Err(usage_error!(
-                    "key `schedule.name`: unknown schedule `{other}`; known: {}",
-                    NAMES.join(", ")
-                ));
-            }
-        };
+        let kind = config.name;
         if config.warmup_epochs.is_nan() || config.warmup_epochs < 0.0 {
             return Err(usage_error!(
                 "key `schedule.warmup_epochs`: expected a non-negative number"
@@ -129,9 +108,13 @@ fn read_factors(path: Option<&str>, total_steps: usize) -> anyhow::Result<Vec<f6
 mod tests {
     use super::*;
 
+    fn kind(name: &str) -> Kind {
+        serde_json::from_value(serde_json::Value::String(name.into())).unwrap()
+    }
+
     fn schedule(name: &str, warmup_epochs: f64) -> Schedule {
         let config = ScheduleConfig {
-            name: name.into(),
+            name: kind(name),
             warmup_epochs,
             milestones: vec![2.0, 3.0],
             ..Default::default()
@@ -162,11 +145,9 @@ mod tests {
 
     #[test]
     fn unknown_name_and_bad_values_are_usage_errors() {
-        let bad = ScheduleConfig {
-            name: "exp".into(),
-            ..Default::default()
-        };
-        let err = Schedule::new(&bad, 0.1, 10, 10).unwrap_err().to_string();
+        let overrides = ["schedule.name=exp".to_string()];
+        let err = crate::config::resolve("smoke", &overrides).unwrap_err();
+        let err = format!("{err:#}");
         assert!(
             err.contains("schedule.name") && err.contains("cosine"),
             "{err}"
