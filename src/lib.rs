@@ -1,7 +1,9 @@
 //! stoke: a deep-learning training framework on Burn. Recipes define objectives, the engine
 //! optimises; models, recipes, optimizers and datasets each have a registry.
 
+pub mod atomic;
 pub mod attacks;
+pub mod batch;
 pub mod bench;
 pub mod cli;
 pub mod config;
@@ -9,9 +11,11 @@ pub mod datasets;
 pub mod device;
 pub mod diffusion;
 pub mod distributed;
+pub mod ema;
 pub mod error;
 pub mod export;
 pub mod kernels;
+pub mod loss;
 pub mod models;
 pub mod optim;
 pub mod options;

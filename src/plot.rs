@@ -181,3 +181,52 @@ mod tests {
         assert_eq!(svg.matches("<circle").count(), 3);
     }
 }
+
+/// The points `(x, metric)` of every line of a run's metrics.jsonl that has both.
+pub fn run_series(run: &std::path::Path, x: &str, metric: &str) -> anyhow::Result<Series> {
+    let path = run.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        crate::usage_error!(
+            "{}: cannot read it ({e}); is this a run directory?",
+            path.display()
+        )
+    })?;
+    let mut points = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            crate::usage_error!("{} line {}: not JSON ({e})", path.display(), n + 1)
+        })?;
+        if let (Some(x), Some(y)) = (
+            value.get(x).and_then(|v| v.as_f64()),
+            value.get(metric).and_then(|v| v.as_f64()),
+        ) {
+            points.push((x, y));
+        }
+    }
+    if points.is_empty() {
+        return Err(crate::usage_error!(
+            "{}: no line has both `{x}` and `{metric}`",
+            path.display()
+        ));
+    }
+    let label = run
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| run.display().to_string());
+    Ok(Series { label, points })
+}
+
+/// An SVG chart of `metric` against `x` (epoch or step) for several run directories.
+pub fn plot_runs(
+    runs: &[std::path::PathBuf],
+    x: &str,
+    metric: &str,
+    title: Option<&str>,
+) -> anyhow::Result<String> {
+    let series = runs
+        .iter()
+        .map(|run| run_series(run, x, metric))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let title = title.map_or_else(|| format!("{metric} by {x}"), str::to_string);
+    Ok(line_chart(&title, x, metric, &series))
+}

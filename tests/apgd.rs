@@ -11,7 +11,7 @@ use burn::tensor::{Device, TensorData};
 use common::trained_smoke_classifier as trained;
 use stoke::attacks::apgd::{apgd_ce_run, apgd_ce_with, checkpoints, random_start};
 use stoke::attacks::{Apgd, Pgd, apgd_ce, eval_mode, from_255, pgd};
-use stoke::train::loss::cross_entropy_per_sample;
+use stoke::loss::cross_entropy_per_sample;
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()

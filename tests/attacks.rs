@@ -6,7 +6,7 @@ mod common;
 use burn::prelude::*;
 use common::trained_smoke_classifier as trained;
 use stoke::attacks::{Pgd, eval_mode, fgsm, from_255, pgd, trades_attack};
-use stoke::train::loss::{cross_entropy_per_sample, kl_per_sample};
+use stoke::loss::{cross_entropy_per_sample, kl_per_sample};
 
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()

@@ -8,8 +8,8 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::{Device, Distribution};
 use common::{smoke, train};
+use stoke::loss::cross_entropy;
 use stoke::models::dual_bn::DualBn;
-use stoke::train::loss::cross_entropy;
 use stoke::train::metrics::read_without_timing;
 
 /// Every float tensor of a module, flattened, in visiting order.

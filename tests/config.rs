@@ -72,12 +72,9 @@ fn unknown_names_list_the_known_ones() {
 #[test]
 fn recipe_and_optimizer_options_are_checked_by_their_owner() {
     let (config, _) = resolve("quickstart", &["recipe.label_smoothing=0.1".into()]).unwrap();
-    assert!(stoke::recipes::registry::build(&config).is_ok());
+    assert!(stoke::train::recipes::build(&config).is_ok());
     let (config, _) = resolve("quickstart", &["recipe.smoothing=0.1".into()]).unwrap();
-    let e = format!(
-        "{:#}",
-        stoke::recipes::registry::build(&config).err().unwrap()
-    );
+    let e = format!("{:#}", stoke::train::recipes::build(&config).err().unwrap());
     assert!(
         e.contains("recipe.smoothing") && e.contains("label_smoothing"),
         "{e}"
@@ -112,7 +109,7 @@ fn invalid_toml_names_the_source() {
 fn every_preset_resolves() {
     for name in stoke::config::presets::recipe_names() {
         let (config, _) = resolve(name, &[]).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        stoke::recipes::registry::build(&config).unwrap();
+        stoke::train::recipes::build(&config).unwrap();
         stoke::optim::build(&config.optimizer).unwrap();
     }
 }
@@ -138,7 +135,7 @@ fn every_preset_file_resolves_and_every_entry_is_listed() {
     for name in &presets {
         let path = format!("recipes/{name}.toml");
         let (config, _) = resolve(&path, &[]).unwrap_or_else(|e| panic!("{path}: {e:#}"));
-        stoke::recipes::registry::build(&config).unwrap();
+        stoke::train::recipes::build(&config).unwrap();
     }
     assert_eq!(files("models"), stoke::config::presets::model_names());
     for name in files("models") {
@@ -160,7 +157,7 @@ fn every_preset_file_resolves_and_every_entry_is_listed() {
     let words: std::collections::BTreeSet<&str> = listed.split_whitespace().collect();
     let mut expected: Vec<String> = Vec::new();
     expected.extend(
-        stoke::recipes::registry::RECIPES
+        stoke::train::recipes::RECIPES
             .iter()
             .map(|r| r.0.to_string()),
     );

@@ -117,7 +117,7 @@ fn metrics(run: &std::path::Path) -> Vec<serde_json::Value> {
 /// multi-GPU path but Burn's NCCL all-reduce, which needs CUDA devices.
 #[test]
 fn ranks_in_threads_train_as_one_process() {
-    use stoke::distributed::devices::{GradientAveraging, train_threads};
+    use stoke::train::devices::{GradientAveraging, train_threads};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, VIT_ERM).unwrap();

@@ -10,11 +10,11 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::Value;
+use stoke::loss::cross_entropy_per_sample;
 use stoke::recipes::aaer::{Lambdas, aaer_objective};
 use stoke::recipes::done::{done_objective, done_weights};
 use stoke::recipes::trades::trades_objective;
 use stoke::recipes::weat::{WeatVariant, energy_weights, weat_objective};
-use stoke::train::loss::cross_entropy_per_sample;
 
 const TOLERANCE: f64 = 2e-5;
 

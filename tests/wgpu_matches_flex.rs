@@ -6,11 +6,11 @@
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;
+use stoke::batch::to_device;
 use stoke::datasets::augment::Augment;
 use stoke::datasets::synthetic::{SyntheticSpec, generate};
 use stoke::datasets::{BatchPlan, Pipeline, TrainLoader};
-use stoke::train::evaluate::to_device;
-use stoke::train::loss::cross_entropy;
+use stoke::loss::cross_entropy;
 
 /// Losses of 12 SGD steps of the smoke CNN started from the same weights on `device`.
 fn losses(device: &Device, record: burn::store::ModuleRecord) -> Vec<f64> {

@@ -1,9 +1,9 @@
 //! Robust evaluation: clean and adversarial accuracy of a classifier under a named attack.
 
 use super::{Apgd, Normalization, Pgd, apgd_ce, eval_mode, fgsm, pgd};
+use crate::batch::Batch;
+use crate::loss::{count_correct, cross_entropy_per_sample};
 use crate::models::Classifier;
-use crate::recipes::Batch;
-use crate::train::loss::{count_correct, cross_entropy_per_sample};
 use crate::usage_error;
 use burn::prelude::*;
 use serde::Serialize;

@@ -3,7 +3,7 @@
 //! It needs no label: it moves the prediction away from the clean one.
 
 use super::{input_gradient, project};
-use crate::train::loss::kl_per_sample;
+use crate::loss::kl_per_sample;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 

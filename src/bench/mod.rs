@@ -8,10 +8,10 @@ pub mod recipes;
 pub mod softmax;
 
 use crate::config::presets;
+use crate::loss::cross_entropy;
 use crate::models::ModelSpec;
 use crate::optim::builtin;
 use crate::rng::{Rng, Stream};
-use crate::train::loss::cross_entropy;
 use crate::usage_error;
 use burn::optim::GradientsParams;
 use burn::prelude::*;

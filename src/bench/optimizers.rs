@@ -5,9 +5,9 @@
 
 use super::model_spec;
 use crate::config::OptimizerConfig;
+use crate::loss::cross_entropy;
 use crate::optim::hutchinson::stack_with_diagonal;
 use crate::rng::{Rng, Stream};
-use crate::train::loss::cross_entropy;
 use crate::usage_error;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;

@@ -3,12 +3,7 @@
 //! network when the user supplies its weights as safetensors.
 
 use super::sample::SampleArgs;
-use crate::quality::classifier::ClassifierFeatures;
-use crate::quality::features::{FeatureExtractor, collect_features};
-use crate::quality::fid::{FeatureStats, frechet_distance};
-use crate::quality::images::{generated_tensor, split_tensor};
-use crate::quality::inception::FidInception;
-use crate::train::run_dir::locate;
+use crate::quality::run_fid::{FeatureSource, FidRequest, Split, fid_of_run};
 use crate::usage_error;
 use clap::Args;
 use serde_json::json;
@@ -37,103 +32,63 @@ pub struct FidArgs {
 }
 
 pub fn run(args: FidArgs) -> anyhow::Result<()> {
-    let located = locate(&args.sample.target, args.sample.best, &[])?;
-    let device = crate::device::parse(&located.config.device)?;
-    let (extractor, features_from): (Box<dyn FeatureExtractor>, String) = match (
-        &args.classifier,
-        &args.inception,
-    ) {
-        (Some(run), None) => {
-            let classifier = locate(run, false, &[])?;
-            let features =
-                ClassifierFeatures::load(&classifier.config, &classifier.checkpoint, &device)?;
-            (
-                Box::new(features),
-                format!("classifier {}", classifier.checkpoint.display()),
-            )
-        }
-        (None, Some(weights)) => (
-            Box::new(FidInception::load(weights, &device)?),
-            format!("FID Inception {}", weights.display()),
-        ),
+    let features = match (&args.classifier, &args.inception) {
+        (Some(run), None) => FeatureSource::Classifier(run.clone()),
+        (None, Some(weights)) => FeatureSource::Inception(weights.clone()),
         _ => {
             return Err(usage_error!(
                 "give the feature network: --classifier <run> or --inception <weights.safetensors>"
             ));
         }
     };
-    let data = crate::datasets::load(&located.config.dataset, located.config.seed)?;
-    let split = match args.reference.as_str() {
-        "test" => &data.test,
-        "train" => &data.train,
-        other => {
-            return Err(usage_error!("--reference {other}: expected test or train"));
-        }
-    };
-    if args.inception.is_some() && ![1, 3].contains(&split.channels) {
-        // The Inception network takes RGB (grey is repeated); it cannot score other images.
-        return Err(usage_error!(
-            "--inception: FID Inception takes 1- or 3-channel images, the data has {}",
-            split.channels
-        ));
-    }
-    let sampling_device = crate::device::parse(&located.config.device)?;
-    let trainer =
-        crate::Trainer::from_checkpoint(&located.config, &located.checkpoint, &sampling_device)?;
     let bar = super::progress::work_bar(0, "sampling", args.sample.quiet);
-    let mut request = args.sample.request();
-    request.progress = Some(super::progress::report_to(&bar));
-    let generated = trainer.generate(&request)?;
+    let mut sample = args.sample.request();
+    sample.progress = Some(super::progress::report_to(&bar));
+    let request = FidRequest {
+        run: args.sample.target.clone(),
+        best: args.sample.best,
+        sample,
+        features,
+        reference: Split::parse(&args.reference)?,
+    };
+    let report = fid_of_run(&request);
     bar.finish_and_clear();
+    let report = report?;
     if args.grid {
         crate::diffusion::grid::write_grid(
-            &generated,
+            &report.generated,
             args.sample.columns,
             args.sample.scale,
             &args.sample.out,
         )?;
     }
-    let batch = args.sample.batch_size.max(1);
-    let fake = collect_features(
-        extractor.as_ref(),
-        generated_tensor(&generated, &device),
-        batch,
-    )?;
-    let real = collect_features(extractor.as_ref(), split_tensor(split, &device), batch)?;
-    let distance = frechet_distance(
-        &FeatureStats::from_rows(&fake)?,
-        &FeatureStats::from_rows(&real)?,
-    )?;
-    let kind = if args.classifier.is_some() {
-        "fid_classifier"
-    } else {
-        "fid"
-    };
     if args.json {
         println!(
             "{}",
             json!({
-                kind: distance,
-                "generated": fake.len(),
-                "reference": real.len(),
+                report.kind: report.distance,
+                "generated": report.generated_count,
+                "reference": report.reference_count,
                 "reference_split": args.reference,
-                "features": features_from,
-                "feature_dim": fake.first().map_or(0, Vec::len),
-                "sampler": generated.sampler,
-                "steps": generated.steps,
-                "checkpoint": located.checkpoint.display().to_string(),
+                "features": report.features_from,
+                "feature_dim": report.feature_dim,
+                "sampler": report.generated.sampler,
+                "steps": report.generated.steps,
+                "checkpoint": report.checkpoint.display().to_string(),
             })
         );
     } else {
         println!(
-            "{kind} {distance:.4}: {} samples ({:?}, {} steps) of {} vs {} {} images, features of {}",
-            fake.len(),
-            generated.sampler,
-            generated.steps,
-            located.checkpoint.display(),
-            real.len(),
+            "{} {:.4}: {} samples ({:?}, {} steps) of {} vs {} {} images, features of {}",
+            report.kind,
+            report.distance,
+            report.generated_count,
+            report.generated.sampler,
+            report.generated.steps,
+            report.checkpoint.display(),
+            report.reference_count,
             args.reference,
-            features_from
+            report.features_from
         );
     }
     Ok(())

@@ -33,7 +33,7 @@ fn rows(section: &str) -> Vec<(String, String)> {
     let own = |(n, d): (&str, &str)| (n.to_string(), d.to_string());
     match section {
         "recipes" => {
-            let mut rows: Vec<_> = crate::recipes::registry::RECIPES
+            let mut rows: Vec<_> = crate::train::recipes::RECIPES
                 .iter()
                 .map(|(n, d, _)| own((n, d)))
                 .collect();

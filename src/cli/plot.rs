@@ -1,7 +1,7 @@
 //! `stoke plot`: a metric of several runs against epochs (or steps), as an SVG line chart.
 
-use crate::plot::{Series, line_chart};
-use crate::train::atomic::write_atomic;
+use crate::atomic::write_atomic;
+use crate::plot::plot_runs;
 use crate::usage_error;
 use clap::Args;
 use std::path::PathBuf;
@@ -31,45 +31,8 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
             args.out.display()
         ));
     }
-    let mut series = Vec::new();
-    for run in &args.runs {
-        let path = run.join("metrics.jsonl");
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            usage_error!(
-                "{}: cannot read it ({e}); is this a run directory?",
-                path.display()
-            )
-        })?;
-        let mut points = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let value: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| usage_error!("{} line {}: not JSON ({e})", path.display(), n + 1))?;
-            if let (Some(x), Some(y)) = (
-                value.get(&args.x).and_then(|v| v.as_f64()),
-                value.get(&args.metric).and_then(|v| v.as_f64()),
-            ) {
-                points.push((x, y));
-            }
-        }
-        if points.is_empty() {
-            return Err(usage_error!(
-                "{}: no line has both `{}` and `{}`",
-                path.display(),
-                args.x,
-                args.metric
-            ));
-        }
-        let label = run
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| run.display().to_string());
-        series.push(Series { label, points });
-    }
-    let title = args
-        .title
-        .unwrap_or_else(|| format!("{} by {}", args.metric, args.x));
-    let svg = line_chart(&title, &args.x, &args.metric, &series);
+    let svg = plot_runs(&args.runs, &args.x, &args.metric, args.title.as_deref())?;
     write_atomic(&args.out, svg.as_bytes())?;
-    println!("wrote {} ({} runs)", args.out.display(), series.len());
+    println!("wrote {} ({} runs)", args.out.display(), args.runs.len());
     Ok(())
 }

@@ -114,9 +114,7 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
             let progress = || -> Vec<Box<dyn crate::train::Observer>> {
                 vec![Box::new(ProgressObserver::new(quiet))]
             };
-            crate::distributed::devices::train_on_devices(
-                &config, &resolved, &options, list, &progress,
-            )?
+            crate::train::devices::train_on_devices(&config, &resolved, &options, list, &progress)?
         }
         None => {
             let progress = Box::new(ProgressObserver::new(quiet));
@@ -163,7 +161,7 @@ fn default_run_dir(recipe: &str) -> PathBuf {
 pub fn print_config(recipe: &str, overrides: &[String]) -> anyhow::Result<()> {
     let (config, resolved) = resolve(recipe, overrides)?;
     // Build the recipe and the optimizer too, so their own options are checked.
-    crate::recipes::registry::build(&config)?;
+    crate::train::recipes::build(&config)?;
     crate::optim::build(&config.optimizer)?;
     print!("{}", toml::to_string_pretty(&resolved)?);
     Ok(())

@@ -1,7 +1,7 @@
 //! `stoke schedule refine`: a per-step learning-rate schedule from a previous run's gradient
 //! norms (Defazio et al., 2023), for `schedule.name = "file"`.
 
-use crate::train::atomic::write_atomic;
+use crate::atomic::write_atomic;
 use crate::train::refine::{Norm, Smoothing, refine_run};
 use crate::usage_error;
 use clap::{Args, Subcommand};

@@ -3,8 +3,8 @@
 //! gradients, so the optimizer leaves it alone) so that checkpoints hold it and a resumed
 //! run continues it exactly.
 
+use crate::ema::ema_update;
 use crate::models::unet::{UNet, UNetConfig};
-use crate::train::ema::ema_update;
 use burn::prelude::*;
 
 #[derive(Module, Debug)]

@@ -1,7 +1,7 @@
 //! Writing generated images: a PNG grid to look at, and the raw values as safetensors.
 
 use super::generate::GeneratedImages;
-use crate::train::atomic::write_atomic;
+use crate::atomic::write_atomic;
 use crate::usage_error;
 use anyhow::Context;
 use safetensors::tensor::{Dtype, TensorView};

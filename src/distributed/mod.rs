@@ -5,13 +5,11 @@
 //! The engine talks to the other ranks only through [`Collective`]; [`Solo`] is the one-process
 //! world, and `MpiWorld` (cargo feature `mpi`) runs over the system's MPI under `mpirun`.
 
-pub mod devices;
 pub mod gradients;
 pub mod launch;
 #[cfg(feature = "mpi")]
 pub mod mpi_world;
 pub mod shard;
-pub mod state;
 pub mod threads;
 
 use std::fmt;

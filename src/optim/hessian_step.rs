@@ -3,7 +3,7 @@
 //! the gradient. A [`StepExtension`] the engine adds when the optimizer asks for curvature.
 
 use super::hutchinson::{Hutchinson, stack_with_diagonal};
-use crate::train::extension::{StepExtension, StepView};
+use super::step_extension::{StepExtension, StepView};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 

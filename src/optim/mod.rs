@@ -19,6 +19,7 @@ pub mod projection;
 pub mod registry;
 pub mod sgdp;
 mod state;
+pub mod step_extension;
 
 pub use registry::{OPTIMIZERS, build};
 

@@ -12,3 +12,4 @@ pub mod features;
 pub mod fid;
 pub mod images;
 pub mod inception;
+pub mod run_fid;

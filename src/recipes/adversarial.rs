@@ -5,8 +5,8 @@
 use super::{Batch, StepOutput};
 use crate::attacks::{Normalization, eval_mode};
 use crate::config::RunConfig;
+use crate::loss::{count_correct, cross_entropy, cross_entropy_per_sample};
 use crate::models::Classifier;
-use crate::train::loss::{count_correct, cross_entropy, cross_entropy_per_sample};
 use crate::usage_error;
 use burn::module::Module;
 use burn::prelude::*;

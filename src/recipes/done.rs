@@ -11,8 +11,8 @@ use super::adversarial::{
 use super::{Batch, Recipe, StepContext, StepOutput};
 use crate::attacks::Normalization;
 use crate::config::{RunConfig, typed_section};
+use crate::loss::{count_correct, cross_entropy_per_sample};
 use crate::models::Classifier;
-use crate::train::loss::{count_correct, cross_entropy_per_sample};
 use crate::usage_error;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;

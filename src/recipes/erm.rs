@@ -4,8 +4,8 @@
 use super::{Batch, EvalSums, Recipe, StepContext, StepOutput};
 use crate::attacks::Normalization;
 use crate::config::{RunConfig, typed_section};
+use crate::loss::{count_correct, cross_entropy};
 use crate::models::Classifier;
-use crate::train::loss::{count_correct, cross_entropy};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Default, Deserialize)]

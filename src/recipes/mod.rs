@@ -62,7 +62,6 @@ pub mod edm;
 pub mod erm;
 pub mod fast_at;
 pub mod pgd_at;
-pub mod registry;
 pub mod trades;
 pub mod weat;
 
@@ -70,25 +69,7 @@ use crate::config::RunConfig;
 use burn::module::Module;
 use burn::prelude::*;
 
-/// A batch on the training device.
-#[derive(Clone, Debug)]
-pub struct Batch {
-    /// Normalised images `[B, C, H, W]`.
-    pub images: Tensor<4>,
-    pub labels: Tensor<1, Int>,
-    pub size: usize,
-}
-
-impl Batch {
-    /// Samples `start..start + len` of this batch.
-    pub fn slice(&self, start: usize, len: usize) -> Batch {
-        Batch {
-            images: self.images.clone().narrow(0, start, len),
-            labels: self.labels.clone().narrow(0, start, len),
-            size: len,
-        }
-    }
-}
+pub use crate::batch::Batch;
 
 /// What the recipe knows of the step it computes a loss for. Randomness a recipe needs
 /// (attack starts, noise) comes from `crate::rng::Rng::new(seed, Stream::Recipe, step, i)`.

@@ -12,8 +12,8 @@ use super::adversarial::{
 use super::{Batch, Recipe, StepContext, StepOutput};
 use crate::attacks::{Normalization, from_255, trades_attack};
 use crate::config::{RunConfig, typed_section};
+use crate::loss::{count_correct, cross_entropy, kl_per_sample};
 use crate::models::Classifier;
-use crate::train::loss::{count_correct, cross_entropy, kl_per_sample};
 use burn::prelude::*;
 use serde::Deserialize;
 

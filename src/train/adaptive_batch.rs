@@ -21,9 +21,9 @@
 //! The micro-batch gradients come from a detached copy of the model (batch-norm statistics are
 //! not touched); the step itself uses the ordinary full-batch gradient.
 
+use crate::batch::Batch;
 use crate::config::AdaptiveBatchConfig;
 use crate::config::schema::BatchTestName;
-use crate::recipes::Batch;
 use crate::usage_error;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;

@@ -4,7 +4,7 @@
 //! `latest` naming a complete checkpoint. Only the newest `keep_last` step directories and
 //! the best one are kept.
 
-use super::atomic::{sync_dir, write_atomic, write_synced};
+use crate::atomic::{sync_dir, write_atomic, write_synced};
 use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};

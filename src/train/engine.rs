@@ -9,7 +9,7 @@
 use super::adaptive_batch::{AdaptiveBatch, BatchSizeTest};
 use super::cancel::CancelToken;
 use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
-use super::evaluate::{Evaluation, RobustEvaluation, evaluate_robust, evaluate_shared, to_device};
+use super::evaluate::{Evaluation, RobustEvaluation, evaluate_robust, evaluate_shared};
 use super::extension::{AfterEvaluation, EvalView, EvaluationExtension, StepExtension, StepView};
 use super::observer::{
     CollapseReport, EvalReport, Event, LogReport, Observers, StepReport, TrainerAccess,
@@ -20,6 +20,7 @@ use super::schedule::Schedule;
 use super::session::{Interrupted, Summary};
 use super::weights::Weights;
 use crate::attacks::evaluation::EvalAttack;
+use crate::batch::to_device;
 use crate::config::RunConfig;
 use crate::datasets::augment::Augment;
 use crate::datasets::{BatchPlan, ImageSet, LoadedData, Pipeline, TrainLoader};
@@ -372,7 +373,7 @@ impl<R: Recipe> Engine<R> {
             &mut self.optim,
             crate::optim::build(&self.config.optimizer)?.optim,
         );
-        let (model, optim, state) = crate::distributed::state::broadcast_training(
+        let (model, optim, state) = super::broadcast::broadcast_training(
             &world,
             self.model.clone(),
             optim,

@@ -1,13 +1,13 @@
 //! Scoring a model on the test split.
 
 use crate::attacks::evaluation::{EvalAttack, RobustSums};
+use crate::batch::to_device;
 use crate::datasets::loader::{eval_batches, eval_batches_in};
-use crate::datasets::{HostBatch, ImageSet, Pipeline};
+use crate::datasets::{ImageSet, Pipeline};
 use crate::distributed::World;
 use crate::distributed::shard::Shard;
-use crate::recipes::{Batch, EvalSums, Recipe};
+use crate::recipes::{EvalSums, Recipe};
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -45,16 +45,6 @@ impl Evaluation {
             ),
             None => format!("{split} loss {:.4}", self.test_loss),
         }
-    }
-}
-
-/// Moves a host batch onto `device`.
-pub fn to_device(host: HostBatch, device: &Device) -> Batch {
-    let size = host.shape[0];
-    Batch {
-        images: Tensor::from_data(TensorData::new(host.images, host.shape), device),
-        labels: Tensor::from_data(TensorData::new(host.labels, [size]), device),
-        size,
     }
 }
 

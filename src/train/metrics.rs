@@ -38,7 +38,7 @@ impl MetricsLog {
             }
             Err(_) => String::new(),
         };
-        super::atomic::write_atomic(&path, kept.as_bytes())?;
+        crate::atomic::write_atomic(&path, kept.as_bytes())?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)

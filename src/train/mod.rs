@@ -3,17 +3,17 @@
 //! checkpoints, progress), and [`Weights`] for drivers that move weights between Trainers.
 
 pub mod adaptive_batch;
-pub mod atomic;
+pub mod broadcast;
 pub mod cancel;
 pub mod checkpoint;
-pub mod ema;
+pub mod devices;
 mod engine;
 pub mod evaluate;
 pub mod extension;
-pub mod loss;
 pub mod metrics;
 pub mod observer;
 pub mod predict;
+pub mod recipes;
 pub mod recorder;
 pub mod refine;
 pub mod robustness;

@@ -1,7 +1,7 @@
 //! Per-example predictions: the logits and cross-entropy loss of every image of a set, for
 //! drivers that score examples (EL2N, forgetting, importance sampling, transfer attacks).
 
-use super::evaluate::to_device;
+use crate::batch::to_device;
 use crate::datasets::loader::eval_batches;
 use crate::datasets::{ImageSet, Pipeline};
 use crate::recipes::Recipe;
@@ -64,8 +64,7 @@ pub fn predict<R: Recipe>(
                 set.num_classes
             )));
         }
-        let losses =
-            crate::train::loss::cross_entropy_per_sample(logits.clone(), batch.labels, 0.0);
+        let losses = crate::loss::cross_entropy_per_sample(logits.clone(), batch.labels, 0.0);
         out.logits.extend(logits.into_data().iter::<f32>());
         out.losses.extend(losses.into_data().iter::<f32>());
         debug_assert_eq!(out.losses.len() % rows.max(1), 0);

@@ -2,10 +2,10 @@
 //! per evaluation), checkpoints at their cadence and on interruption, and `summary.json` at
 //! the end. What `stoke train` attaches to its Trainer on rank 0.
 
-use super::atomic::write_atomic;
 use super::checkpoint::CheckpointDir;
 use super::metrics::MetricsLog;
 use super::observer::{Event, Observer, TrainerAccess};
+use crate::atomic::write_atomic;
 use crate::usage_error;
 use anyhow::Context;
 use std::path::{Path, PathBuf};

@@ -233,7 +233,7 @@ impl Trainer {
         data: Option<LoadedData>,
         setup: Setup,
     ) -> anyhow::Result<Trainer> {
-        let recipe = crate::recipes::registry::build(config)?;
+        let recipe = crate::train::recipes::build(config)?;
         let data = match data {
             Some(data) => check_data(data)?,
             None => crate::datasets::load(&config.dataset, config.seed)?,
@@ -427,7 +427,7 @@ impl Trainer {
             }
         } else {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            super::atomic::write_atomic(&config_path, ours.as_bytes())?;
+            crate::atomic::write_atomic(&config_path, ours.as_bytes())?;
         }
         let keep_last = self.core.config().train.keep_last;
         self.core

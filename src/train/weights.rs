@@ -8,7 +8,7 @@
 //! [`TensorKind::Buffer`] (batch-norm running statistics, frozen copies such as an EMA), so a
 //! driver averages parameters and decides on buffers deliberately.
 
-use crate::train::atomic::write_atomic;
+use crate::atomic::write_atomic;
 use anyhow::Context;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;

@@ -5,7 +5,7 @@
 
 use super::problems::Plane;
 use super::trace::{TraceRequest, trace};
-use crate::train::atomic::write_atomic;
+use crate::atomic::write_atomic;
 use crate::usage_error;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::{Rgb, RgbImage};

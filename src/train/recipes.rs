@@ -1,19 +1,20 @@
-//! Recipes by name. Adding one: a file in this folder implementing [`Recipe`] and one line in
-//! [`RECIPES`].
+//! Recipes by name, bound to the engine. Adding one: a file in src/recipes/ implementing
+//! [`Recipe`] and one line in [`RECIPES`]. (The table lives with the engine because binding a
+//! recipe to it is what an entry does; src/recipes/ knows nothing of the engine.)
 
-use super::Recipe;
-use super::aaer::Aaer;
-use super::conadv::ConAdv;
-use super::ddpm::DdpmRecipe;
-use super::done::Done;
-use super::edm::EdmRecipe;
-use super::erm::Erm;
-use super::fast_at::FastAt;
-use super::pgd_at::PgdAt;
-use super::trades::Trades;
-use super::weat::Weat;
+use super::trainer::{Unbound, UnboundRecipe};
 use crate::config::RunConfig;
-use crate::train::trainer::{Unbound, UnboundRecipe};
+use crate::recipes::Recipe;
+use crate::recipes::aaer::Aaer;
+use crate::recipes::conadv::ConAdv;
+use crate::recipes::ddpm::DdpmRecipe;
+use crate::recipes::done::Done;
+use crate::recipes::edm::EdmRecipe;
+use crate::recipes::erm::Erm;
+use crate::recipes::fast_at::FastAt;
+use crate::recipes::pgd_at::PgdAt;
+use crate::recipes::trades::Trades;
+use crate::recipes::weat::Weat;
 use crate::usage_error;
 
 type Builder = fn(&RunConfig) -> anyhow::Result<Box<dyn UnboundRecipe>>;

@@ -6,10 +6,10 @@
 //! Burn 0.22.1 implements its collective all-reduce for CUDA devices only (flex, ndarray, tch
 //! and wgpu panic), so CPU devices are refused: several CPU ranks run under `mpirun`.
 
-use super::threads::ThreadGroup;
-use super::{Collective, DEFAULT_TIMEOUT, World};
+use super::{Observer, Summary, TrainOptions};
 use crate::config::RunConfig;
-use crate::train::{Observer, Summary, TrainOptions};
+use crate::distributed::threads::ThreadGroup;
+use crate::distributed::{Collective, DEFAULT_TIMEOUT, World};
 use crate::usage_error;
 
 /// The devices of a `--devices` list, checked: at least two distinct CUDA devices, as
@@ -52,7 +52,7 @@ pub enum GradientAveraging {
 
 /// A [`ThreadGroup`] member that tells the engine how gradients are averaged.
 struct DeviceRank {
-    rank: super::threads::ThreadRank,
+    rank: crate::distributed::threads::ThreadRank,
     averaging: GradientAveraging,
 }
 
@@ -113,7 +113,7 @@ pub fn train_threads(
                         0 => observers(),
                         _ => Vec::new(),
                     };
-                    let result = crate::train::train(&config, resolved, &options, shown);
+                    let result = super::train(&config, resolved, &options, shown);
                     if let Err(error) = &result {
                         group.fail(&format!("rank {rank} ({device}) failed: {error:#}"));
                     }

@@ -1,10 +1,8 @@
 //! Starting every rank from rank 0's weights, optimizer state and engine state, so the ranks
 //! agree exactly whether the run is new or resumed (only rank 0 needs the checkpoint files).
 
-use super::World;
-use crate::train::checkpoint::{
-    TrainState, decode_model, decode_optim, encode_model, encode_optim,
-};
+use super::checkpoint::{TrainState, decode_model, decode_optim, encode_model, encode_optim};
+use crate::distributed::World;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 
