@@ -149,39 +149,6 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     svg
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_are_round_and_cover_the_range() {
-        assert_eq!(ticks(0.0, 1.0), vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
-        assert_eq!(ticks(1.0, 15.0), vec![5.0, 10.0, 15.0]);
-    }
-
-    #[test]
-    fn the_chart_has_one_polyline_per_series_and_escapes_labels() {
-        let svg = line_chart(
-            "t",
-            "epoch",
-            "acc",
-            &[
-                Series {
-                    label: "a<b".into(),
-                    points: vec![(1.0, 0.2), (2.0, 0.4)],
-                },
-                Series {
-                    label: "c".into(),
-                    points: vec![(1.0, 0.3), (2.0, f64::NAN)],
-                },
-            ],
-        );
-        assert_eq!(svg.matches("<polyline").count(), 2);
-        assert!(svg.contains("a&lt;b") && svg.ends_with("</svg>\n"));
-        assert_eq!(svg.matches("<circle").count(), 3);
-    }
-}
-
 /// The points `(x, metric)` of every line of a run's metrics.jsonl that has both.
 pub fn run_series(run: &std::path::Path, x: &str, metric: &str) -> anyhow::Result<Series> {
     let path = run.join("metrics.jsonl");
@@ -229,4 +196,37 @@ pub fn plot_runs(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let title = title.map_or_else(|| format!("{metric} by {x}"), str::to_string);
     Ok(line_chart(&title, x, metric, &series))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        assert_eq!(ticks(0.0, 1.0), vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        assert_eq!(ticks(1.0, 15.0), vec![5.0, 10.0, 15.0]);
+    }
+
+    #[test]
+    fn the_chart_has_one_polyline_per_series_and_escapes_labels() {
+        let svg = line_chart(
+            "t",
+            "epoch",
+            "acc",
+            &[
+                Series {
+                    label: "a<b".into(),
+                    points: vec![(1.0, 0.2), (2.0, 0.4)],
+                },
+                Series {
+                    label: "c".into(),
+                    points: vec![(1.0, 0.3), (2.0, f64::NAN)],
+                },
+            ],
+        );
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("a&lt;b") && svg.ends_with("</svg>\n"));
+        assert_eq!(svg.matches("<circle").count(), 3);
+    }
 }
