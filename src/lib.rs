@@ -22,6 +22,7 @@ pub mod options;
 pub mod plot;
 pub mod quality;
 pub mod recipes;
+pub mod registry;
 pub mod rng;
 pub mod train;
 

@@ -159,14 +159,14 @@ fn every_preset_file_resolves_and_every_entry_is_listed() {
     expected.extend(
         stoke::train::recipes::RECIPES
             .iter()
-            .map(|r| r.0.to_string()),
+            .map(|r| r.name.to_string()),
     );
     expected.extend(stoke::optim::OPTIMIZERS.iter().map(|e| e.name.to_string()));
     expected.extend(stoke::models::architectures().map(|e| e.name.to_string()));
     expected.extend(
         stoke::datasets::registry::FORMATS
             .iter()
-            .map(|f| f.0.to_string()),
+            .map(|f| f.name.to_string()),
     );
     expected.extend(presets.iter().map(|p| p.to_string()));
     expected.extend(files("models"));

@@ -35,7 +35,7 @@ fn rows(section: &str) -> Vec<(String, String)> {
         "recipes" => {
             let mut rows: Vec<_> = crate::train::recipes::RECIPES
                 .iter()
-                .map(|(n, d, _)| own((n, d)))
+                .map(|e| own((e.name, e.description)))
                 .collect();
             rows.extend(presets::recipe_names().into_iter().map(|n| {
                 (
@@ -68,7 +68,7 @@ fn rows(section: &str) -> Vec<(String, String)> {
             rows.extend(
                 crate::datasets::registry::FORMATS
                     .iter()
-                    .map(|(n, d, _)| (format!("format {n}"), d.to_string())),
+                    .map(|e| (format!("format {}", e.name), e.description.to_string())),
             );
             rows
         }

@@ -8,6 +8,7 @@ use super::image_folder::read_image_folder;
 use super::image_set::ImageSet;
 use super::synthetic::{SyntheticSpec, generate};
 use crate::config::DatasetConfig;
+use crate::registry::{Entry, find};
 use crate::usage_error;
 use std::path::{Path, PathBuf};
 
@@ -31,45 +32,38 @@ impl LoadedData {
 
 type Reader = fn(&DatasetConfig, u64) -> anyhow::Result<LoadedData>;
 
-/// (format, what it reads, reader)
-pub const FORMATS: &[(&str, &str, Reader)] = &[
-    (
-        "idx",
-        "MNIST / Fashion-MNIST IDX files, gzipped or raw",
-        read_idx,
-    ),
-    ("cifar10", "CIFAR-10 binary batches", read_cifar10_set),
-    (
-        "cifar100",
-        "CIFAR-100 binary files, fine or coarse labels",
-        read_cifar100_set,
-    ),
-    (
-        "image-folder",
-        "train/ and test/ folders with one sub-folder of PNG/JPEG per class",
-        read_folder,
-    ),
-    (
-        "synthetic",
-        "seeded synthetic patterns, for tests",
-        read_synthetic,
-    ),
+/// Dataset formats: what each reads, and its reader.
+pub const FORMATS: &[Entry<Reader>] = &[
+    Entry {
+        name: "idx",
+        description: "MNIST / Fashion-MNIST IDX files, gzipped or raw",
+        item: read_idx,
+    },
+    Entry {
+        name: "cifar10",
+        description: "CIFAR-10 binary batches",
+        item: read_cifar10_set,
+    },
+    Entry {
+        name: "cifar100",
+        description: "CIFAR-100 binary files, fine or coarse labels",
+        item: read_cifar100_set,
+    },
+    Entry {
+        name: "image-folder",
+        description: "train/ and test/ folders with one sub-folder of PNG/JPEG per class",
+        item: read_folder,
+    },
+    Entry {
+        name: "synthetic",
+        description: "seeded synthetic patterns, for tests",
+        item: read_synthetic,
+    },
 ];
 
 /// Loads the dataset a config describes, checking that mean/std match its channels.
 pub fn load(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
-    let reader = FORMATS
-        .iter()
-        .find(|(name, _, _)| *name == config.format)
-        .map(|(_, _, reader)| *reader)
-        .ok_or_else(|| {
-            let names: Vec<&str> = FORMATS.iter().map(|(n, _, _)| *n).collect();
-            usage_error!(
-                "key `dataset.format`: unknown format `{}`; known: {}",
-                config.format,
-                names.join(", ")
-            )
-        })?;
+    let reader = find(FORMATS, &config.format, "dataset.format", "format")?.item;
     let mut data = reader(config, seed)?;
     if config.format != "synthetic" {
         // Data-limited runs: the first images of each split (the stored order is shuffled).

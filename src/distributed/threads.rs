@@ -187,8 +187,15 @@ impl Collective for ThreadRank {
         *bytes = root.clone();
     }
 
+    /// Fails the group, so the other ranks leave their collectives with an error, and ends
+    /// this rank's thread (its panic is reported by the group's runner).
     fn abort(&self, code: i32) -> ! {
-        std::process::exit(code)
+        let why = format!("rank {} aborted (code {code})", self.rank);
+        let mut meeting = lock(&self.shared.meeting);
+        meeting.failed.get_or_insert_with(|| why.clone());
+        self.shared.changed.notify_all();
+        drop(meeting);
+        panic!("{why}")
     }
 }
 

@@ -35,16 +35,15 @@ pub trait Architecture: Sized {
     fn features(&self, images: Tensor<4>) -> Tensor<2>;
 }
 
-/// One architecture of the registry.
-pub struct Entry {
-    /// Its `arch` value.
-    pub name: &'static str,
-    pub description: &'static str,
+/// What the `[model]` registry holds of an architecture (named by its `arch` value).
+pub struct Arch {
     /// Type-checks and checks the options; returns them with defaults filled.
     pub check: fn(&toml::Table) -> anyhow::Result<toml::Table>,
     /// Builds the classifier (None: not a classifier, e.g. the diffusion UNet).
     pub build: Option<Builder>,
 }
+
+pub type Entry = crate::registry::Entry<Arch>;
 
 pub type Builder = fn(&toml::Table, [usize; 3], usize, &Device) -> anyhow::Result<Classifier>;
 

@@ -2,7 +2,7 @@
 //! uniformly (Burn modules are not object-safe; an enum is), and the registry of classifier
 //! architectures. Both come from one list: adding an architecture is one line here.
 
-use super::architecture::{Architecture, Entry, build, check};
+use super::architecture::{Arch, Architecture, Entry, build, check};
 use super::cifar_resnet::CifarResNet;
 use super::preact_resnet::PreActResNet;
 use super::resnet::ResNet;
@@ -45,8 +45,10 @@ macro_rules! classifiers {
         pub const CLASSIFIERS: &[Entry] = &[$(Entry {
             name: $arch,
             description: $about,
-            check: check::<$variant>,
-            build: Some(build::<$variant>),
+            item: Arch {
+                check: check::<$variant>,
+                build: Some(build::<$variant>),
+            },
         }),*];
     };
 }

@@ -4,7 +4,7 @@
 //! UNet.
 
 use super::Classifier;
-use super::architecture::Entry;
+use super::architecture::{Arch, Entry};
 use super::classifier::CLASSIFIERS;
 use super::unet::{self, UNetConfig};
 use crate::usage_error;
@@ -15,8 +15,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 const OTHERS: &[Entry] = &[Entry {
     name: "unet",
     description: "the DDPM UNet, the denoiser of the ddpm and edm recipes (not a classifier)",
-    check: unet::check_options,
-    build: None,
+    item: Arch {
+        check: unet::check_options,
+        build: None,
+    },
 }];
 
 /// Every architecture, by `arch` name.
@@ -43,7 +45,7 @@ impl ModelSpec {
         })?;
         Ok(Self {
             arch: arch.to_string(),
-            options: (entry.check)(options)?,
+            options: (entry.item.check)(options)?,
         })
     }
 
@@ -73,7 +75,7 @@ impl ModelSpec {
         let entry = architectures()
             .find(|e| e.name == self.arch)
             .expect("checked when made");
-        let build = entry.build.ok_or_else(|| {
+        let build = entry.item.build.ok_or_else(|| {
             usage_error!("key `model.arch`: `{}` is {}", self.arch, entry.description)
         })?;
         build(&self.options, input, num_classes, device)

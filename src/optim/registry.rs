@@ -3,6 +3,7 @@
 
 use super::{Built, adagrad, adagrad_norm, adahessian, adamp, builtin, diffgrad, lars, sgdp};
 use crate::config::OptimizerConfig;
+use crate::registry::{Entry, find};
 use crate::usage_error;
 
 type Builder = fn(&toml::Table) -> anyhow::Result<Built>;
@@ -17,91 +18,106 @@ pub enum Family {
     Adam,
 }
 
-pub struct Entry {
-    pub name: &'static str,
-    pub description: &'static str,
+/// What the registry holds of an optimizer.
+pub struct Optimizer {
     pub family: Family,
     pub build: Builder,
 }
 
-pub const OPTIMIZERS: &[Entry] = &[
+pub const OPTIMIZERS: &[Entry<Optimizer>] = &[
     Entry {
         name: "sgd",
         description: "SGD with optional (Nesterov) momentum and L2 weight decay",
-        family: Family::Sgd,
-        build: builtin::sgd,
+        item: Optimizer {
+            family: Family::Sgd,
+            build: builtin::sgd,
+        },
     },
     Entry {
         name: "adam",
         description: "Adam (Kingma & Ba) with L2 weight decay",
-        family: Family::Adam,
-        build: builtin::adam,
+        item: Optimizer {
+            family: Family::Adam,
+            build: builtin::adam,
+        },
     },
     Entry {
         name: "adamw",
         description: "AdamW (Loshchilov & Hutter), decoupled weight decay",
-        family: Family::Adam,
-        build: builtin::adamw,
+        item: Optimizer {
+            family: Family::Adam,
+            build: builtin::adamw,
+        },
     },
     Entry {
         name: "diffgrad",
         description: "diffGrad (Dubey et al.): Adam with a friction coefficient from the gradient change",
-        family: Family::Adam,
-        build: diffgrad::build,
+        item: Optimizer {
+            family: Family::Adam,
+            build: diffgrad::build,
+        },
     },
     Entry {
         name: "adamp",
         description: "AdamP (Heo et al.): Adam that removes the radial update of scale-invariant weights",
-        family: Family::Adam,
-        build: adamp::build,
+        item: Optimizer {
+            family: Family::Adam,
+            build: adamp::build,
+        },
     },
     Entry {
         name: "sgdp",
         description: "SGDP (Heo et al.): momentum SGD with AdamP's projection",
-        family: Family::Sgd,
-        build: sgdp::build,
+        item: Optimizer {
+            family: Family::Sgd,
+            build: sgdp::build,
+        },
     },
     Entry {
         name: "adahessian",
         description: "AdaHessian (Yao et al.): Adam on a Hutchinson Hessian-diagonal estimate",
-        family: Family::Adam,
-        build: adahessian::build,
+        item: Optimizer {
+            family: Family::Adam,
+            build: adahessian::build,
+        },
     },
     Entry {
         name: "adagrad",
         description: "AdaGrad (Duchi et al.), PyTorch semantics; AdAdaGrad with [adaptive_batch]",
-        family: Family::Adam,
-        build: adagrad::build,
+        item: Optimizer {
+            family: Family::Adam,
+            build: adagrad::build,
+        },
     },
     Entry {
         name: "adagrad_norm",
         description: "AdaGrad-Norm, one step size per output channel (official AdAdaGrad code)",
-        family: Family::Adam,
-        build: adagrad_norm::build,
+        item: Optimizer {
+            family: Family::Adam,
+            build: adagrad_norm::build,
+        },
     },
     Entry {
         name: "lars",
         description: "LARS (You et al.): momentum SGD scaled by a layer-wise trust ratio, for large batches",
-        family: Family::Sgd,
-        build: lars::build,
+        item: Optimizer {
+            family: Family::Sgd,
+            build: lars::build,
+        },
     },
     Entry {
         name: "lamb",
         description: "LAMB (You et al.), Burn's: Adam scaled by a layer-wise trust ratio",
-        family: Family::Adam,
-        build: builtin::lamb,
+        item: Optimizer {
+            family: Family::Adam,
+            build: builtin::lamb,
+        },
     },
 ];
 
 /// The registry entry of an optimizer name, or a usage error listing the known ones.
-pub fn entry(name: &str) -> anyhow::Result<&'static Entry> {
-    OPTIMIZERS.iter().find(|e| e.name == name).ok_or_else(|| {
-        let names: Vec<&str> = OPTIMIZERS.iter().map(|e| e.name).collect();
-        usage_error!(
-            "key `optimizer.name`: unknown optimizer `{name}`; known: {}",
-            names.join(", ")
-        )
-    })
+pub fn entry(name: &str) -> anyhow::Result<&'static Optimizer> {
+    find(OPTIMIZERS, name, "optimizer.name", "optimizer").map(|e| &e.item)
 }
 
 /// Builds the optimizer a config names, checking its options.
