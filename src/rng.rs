@@ -17,6 +17,8 @@ pub enum Stream {
     Diffusion = 8,
     /// Per-image random starts of training attacks.
     AttackStart = 9,
+    /// Draws of weighted (importance) sampling of training examples.
+    Sample = 10,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

@@ -380,3 +380,46 @@ fn a_trainer_without_observers_prints_nothing() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stderr(&output), "");
 }
+
+/// Per-example sampling weights change the batches from the next step on, are kept in the
+/// checkpoint (a resumed run draws the same batches), and bad weights are refused.
+#[test]
+fn sampling_weights_steer_the_batches_and_survive_a_resume() {
+    let _generator = common::device_generator();
+    let overrides = ["train.steps=12"];
+    let plain = losses(&trainer(&overrides).run_steps(12).unwrap());
+    let weights: Vec<f64> = (0..512)
+        .map(|i| if i % 4 == 0 { 1.0 } else { 0.1 })
+        .collect();
+    let weighted = |t: &mut Trainer| t.set_sampling_weights(Some(weights.clone())).unwrap();
+    let mut whole = trainer(&overrides);
+    let mut seen = losses(&whole.run_steps(3).unwrap());
+    weighted(&mut whole);
+    seen.extend(losses(&whole.run_steps(9).unwrap()));
+    assert_eq!(seen[..3], plain[..3]);
+    assert_ne!(seen[3..], plain[3..]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = trainer(&overrides);
+    let mut cut = losses(&first.run_steps(3).unwrap());
+    weighted(&mut first);
+    cut.extend(losses(&first.run_steps(3).unwrap()));
+    first.save(dir.path()).unwrap();
+    drop(first);
+    let device = stoke::device::parse("flex").unwrap();
+    let mut resumed = Trainer::resume(dir.path(), &[], &device).unwrap();
+    cut.extend(losses(&resumed.run_steps(6).unwrap()));
+    assert_eq!(cut, seen);
+
+    let error = resumed
+        .set_sampling_weights(Some(vec![1.0; 3]))
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("3 sampling weights for 512"),
+        "{error:#}"
+    );
+    let error = resumed
+        .set_sampling_weights(Some(vec![0.0; 512]))
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("all zero"), "{error:#}");
+}

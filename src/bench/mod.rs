@@ -151,6 +151,7 @@ pub fn data_loading(
         prefetch: config.data.prefetch,
         cursor: None,
         shard: Default::default(),
+        weights: None,
     };
     let started = Instant::now();
     let mut loader = TrainLoader::new(std::sync::Arc::new(data.train), pipeline, plan);

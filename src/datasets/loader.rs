@@ -84,8 +84,70 @@ pub struct TrainLoader {
     pub steps_per_epoch: usize,
 }
 
+/// Per-example sampling weights: batches draw examples with probability proportional to
+/// their weight, with replacement, keyed by (seed, step), instead of walking epoch orders
+/// (importance sampling; the loss correction, if any, is the caller's).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingWeights {
+    weights: Vec<f64>,
+    /// Running sums of the weights, for drawing by binary search.
+    cumulative: Vec<f64>,
+}
+
+impl SamplingWeights {
+    /// Weights for a set of `len` examples: finite, non-negative, not all zero.
+    pub fn new(weights: Vec<f64>, len: usize) -> Result<Self, String> {
+        if weights.len() != len {
+            return Err(format!(
+                "{} sampling weights for {len} training examples",
+                weights.len()
+            ));
+        }
+        if let Some(i) = weights.iter().position(|w| !w.is_finite() || *w < 0.0) {
+            return Err(format!(
+                "sampling weight {i} is {}: expected finite and non-negative",
+                weights[i]
+            ));
+        }
+        let mut total = 0.0;
+        let cumulative: Vec<f64> = weights
+            .iter()
+            .map(|w| {
+                total += w;
+                total
+            })
+            .collect();
+        if total <= 0.0 {
+            return Err("the sampling weights are all zero".into());
+        }
+        Ok(Self {
+            weights,
+            cumulative,
+        })
+    }
+
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    /// The examples of the global batch of `step`.
+    fn draw(&self, seed: u64, step: usize, batch_size: usize) -> Vec<usize> {
+        let total = *self.cumulative.last().expect("checked non-empty");
+        let mut rng = Rng::new(seed, Stream::Sample, step as u64, 0);
+        (0..batch_size)
+            .map(|_| {
+                let u = rng.uniform() * total;
+                // The first example whose running sum exceeds u (never a zero-weight one).
+                self.cumulative
+                    .partition_point(|&c| c <= u)
+                    .min(self.cumulative.len() - 1)
+            })
+            .collect()
+    }
+}
+
 /// Which training batches a loader produces.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct BatchPlan {
     pub batch_size: usize,
     pub seed: u64,
@@ -102,6 +164,8 @@ pub struct BatchPlan {
     pub cursor: Option<usize>,
     /// The part of each global batch this loader builds (data-parallel ranks).
     pub shard: Shard,
+    /// Weighted sampling instead of epoch orders (None: every example once per epoch).
+    pub weights: Option<Arc<SamplingWeights>>,
 }
 
 impl TrainLoader {
@@ -147,6 +211,21 @@ fn produce(set: Arc<ImageSet>, pipeline: Pipeline, plan: BatchPlan, sender: Sync
     let steps_per_epoch = (set.len() / batch_size).max(1);
     let mut order: Option<(usize, Vec<usize>)> = None;
     for step in start..end {
+        if let Some(weights) = &plan.weights {
+            let chunk = weights.draw(seed, step, batch_size);
+            let mine = plan.shard.range(chunk.len());
+            let batch = build_batch(
+                &set,
+                &chunk[mine.clone()],
+                mine.start,
+                &pipeline,
+                Some((seed, step as u64)),
+            );
+            if sender.send(batch).is_err() {
+                return;
+            }
+            continue;
+        }
         if plan.cursor.is_none() {
             let epoch = step / steps_per_epoch;
             if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
@@ -241,6 +320,7 @@ mod tests {
             prefetch: 2,
             cursor: None,
             shard: Shard::default(),
+            weights: None,
         }
     }
 
@@ -273,6 +353,62 @@ mod tests {
             .collect();
         assert_eq!(labels, expected);
         assert_eq!(large[0].shape[0], 12);
+    }
+
+    /// Weighted sampling draws only examples with weight, about in proportion (binomial,
+    /// 5 standard deviations), the same batches whatever step the loader starts at, and the
+    /// ranks' shards of one global draw.
+    #[test]
+    fn weighted_sampling_follows_the_weights_and_resumes_exactly() {
+        let (set, pipeline) = setup();
+        // Two examples of different classes: the labels tell which was drawn.
+        let first = 5;
+        let second = (0..set.len())
+            .find(|&j| set.labels[j] != set.labels[first])
+            .unwrap();
+        let mut weights = vec![0.0; set.len()];
+        weights[first] = 1.0;
+        weights[second] = 3.0;
+        let weights = Arc::new(SamplingWeights::new(weights, set.len()).unwrap());
+        let weighted = |start, end, shard| BatchPlan {
+            weights: Some(weights.clone()),
+            shard,
+            ..plan(start, end)
+        };
+        let batches = collect(&mut TrainLoader::new(
+            set.clone(),
+            pipeline.clone(),
+            weighted(0, 50, Shard::default()),
+        ));
+        let labels: Vec<i64> = batches.iter().flat_map(|b| b.labels.clone()).collect();
+        assert_eq!(labels.len(), 400);
+        let (a, b) = (set.labels[first] as i64, set.labels[second] as i64);
+        assert!(
+            labels.iter().all(|&l| l == a || l == b),
+            "only weighted examples"
+        );
+        let share = labels.iter().filter(|&&l| l == b).count() as f64 / 400.0;
+        let sigma = (0.75 * 0.25 / 400.0f64).sqrt();
+        assert!((share - 0.75).abs() < 5.0 * sigma, "share {share}");
+        let resumed = collect(&mut TrainLoader::new(
+            set.clone(),
+            pipeline.clone(),
+            weighted(20, 50, Shard::default()),
+        ));
+        assert_eq!(
+            resumed.iter().map(|b| &b.images).collect::<Vec<_>>(),
+            batches[20..].iter().map(|b| &b.images).collect::<Vec<_>>()
+        );
+        let half = collect(&mut TrainLoader::new(
+            set.clone(),
+            pipeline.clone(),
+            weighted(0, 50, Shard { rank: 1, ranks: 2 }),
+        ));
+        assert_eq!(half[0].labels, batches[0].labels[4..]);
+        // Bad weights are refused with what is wrong.
+        assert!(SamplingWeights::new(vec![1.0; 3], 4).is_err());
+        assert!(SamplingWeights::new(vec![0.0; 4], 4).is_err());
+        assert!(SamplingWeights::new(vec![1.0, f64::NAN, 1.0, 1.0], 4).is_err());
     }
 
     fn collect(loader: &mut TrainLoader) -> Vec<HostBatch> {

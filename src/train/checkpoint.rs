@@ -42,6 +42,9 @@ pub struct TrainState {
     /// Adaptive batch sizes: training samples consumed so far.
     #[serde(default)]
     pub samples_seen: usize,
+    /// Per-example sampling weights of the training set, when a driver set them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling_weights: Option<Vec<f64>>,
     /// The evaluation extensions' states, under their keys (`collapse`: the robust-accuracy
     /// history for catastrophic-overfitting detection).
     #[serde(flatten)]

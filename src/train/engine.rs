@@ -23,6 +23,7 @@ use crate::attacks::evaluation::EvalAttack;
 use crate::batch::to_device;
 use crate::config::RunConfig;
 use crate::datasets::augment::Augment;
+use crate::datasets::loader::SamplingWeights;
 use crate::datasets::{BatchPlan, ImageSet, LoadedData, Pipeline, TrainLoader};
 use crate::diffusion::generate::{GeneratedImages, SampleRequest};
 use crate::distributed::World;
@@ -431,6 +432,7 @@ impl<R: Recipe> Engine<R> {
             prefetch: self.config.data.prefetch,
             cursor: self.adaptive.map(|_| self.state.samples_seen),
             shard: self.shard(),
+            weights: self.sampling_weights(),
         };
         self.loader = Some(TrainLoader::new(
             self.train_set.clone(),
@@ -438,6 +440,34 @@ impl<R: Recipe> Engine<R> {
             plan,
         ));
         self.upcoming = None;
+    }
+
+    /// The sampling weights the state holds, checked against the training set.
+    fn sampling_weights(&self) -> Option<Arc<SamplingWeights>> {
+        let weights = self.state.sampling_weights.clone()?;
+        SamplingWeights::new(weights, self.train_set.len())
+            .ok()
+            .map(Arc::new)
+    }
+
+    /// Draws training examples with probability proportional to `weights` (one per training
+    /// image, with replacement) from the next step on; `None` returns to epoch orders.
+    pub(crate) fn set_sampling_weights(&mut self, weights: Option<Vec<f64>>) -> anyhow::Result<()> {
+        if let Some(weights) = &weights {
+            if self.adaptive.is_some() {
+                return Err(usage_error!(
+                    "sampling weights and [adaptive_batch] cannot be combined (the batch test \
+                     reads the data in epoch order)"
+                ));
+            }
+            SamplingWeights::new(weights.clone(), self.train_set.len())
+                .map_err(|e| usage_error!("{e}"))?;
+        }
+        self.state.sampling_weights = weights;
+        if self.loader.is_some() {
+            self.start_loader();
+        }
+        Ok(())
     }
 
     fn next_batch(&mut self) -> anyhow::Result<Batch> {

@@ -109,6 +109,7 @@ pub trait Core: TrainerAccess {
     fn optimizer_state(&self) -> anyhow::Result<Vec<u8>>;
     fn set_optimizer_state(&mut self, bytes: Vec<u8>) -> anyhow::Result<()>;
     fn load_checkpoint(&mut self, dir: &Path) -> anyhow::Result<()>;
+    fn set_sampling_weights(&mut self, weights: Option<Vec<f64>>) -> anyhow::Result<()>;
     fn load_weights_file(&mut self, dir: &Path) -> anyhow::Result<()>;
     fn is_leader(&self) -> bool;
 }
@@ -189,6 +190,9 @@ impl<R: Recipe> Core for Engine<R> {
     }
     fn load_weights_file(&mut self, dir: &Path) -> anyhow::Result<()> {
         Engine::load_weights_file(self, dir)
+    }
+    fn set_sampling_weights(&mut self, weights: Option<Vec<f64>>) -> anyhow::Result<()> {
+        Engine::set_sampling_weights(self, weights)
     }
     fn is_leader(&self) -> bool {
         self.world().is_leader()
@@ -395,6 +399,14 @@ impl Trainer {
     /// tensor). Optimizer state and progress are kept.
     pub fn set_weights(&mut self, weights: &Weights) -> anyhow::Result<()> {
         self.core.set_weights(weights)
+    }
+
+    /// From the next step on, batches draw training examples with probability proportional
+    /// to `weights` (one per training image, in the training set's order), with replacement,
+    /// keyed by (seed, step) and kept in checkpoints (importance sampling, as PA&DA's; any
+    /// reweighting of the loss is the caller's). `None` returns to shuffled epochs.
+    pub fn set_sampling_weights(&mut self, weights: Option<Vec<f64>>) -> anyhow::Result<()> {
+        self.core.set_sampling_weights(weights)
     }
 
     /// Forgets the optimizer's state (momentum, moments).
