@@ -211,44 +211,34 @@ fn produce(set: Arc<ImageSet>, pipeline: Pipeline, plan: BatchPlan, sender: Sync
     let steps_per_epoch = (set.len() / batch_size).max(1);
     let mut order: Option<(usize, Vec<usize>)> = None;
     for step in start..end {
-        if let Some(weights) = &plan.weights {
-            let chunk = weights.draw(seed, step, batch_size);
-            let mine = plan.shard.range(chunk.len());
-            let batch = build_batch(
-                &set,
-                &chunk[mine.clone()],
-                mine.start,
-                &pipeline,
-                Some((seed, step as u64)),
-            );
-            if sender.send(batch).is_err() {
-                return;
+        // The global batch's examples: weighted draws, or the next ones of the epoch order.
+        let chunk: Vec<usize> = if let Some(weights) = &plan.weights {
+            weights.draw(seed, step, batch_size)
+        } else {
+            if plan.cursor.is_none() {
+                let epoch = step / steps_per_epoch;
+                if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                    order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
+                }
             }
-            continue;
-        }
-        if plan.cursor.is_none() {
-            let epoch = step / steps_per_epoch;
-            if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
-            }
-        }
-        let indices: &[usize] = order.as_ref().map_or(&[], |(_, o)| o);
-        let chunk: Vec<usize> = match plan.cursor {
-            None => {
-                let offset = (step % steps_per_epoch) * batch_size;
-                indices[offset..(offset + batch_size).min(indices.len())].to_vec()
-            }
-            Some(cursor) => {
-                let first = cursor + (step - start) * batch_size;
-                (first..first + batch_size)
-                    .map(|position| {
-                        let epoch = position / set.len();
-                        if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                            order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
-                        }
-                        order.as_ref().map_or(0, |(_, o)| o[position % set.len()])
-                    })
-                    .collect()
+            let indices: &[usize] = order.as_ref().map_or(&[], |(_, o)| o);
+            match plan.cursor {
+                None => {
+                    let offset = (step % steps_per_epoch) * batch_size;
+                    indices[offset..(offset + batch_size).min(indices.len())].to_vec()
+                }
+                Some(cursor) => {
+                    let first = cursor + (step - start) * batch_size;
+                    (first..first + batch_size)
+                        .map(|position| {
+                            let epoch = position / set.len();
+                            if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                                order = Some((epoch, epoch_order(set.len(), seed, epoch as u64)));
+                            }
+                            order.as_ref().map_or(0, |(_, o)| o[position % set.len()])
+                        })
+                        .collect()
+                }
             }
         };
         let mine = plan.shard.range(chunk.len());

@@ -84,24 +84,45 @@ impl NamePath {
     }
 }
 
+/// Visits each float tensor of a module with its export name (see [`NamePath`]).
+trait NamedVisit {
+    fn tensor<const D: usize>(&mut self, name: String, transposed: bool, param: &Param<Tensor<D>>);
+}
+
+/// Runs a [`NamedVisit`] over `model`, tracking the names.
+fn visit_named<M: Module, V: NamedVisit>(model: &M, inner: V) -> V {
+    struct Named<V> {
+        at: NamePath,
+        inner: V,
+    }
+    impl<V: NamedVisit> ModuleVisitor for Named<V> {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            self.at.enter(name, container_type);
+        }
+        fn exit_module(&mut self, _name: &str, container_type: &str) {
+            self.at.exit(container_type);
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let (name, transposed) = self.at.name(D);
+            self.inner.tensor(name, transposed, param);
+        }
+    }
+    let mut named = Named {
+        at: NamePath::default(),
+        inner,
+    };
+    model.visit(&mut named);
+    named.inner
+}
+
 /// Reads every float tensor, or only those with a gradient in `grads`.
 struct Reader<'a> {
-    at: NamePath,
     tensors: BTreeMap<String, WeightTensor>,
     trainable: &'a BTreeSet<String>,
 }
 
-impl ModuleVisitor for Reader<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.at.enter(name, container_type);
-    }
-
-    fn exit_module(&mut self, _name: &str, container_type: &str) {
-        self.at.exit(container_type);
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let (name, transposed) = self.at.name(D);
+impl NamedVisit for Reader<'_> {
+    fn tensor<const D: usize>(&mut self, name: String, transposed: bool, param: &Param<Tensor<D>>) {
         let kind = match self.trainable.contains(&name) {
             true => TensorKind::Parameter,
             false => TensorKind::Buffer,
@@ -135,29 +156,15 @@ fn host_tensor<const D: usize>(
 /// The export names of the tensors the optimizer trains (those requiring a gradient on an
 /// autodiff device).
 fn trainable_names<M: Module>(model: &M) -> BTreeSet<String> {
-    struct Names {
-        at: NamePath,
-        names: BTreeSet<String>,
-    }
-    impl ModuleVisitor for Names {
-        fn enter_module(&mut self, name: &str, container_type: &str) {
-            self.at.enter(name, container_type);
-        }
-        fn exit_module(&mut self, _name: &str, container_type: &str) {
-            self.at.exit(container_type);
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+    struct Names(BTreeSet<String>);
+    impl NamedVisit for Names {
+        fn tensor<const D: usize>(&mut self, name: String, _: bool, param: &Param<Tensor<D>>) {
             if param.val().is_require_grad() {
-                self.names.insert(self.at.name(D).0);
+                self.0.insert(name);
             }
         }
     }
-    let mut names = Names {
-        at: NamePath::default(),
-        names: BTreeSet::new(),
-    };
-    model.visit(&mut names);
-    names.names
+    visit_named(model, Names(BTreeSet::new())).0
 }
 
 /// Replaces each float tensor by the one of the same name.
@@ -224,15 +231,13 @@ impl Weights {
     /// running statistics are read up to date.
     pub fn of<M: Module>(model: &M) -> Weights {
         let trainable = trainable_names(model);
-        let mut reader = Reader {
-            at: NamePath::default(),
+        let reader = Reader {
             tensors: BTreeMap::new(),
             trainable: &trainable,
         };
         // `valid()` folds a pending running-statistics update into the value it reads.
-        model.valid().visit(&mut reader);
         Weights {
-            tensors: reader.tensors,
+            tensors: visit_named(&model.valid(), reader).tensors,
         }
     }
 
@@ -562,13 +567,11 @@ impl Weights {
 /// Every float tensor name of `model`.
 fn trainable_or_not_names<M: Module>(model: &M) -> BTreeSet<String> {
     let none = BTreeSet::new();
-    let mut reader = Reader {
-        at: NamePath::default(),
+    let reader = Reader {
         tensors: BTreeMap::new(),
         trainable: &none,
     };
-    model.visit(&mut reader);
-    reader.tensors.into_keys().collect()
+    visit_named(model, reader).tensors.into_keys().collect()
 }
 
 /// The gradients in `grads` of `model`'s trainable tensors, by export name, in export layout.
@@ -577,32 +580,27 @@ pub(crate) fn gradient_values<M: Module>(
     grads: &GradientsParams,
 ) -> Vec<(String, Vec<f32>)> {
     struct Read<'a> {
-        at: NamePath,
         grads: &'a GradientsParams,
         out: Vec<(String, Vec<f32>)>,
     }
-    impl ModuleVisitor for Read<'_> {
-        fn enter_module(&mut self, name: &str, container_type: &str) {
-            self.at.enter(name, container_type);
-        }
-        fn exit_module(&mut self, _name: &str, container_type: &str) {
-            self.at.exit(container_type);
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+    impl NamedVisit for Read<'_> {
+        fn tensor<const D: usize>(
+            &mut self,
+            name: String,
+            transposed: bool,
+            param: &Param<Tensor<D>>,
+        ) {
             if let Some(grad) = self.grads.get::<D>(param.id) {
-                let (name, transposed) = self.at.name(D);
                 let tensor = host_tensor(grad, transposed, TensorKind::Parameter);
                 self.out.push((name, tensor.values));
             }
         }
     }
-    let mut read = Read {
-        at: NamePath::default(),
+    let read = Read {
         grads,
         out: Vec::new(),
     };
-    model.visit(&mut read);
-    read.out
+    visit_named(model, read).out
 }
 
 /// Gradients named and laid out as [`Weights`] are, as Burn's gradients of `model`'s
@@ -613,24 +611,21 @@ pub(crate) fn gradients_params<M: Module>(
     gradients: &Weights,
 ) -> anyhow::Result<GradientsParams> {
     struct Write<'a> {
-        at: NamePath,
         gradients: &'a Weights,
         out: GradientsParams,
         used: usize,
         error: Option<anyhow::Error>,
     }
-    impl ModuleVisitor for Write<'_> {
-        fn enter_module(&mut self, name: &str, container_type: &str) {
-            self.at.enter(name, container_type);
-        }
-        fn exit_module(&mut self, _name: &str, container_type: &str) {
-            self.at.exit(container_type);
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+    impl NamedVisit for Write<'_> {
+        fn tensor<const D: usize>(
+            &mut self,
+            name: String,
+            transposed: bool,
+            param: &Param<Tensor<D>>,
+        ) {
             if self.error.is_some() || !param.val().is_require_grad() {
                 return;
             }
-            let (name, transposed) = self.at.name(D);
             let Some(tensor) = self.gradients.get(&name) else {
                 return;
             };
@@ -655,14 +650,15 @@ pub(crate) fn gradients_params<M: Module>(
             self.out.register(param.id, grad);
         }
     }
-    let mut write = Write {
-        at: NamePath::default(),
-        gradients,
-        out: GradientsParams::new(),
-        used: 0,
-        error: None,
-    };
-    model.visit(&mut write);
+    let write = visit_named(
+        model,
+        Write {
+            gradients,
+            out: GradientsParams::new(),
+            used: 0,
+            error: None,
+        },
+    );
     if let Some(error) = write.error {
         return Err(error);
     }
