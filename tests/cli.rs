@@ -432,3 +432,95 @@ fn eval_data_accepts_paths_with_quotes_and_backslashes() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("test_loss"), "{}", stdout(&output));
 }
+
+/// SIGTERM, what job schedulers send before killing a job, is handled like Ctrl-C: a
+/// checkpoint after the current step, then exit 143; the checkpoint resumes.
+#[cfg(unix)]
+#[test]
+fn sigterm_saves_a_checkpoint_and_exits_143() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
+        .args(["train", "smoke", "train.epochs=2000", "--quiet", "--out"])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let metrics = out.join("metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&metrics).map_or(true, |m| m.len() == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metrics after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let latest = stoke::train::checkpoint::CheckpointDir::new(&out)
+        .latest()
+        .unwrap();
+    assert!(latest.join("model.bpk").is_file() && latest.join("state.json").is_file());
+    let device = stoke::device::parse("flex").unwrap();
+    let _generator = common::device_generator();
+    let resumed = stoke::Trainer::resume(&out, &[], &device).unwrap();
+    assert!(resumed.completed_steps() > 0);
+}
+
+/// `stoke export` refuses to overwrite an existing file unless `--force`, and never writes
+/// over a run directory's own files: the run still loads and nothing of it changed.
+#[test]
+fn export_never_overwrites_a_runs_files_and_asks_before_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_arg = run.to_str().unwrap();
+    let output = stoke(&[
+        "train",
+        "smoke",
+        "train.steps=2",
+        "--quiet",
+        "--out",
+        run_arg,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let latest = stoke::train::checkpoint::CheckpointDir::new(&run)
+        .latest()
+        .unwrap();
+    let own = [
+        run.join("config.toml"),
+        latest.join("model.bpk"),
+        run.join("metrics.jsonl"),
+    ];
+    let before: Vec<Vec<u8>> = own.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for target in &own {
+        for force in [false, true] {
+            let mut args = vec!["export", run_arg, target.to_str().unwrap()];
+            if force {
+                args.push("--force");
+            }
+            let output = stoke(&args);
+            assert_eq!(output.status.code(), Some(2), "{args:?}");
+            assert!(
+                stderr(&output).contains("never writes over"),
+                "{}",
+                stderr(&output)
+            );
+        }
+    }
+    let after: Vec<Vec<u8>> = own.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(before == after, "a run file changed");
+    let elsewhere = dir.path().join("weights.safetensors");
+    let path = elsewhere.to_str().unwrap();
+    assert!(stoke(&["export", run_arg, path]).status.success());
+    let again = stoke(&["export", run_arg, path]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert!(
+        stoke(&["export", run_arg, path, "--force"])
+            .status
+            .success()
+    );
+}

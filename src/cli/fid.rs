@@ -41,6 +41,14 @@ pub fn run(args: FidArgs) -> anyhow::Result<()> {
             ));
         }
     };
+    if args.grid {
+        let located = crate::train::run_dir::locate(&args.sample.target, args.sample.best, &[])?;
+        let run: Vec<&std::path::Path> =
+            crate::train::run_dir::run_of_checkpoint(&located.checkpoint)
+                .into_iter()
+                .collect();
+        crate::train::run_dir::check_output(&args.sample.out, args.sample.force, &run)?;
+    }
     let bar = super::progress::work_bar(0, "sampling", args.sample.quiet);
     let mut sample = args.sample.request();
     sample.progress = Some(super::progress::report_to(&bar));

@@ -1,15 +1,19 @@
-//! Ctrl-C (SIGINT) for the command line: the first one cancels the run's token, so the
-//! Trainer checkpoints and stops after its current step; a second one exits at once.
+//! Signals for the command line. Ctrl-C (SIGINT) and SIGTERM (what job schedulers send before
+//! killing) cancel the run's token, so the Trainer checkpoints and stops after its current
+//! step; a second signal exits at once (130 for Ctrl-C, 143 for SIGTERM).
 
 use crate::train::CancelToken;
-use std::sync::{Mutex, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
 static INSTALL: Once = Once::new();
-/// The token the handler cancels (the handler is process-wide; the token is the run's).
+/// The token the Ctrl-C handler cancels (the handler is process-wide; the token is the run's).
 static TOKEN: Mutex<Option<CancelToken>> = Mutex::new(None);
+/// Set by SIGTERM.
+static TERMINATED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
-/// Makes Ctrl-C cancel `token` (replacing the token of an earlier call).
-pub fn cancel_on_ctrl_c(token: &CancelToken) {
+/// Makes Ctrl-C and SIGTERM cancel `token`.
+pub fn cancel_on_signals(token: &CancelToken) {
     *TOKEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
     INSTALL.call_once(|| {
         let _ = ctrlc::set_handler(|| {
@@ -25,4 +29,24 @@ pub fn cancel_on_ctrl_c(token: &CancelToken) {
             );
         });
     });
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::SIGTERM;
+        let terminated = TERMINATED.get_or_init(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            // A second SIGTERM ends the process at once; the first only sets the flags.
+            let _ = signal_hook::flag::register_conditional_shutdown(SIGTERM, 143, flag.clone());
+            let _ = signal_hook::flag::register(SIGTERM, flag.clone());
+            flag
+        });
+        let _ = terminated;
+        let _ = signal_hook::flag::register(SIGTERM, token.shared_flag());
+    }
+}
+
+/// Whether SIGTERM stopped the run (exit 143 rather than 130).
+pub fn terminated() -> bool {
+    TERMINATED
+        .get()
+        .is_some_and(|flag| flag.load(Ordering::SeqCst))
 }

@@ -1,5 +1,6 @@
 //! The `stoke` command line: parse, resolve the config, call the library. Exit codes: 0
-//! success, 2 usage or config error, 1 runtime error, 130 interrupted (after a checkpoint).
+//! success, 2 usage or config error, 1 runtime error, 130 interrupted by Ctrl-C and 143 by
+//! SIGTERM (after a checkpoint).
 
 mod bench;
 mod fid;
@@ -84,6 +85,9 @@ enum Command {
         path: PathBuf,
         #[arg(long)]
         best: bool,
+        /// Overwrite an existing file (never one of a run directory's own files).
+        #[arg(long)]
+        force: bool,
     },
     /// The optimizer playground: optimizers on test functions.
     Optim {
@@ -115,7 +119,10 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
             eprintln!("stoke: {e}");
-            130
+            match interrupt::terminated() {
+                true => 143,
+                false => 130,
+            }
         }
         Err(e) => {
             eprintln!("stoke: error: {e:#}");
@@ -144,7 +151,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             format,
             path,
             best,
-        } => run::export(&target, &format, &path, best),
+            force,
+        } => run::export(&target, &format, &path, best, force),
         Command::Optim { what } => optim::run(what),
         Command::Plot(args) => plot::run(args),
         Command::Sample(args) => sample::run(args),

@@ -22,6 +22,9 @@ pub struct PlotArgs {
     out: PathBuf,
     #[arg(long)]
     title: Option<String>,
+    /// Overwrite an existing file (never one of a run directory's own files).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
@@ -32,6 +35,8 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         ));
     }
     let svg = plot_runs(&args.runs, &args.x, &args.metric, args.title.as_deref())?;
+    let runs: Vec<&std::path::Path> = args.runs.iter().map(PathBuf::as_path).collect();
+    crate::train::run_dir::check_output(&args.out, args.force, &runs)?;
     write_atomic(&args.out, svg.as_bytes())?;
     println!("wrote {} ({} runs)", args.out.display(), args.runs.len());
     Ok(())

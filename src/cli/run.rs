@@ -4,7 +4,7 @@ use super::progress::ProgressObserver;
 use crate::config::overrides::string_override;
 use crate::config::{presets, resolve};
 use crate::distributed::World;
-use crate::train::run_dir::{load_run_config, locate};
+use crate::train::run_dir::{check_output, load_run_config, locate, run_of_checkpoint};
 use crate::train::session::Interrupted;
 use crate::train::{CancelToken, TrainOptions, Trainer};
 use crate::usage_error;
@@ -107,7 +107,7 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
         world: world.clone(),
         cancel: CancelToken::new(),
     };
-    super::interrupt::cancel_on_ctrl_c(&options.cancel);
+    super::interrupt::cancel_on_signals(&options.cancel);
     let quiet = args.quiet || !world.is_leader();
     let summary = match &args.devices {
         Some(list) => {
@@ -282,13 +282,23 @@ pub fn eval(
     Ok(())
 }
 
-pub fn export(target: &Path, format: &str, path: &Path, best: bool) -> anyhow::Result<()> {
+pub fn export(
+    target: &Path,
+    format: &str,
+    path: &Path,
+    best: bool,
+    force: bool,
+) -> anyhow::Result<()> {
     if format != "safetensors" {
         return Err(usage_error!(
             "--format {format}: only safetensors is supported"
         ));
     }
     let located = locate(target, best, &[])?;
+    let run = run_of_checkpoint(&located.checkpoint)
+        .into_iter()
+        .collect::<Vec<_>>();
+    check_output(path, force, &run)?;
     let device = crate::device::parse(&located.config.device)?;
     let trainer = Trainer::from_checkpoint(&located.config, &located.checkpoint, &device)?;
     let count = trainer.export_safetensors(path)?;

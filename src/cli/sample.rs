@@ -2,7 +2,7 @@
 
 use crate::diffusion::generate::{SampleRequest, Sampler};
 use crate::diffusion::grid::{write_grid, write_raw};
-use crate::train::run_dir::locate;
+use crate::train::run_dir::{check_output, locate, run_of_checkpoint};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -49,6 +49,9 @@ pub struct SampleArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Overwrite existing output files (never one of a run directory's own files).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl SampleArgs {
@@ -68,6 +71,11 @@ impl SampleArgs {
 
 pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let located = locate(&args.target, args.best, &[])?;
+    let run: Vec<&std::path::Path> = run_of_checkpoint(&located.checkpoint).into_iter().collect();
+    check_output(&args.out, args.force, &run)?;
+    if let Some(raw) = &args.raw {
+        check_output(raw, args.force, &run)?;
+    }
     let device = crate::device::parse(&located.config.device)?;
     let trainer = crate::Trainer::from_checkpoint(&located.config, &located.checkpoint, &device)?;
     let started = std::time::Instant::now();

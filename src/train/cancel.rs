@@ -24,6 +24,11 @@ impl CancelToken {
         self.0.load(Ordering::SeqCst)
     }
 
+    /// The flag itself, for code that can only set an `AtomicBool` (a signal handler).
+    pub fn shared_flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+
     /// Clears the flag (a run that was stopped and is continued).
     pub fn reset(&self) {
         self.0.store(false, Ordering::SeqCst);

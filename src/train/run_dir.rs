@@ -61,3 +61,47 @@ pub fn load_run_config(
         .map_err(|e| usage_error!("{e:#}: is {} a stoke run directory?", run_dir.display()))?;
     resolve_str(&text, &path.display().to_string(), overrides)
 }
+
+/// Checks that a command may write `path`: not a directory, not one of the own files of a run
+/// directory in `protected` (config, metrics, summary, checkpoints), whatever `force` says
+/// (exporting onto a run's checkpoint or config would lose the run), and not an existing
+/// file unless `force`.
+pub fn check_output(path: &Path, force: bool, protected: &[&Path]) -> anyhow::Result<()> {
+    if path.is_dir() {
+        return Err(usage_error!(
+            "{} is a directory; give a file name",
+            path.display()
+        ));
+    }
+    if !path.exists() {
+        return Ok(());
+    }
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    for run in protected {
+        let run = run.canonicalize().unwrap_or_else(|_| run.to_path_buf());
+        let own = ["config.toml", "metrics.jsonl", "summary.json"]
+            .iter()
+            .any(|file| canonical == run.join(file))
+            || canonical.starts_with(run.join("checkpoints"));
+        if own {
+            return Err(usage_error!(
+                "{} belongs to the run directory {}; stoke never writes over a run's own \
+                 files, choose another path",
+                path.display(),
+                run.display()
+            ));
+        }
+    }
+    if !force {
+        return Err(usage_error!(
+            "{} exists; pass --force to overwrite it",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The run directory of a checkpoint directory (`RUN/checkpoints/step-N`).
+pub fn run_of_checkpoint(checkpoint: &Path) -> Option<&Path> {
+    checkpoint.parent().and_then(Path::parent)
+}
