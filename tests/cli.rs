@@ -524,3 +524,66 @@ fn export_never_overwrites_a_runs_files_and_asks_before_others() {
             .success()
     );
 }
+
+/// No invented scores: empty splits, one-class data and `--limit 0` are usage errors that say
+/// what is wrong, not a 0% or 100% accuracy.
+#[test]
+fn scores_of_nothing_are_usage_errors() {
+    for (args, needle) in [
+        (vec!["train", "smoke", "dataset.test_size=0"], "test split"),
+        (
+            vec!["train", "smoke", "dataset.train_size=0"],
+            "training split",
+        ),
+    ] {
+        let output = stoke(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(needle),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A folder of one class: a classifier of one class would score 100% on anything.
+    let folder = dir.path().join("one-class");
+    for split in ["train", "test"] {
+        let class = folder.join(split).join("cat");
+        std::fs::create_dir_all(&class).unwrap();
+        for i in 0..4u8 {
+            let image = image::GrayImage::from_pixel(8, 8, image::Luma([i * 40]));
+            image.save(class.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let path = toml::Value::String(folder.to_str().unwrap().to_string());
+    let config = dir.path().join("one-class.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[recipe]\nname = \"erm\"\n[dataset]\nformat = \"image-folder\"\npath = {path}\n\
+             channels = 1\nmean = [0.5]\nstd = [0.25]\n[data]\nbatch_size = 2\n\
+             [model]\narch = \"small_cnn\"\nwidths = [4]\n[optimizer]\nname = \"sgd\"\n\
+             lr = 0.05\n[train]\nepochs = 1\n"
+        ),
+    )
+    .unwrap();
+    let output = stoke(&["train", config.to_str().unwrap(), "--quiet"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("at least 2"),
+        "{}",
+        stderr(&output)
+    );
+    let run = dir.path().join("run");
+    let run = run.to_str().unwrap();
+    let output = stoke(&["train", "smoke", "train.steps=2", "--quiet", "--out", run]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = stoke(&["eval", run, "--attack", "fgsm", "--limit", "0"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--limit 0"), "{}", stderr(&output));
+}

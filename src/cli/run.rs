@@ -234,6 +234,11 @@ pub fn eval(
     let located = locate(target, best, &overrides)?;
     let device = crate::device::parse(&located.config.device)?;
     let trainer = Trainer::from_checkpoint(&located.config, &located.checkpoint, &device)?;
+    if attack.limit == Some(0) {
+        return Err(usage_error!(
+            "--limit 0: no images to attack; give a positive number or leave it out"
+        ));
+    }
     if let Some(kind) = &attack.attack {
         let spec = crate::attacks::evaluation::EvalAttack::parse(
             kind,

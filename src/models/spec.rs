@@ -78,6 +78,11 @@ impl ModelSpec {
         let build = entry.item.build.ok_or_else(|| {
             usage_error!("key `model.arch`: `{}` is {}", self.arch, entry.description)
         })?;
+        if num_classes < 2 {
+            return Err(usage_error!(
+                "the data has {num_classes} class(es): a classifier needs at least 2"
+            ));
+        }
         build(&self.options, input, num_classes, device)
     }
 

@@ -143,6 +143,15 @@ impl<R: Recipe> Engine<R> {
         setup: Setup,
     ) -> anyhow::Result<Self> {
         let config = config.clone();
+        for (split, set) in [("training", &data.train), ("test", &data.test)] {
+            if set.is_empty() {
+                return Err(usage_error!(
+                    "the {split} split of the dataset (format `{}`, path `{}`) holds no images",
+                    config.dataset.format,
+                    config.dataset.path
+                ));
+            }
+        }
         let train_len = data.train.len();
         let batch = config.data.batch_size;
         if batch == 0 || batch > train_len {
@@ -933,6 +942,16 @@ impl<R: Recipe> Engine<R> {
 
     fn check_compatible(&self, set: &ImageSet) -> anyhow::Result<()> {
         let train = &self.train_set;
+        if set.is_empty() {
+            return Err(usage_error!("the data to evaluate holds no images"));
+        }
+        if set.num_classes != train.num_classes {
+            return Err(usage_error!(
+                "data of {} classes for a model trained on {}",
+                set.num_classes,
+                train.num_classes
+            ));
+        }
         if (set.channels, set.height, set.width) != (train.channels, train.height, train.width) {
             return Err(usage_error!(
                 "data of {}x{}x{} images for a model trained on {}x{}x{}",
