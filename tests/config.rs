@@ -178,3 +178,28 @@ fn every_preset_file_resolves_and_every_entry_is_listed() {
         );
     }
 }
+
+/// `[train]` takes `epochs` or `steps` (README), and needs one of them.
+#[test]
+fn train_length_is_epochs_or_steps() {
+    let text = |train: &str| {
+        format!(
+            "[recipe]\nname = \"erm\"\n[dataset]\nname = \"synthetic\"\n[model]\n\
+             arch = \"small_cnn\"\nwidths = [4]\n[optimizer]\nname = \"sgd\"\nlr = 0.1\n\
+             [train]\n{train}\n"
+        )
+    };
+    let (config, _) = resolve_str(&text("steps = 7"), "steps.toml", &[]).unwrap();
+    assert_eq!((config.train.steps, config.train.epochs), (7, 0));
+    let (config, _) = resolve_str(&text("epochs = 2"), "epochs.toml", &[]).unwrap();
+    assert_eq!((config.train.steps, config.train.epochs), (0, 2));
+    // Neither: the run has no length, which the Trainer refuses naming the keys.
+    let (config, _) = resolve_str(&text("log_every = 5"), "none.toml", &[]).unwrap();
+    let device = stoke::device::parse("flex").unwrap();
+    let error = stoke::Trainer::new(&config, &device).err().unwrap();
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("train.epochs") && message.contains("train.steps"),
+        "{message}"
+    );
+}

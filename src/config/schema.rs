@@ -320,7 +320,8 @@ fn default_test_interval() -> usize {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Length of training in epochs (ignored when `steps` is set).
+    /// Length of training in epochs (ignored when `steps` is set; one of them is needed).
+    #[serde(default)]
     pub epochs: usize,
     /// Length of training in optimizer steps; overrides `epochs` when non-zero.
     #[serde(default)]
