@@ -221,36 +221,7 @@ fn train_json_then_eval_and_export_round_trip() {
 fn ctrl_c_saves_a_checkpoint_and_resume_finishes_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
-        .args([
-            "train",
-            "smoke",
-            "train.epochs=2000",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
-    // Wait until training has logged something, then interrupt.
-    let metrics = out.join("metrics.jsonl");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::metadata(&metrics)
-        .map(|m| m.len() == 0)
-        .unwrap_or(true)
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no metrics after 60 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = child.wait().unwrap();
+    let status = signal_a_long_run(&out, "INT");
     assert_eq!(status.code(), Some(130));
     let latest = stoke::train::checkpoint::CheckpointDir::new(&out)
         .latest()
@@ -440,26 +411,7 @@ fn eval_data_accepts_paths_with_quotes_and_backslashes() {
 fn sigterm_saves_a_checkpoint_and_exits_143() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
-        .args(["train", "smoke", "train.epochs=2000", "--quiet", "--out"])
-        .arg(&out)
-        .spawn()
-        .unwrap();
-    let metrics = out.join("metrics.jsonl");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::metadata(&metrics).map_or(true, |m| m.len() == 0) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no metrics after 60 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert_eq!(child.wait().unwrap().code(), Some(143));
+    assert_eq!(signal_a_long_run(&out, "TERM").code(), Some(143));
     let latest = stoke::train::checkpoint::CheckpointDir::new(&out)
         .latest()
         .unwrap();
@@ -586,4 +538,29 @@ fn scores_of_nothing_are_usage_errors() {
     let output = stoke(&["eval", run, "--attack", "fgsm", "--limit", "0"]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("--limit 0"), "{}", stderr(&output));
+}
+
+/// Starts a long smoke training into `out`, sends it `signal` once it has logged, and waits
+/// for it to end.
+fn signal_a_long_run(out: &std::path::Path, signal: &str) -> std::process::ExitStatus {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
+        .args(["train", "smoke", "train.epochs=2000", "--quiet", "--out"])
+        .arg(out)
+        .spawn()
+        .unwrap();
+    let metrics = out.join("metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&metrics).map_or(true, |m| m.len() == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no metrics after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    child.wait().unwrap()
 }

@@ -445,21 +445,25 @@ impl Weights {
         Self::weighted_average(&weighted)
     }
 
-    /// `sum self * other` over every value (f64 accumulation).
-    pub fn dot(&self, other: &Weights) -> anyhow::Result<f64> {
-        self.check_same_layout(other, "the dot product of weights")?;
+    /// `sum f(self_i, other_i)` over every value pair, in f64.
+    fn pair_sum(
+        &self,
+        other: &Weights,
+        what: &str,
+        f: impl Fn(f64, f64) -> f64,
+    ) -> anyhow::Result<f64> {
+        self.check_same_layout(other, what)?;
         Ok(self
             .tensors
             .iter()
-            .map(|(name, t)| {
-                let o = &other.tensors[name].values;
-                t.values
-                    .iter()
-                    .zip(o)
-                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                    .sum::<f64>()
-            })
+            .flat_map(|(name, t)| t.values.iter().zip(&other.tensors[name].values))
+            .map(|(a, b)| f(f64::from(*a), f64::from(*b)))
             .sum())
+    }
+
+    /// `sum self * other` over every value (f64 accumulation).
+    pub fn dot(&self, other: &Weights) -> anyhow::Result<f64> {
+        self.pair_sum(other, "the dot product of weights", |a, b| a * b)
     }
 
     /// The L2 norm over every value.
@@ -474,20 +478,10 @@ impl Weights {
 
     /// `||self - other||_2` over every value.
     pub fn l2_distance(&self, other: &Weights) -> anyhow::Result<f64> {
-        self.check_same_layout(other, "the distance between weights")?;
-        Ok(self
-            .tensors
-            .iter()
-            .map(|(name, t)| {
-                let o = &other.tensors[name].values;
-                t.values
-                    .iter()
-                    .zip(o)
-                    .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
-                    .sum::<f64>()
-            })
-            .sum::<f64>()
-            .sqrt())
+        let squares = self.pair_sum(other, "the distance between weights", |a, b| {
+            (a - b).powi(2)
+        })?;
+        Ok(squares.sqrt())
     }
 
     /// Whether every value is finite.
