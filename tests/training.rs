@@ -108,7 +108,7 @@ fn checkpoints_keep_last_and_best_and_ignore_leftovers() {
     );
 
     // A half-written checkpoint from a killed process (temporary dir, partial file) must not
-    // affect `latest`, and resuming from a finished run still works.
+    // affect `latest`, and resuming the finished run says it is complete.
     let junk = checkpoints.root().join(".tmp-step-00000052-999999");
     std::fs::create_dir(&junk).unwrap();
     std::fs::write(junk.join("model.bpk"), b"partial").unwrap();
@@ -116,8 +116,9 @@ fn checkpoints_keep_last_and_best_and_ignore_leftovers() {
         checkpoints.latest().unwrap(),
         checkpoints.root().join("step-00000048")
     );
-    let summary = train(&config, &resolved, dir.path(), true, None).unwrap();
-    assert_eq!(summary.steps, 48);
+    let error = train(&config, &resolved, dir.path(), true, None).unwrap_err();
+    let complete = error.downcast_ref::<stoke::train::RunComplete>();
+    assert!(complete.is_some_and(|c| c.steps == 48), "{error:#}");
 }
 
 #[test]

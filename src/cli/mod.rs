@@ -15,7 +15,7 @@ mod sample;
 mod schedule;
 
 use crate::error::exit_code;
-use crate::train::session::Interrupted;
+use crate::train::session::{Interrupted, RunComplete};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -117,6 +117,10 @@ pub fn main() -> i32 {
     };
     match dispatch(cli.command) {
         Ok(()) => 0,
+        Err(e) if e.downcast_ref::<RunComplete>().is_some() => {
+            eprintln!("stoke: {e}");
+            0
+        }
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
             eprintln!("stoke: {e}");
             match interrupt::terminated() {

@@ -19,6 +19,8 @@ pub struct Status {
     pub accuracy: Option<f64>,
     pub lr: f64,
     pub images_per_second: f64,
+    /// Non-finite steps dropped since the last update.
+    pub skipped: usize,
 }
 
 impl Progress {
@@ -41,8 +43,12 @@ impl Progress {
             .accuracy
             .map(|a| format!(" acc {:.2}%", 100.0 * a))
             .unwrap_or_default();
+        let skipped = match status.skipped {
+            0 => String::new(),
+            n => format!(" ({n} non-finite steps skipped)"),
+        };
         let text = format!(
-            "epoch {:.2} loss {:.4}{accuracy} lr {:.3e} {:.0} img/s",
+            "epoch {:.2} loss {:.4}{accuracy} lr {:.3e} {:.0} img/s{skipped}",
             status.epoch, status.loss, status.lr, status.images_per_second
         );
         match &self.bar {
@@ -104,10 +110,13 @@ impl Observer for ProgressObserver {
                 accuracy: log.accuracy,
                 lr: log.lr,
                 images_per_second: log.images_per_second,
+                skipped: log.skipped,
             }),
             Event::Evaluation(eval) => progress.println(&eval.text),
             Event::CollapseStop(stop) => progress.println(&stop.text()),
-            Event::Interrupted { .. } | Event::Finished(_) => progress.finish(),
+            Event::Interrupted { .. } | Event::NonFinite { .. } | Event::Finished(_) => {
+                progress.finish()
+            }
             _ => {}
         }
         Ok(())

@@ -28,7 +28,8 @@ pub struct TrainArgs {
     /// Run directory (default runs/<recipe>-<unix time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run in this directory from its latest checkpoint.
+    /// Continue the run in this directory from its latest checkpoint (overrides may change
+    /// the optimizer hyper-parameters, schedule, length and cadences; see README).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Seed of every random draw.
@@ -78,9 +79,20 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
     }
     let (config, resolved, out_dir, resume) = match &args.resume {
         Some(dir) => {
-            if args.recipe.is_some() || args.seed.is_some() || !args.overrides.is_empty() {
+            // After --resume the first positional argument is an override, not a recipe.
+            if let Some(first) = &args.recipe {
+                if !first.contains('=') {
+                    return Err(usage_error!(
+                        "--resume continues a run with its saved config: give overrides \
+                         (key=value) but no recipe (`{first}`)"
+                    ));
+                }
+                overrides.insert(0, first.clone());
+            }
+            if args.seed.is_some() {
                 return Err(usage_error!(
-                    "--resume continues a run with its saved config: give no recipe, overrides or --seed (only --device)"
+                    "--seed cannot change when a run resumes (it decides the data order and the \
+                     initial weights)"
                 ));
             }
             let (config, resolved) = load_run_config(dir, &overrides)?;

@@ -338,6 +338,20 @@ pub struct TrainConfig {
     /// Checkpoints kept besides the best one.
     #[serde(default = "default_keep_last")]
     pub keep_last: usize,
+    /// A step whose loss, gradient or new weights are not finite is never applied; `stop`
+    /// then checkpoints the last applied step and ends the run with an error, `skip` drops
+    /// the batch, counts it (`skipped` in metrics.jsonl) and trains on.
+    #[serde(default)]
+    pub on_nonfinite: OnNonFinite,
+}
+
+/// What a non-finite step does (`train.on_nonfinite`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnNonFinite {
+    #[default]
+    Stop,
+    Skip,
 }
 
 fn default_log_every() -> usize {

@@ -42,6 +42,10 @@ pub struct TrainState {
     /// Adaptive batch sizes: training samples consumed so far.
     #[serde(default)]
     pub samples_seen: usize,
+    /// Steps dropped because their loss, gradient or update was not finite
+    /// (`train.on_nonfinite = "skip"`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_steps: usize,
     /// Per-example sampling weights of the training set, when a driver set them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling_weights: Option<Vec<f64>>,
@@ -49,6 +53,10 @@ pub struct TrainState {
     /// history for catastrophic-overfitting detection).
     #[serde(flatten)]
     pub extensions: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Sums over the steps since the last metrics line.
@@ -59,6 +67,9 @@ pub struct Window {
     pub correct: usize,
     pub samples: usize,
     pub grad_norm_sum: f64,
+    /// Steps of the window that were skipped as non-finite (not in the sums).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: usize,
 }
 
 pub struct CheckpointDir {
@@ -105,13 +116,19 @@ impl CheckpointDir {
         )?;
         sync_dir(&tmp)?;
         let final_dir = self.root.join(&name);
+        // A checkpoint of the same step (an interrupt just after the cadence's) is moved
+        // aside, not deleted, until the new one is in place.
+        let replaced = self
+            .root
+            .join(format!(".old-{name}-{}", std::process::id()));
         if final_dir.exists() {
-            fs::remove_dir_all(&final_dir)
+            fs::rename(&final_dir, &replaced)
                 .with_context(|| format!("replacing {}", final_dir.display()))?;
         }
         fs::rename(&tmp, &final_dir)
             .with_context(|| format!("publishing {}", final_dir.display()))?;
         sync_dir(&self.root)?;
+        let _ = fs::remove_dir_all(&replaced);
         write_atomic(&self.root.join("latest"), name.as_bytes())?;
         if best {
             write_atomic(&self.root.join("best"), name.as_bytes())?;
@@ -158,7 +175,8 @@ impl CheckpointDir {
         let mut steps = Vec::new();
         for entry in fs::read_dir(&self.root)? {
             let name = entry?.file_name().to_string_lossy().to_string();
-            if name.starts_with(".tmp-") && !name.ends_with(&format!("-{}", std::process::id())) {
+            let leftover = name.starts_with(".tmp-") || name.starts_with(".old-");
+            if leftover && !name.ends_with(&format!("-{}", std::process::id())) {
                 let _ = fs::remove_dir_all(self.root.join(&name));
             } else if name.starts_with("step-") {
                 steps.push(name);

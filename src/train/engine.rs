@@ -17,11 +17,12 @@ use super::observer::{
 use super::predict::{Predictions, predict};
 use super::robustness::{RobustProbe, RobustnessMonitor};
 use super::schedule::Schedule;
-use super::session::{Interrupted, Summary};
+use super::session::{Interrupted, RunComplete, Summary};
 use super::weights::Weights;
 use crate::attacks::evaluation::EvalAttack;
 use crate::batch::to_device;
 use crate::config::RunConfig;
+use crate::config::schema::OnNonFinite;
 use crate::datasets::augment::Augment;
 use crate::datasets::loader::SamplingWeights;
 use crate::datasets::{BatchPlan, ImageSet, LoadedData, Pipeline, TrainLoader};
@@ -56,6 +57,8 @@ pub struct Setup {
 
 /// The pieces of a step computed before the update ([`Engine::gradients`]).
 struct Pending {
+    /// The running statistics before the step's forward pass (restored if it is rejected).
+    buffers: Weights,
     batch: Batch,
     ctx: StepContext,
     figures: StepFigures,
@@ -528,6 +531,7 @@ impl<R: Recipe> Engine<R> {
             device: self.train_device.clone(),
             next_batch: self.upcoming.clone(),
         };
+        let buffers = Weights::buffers_of(&self.model);
         let output = self.recipe.train_loss(&self.model, &batch, &ctx);
         let local_loss: f64 = output.loss.clone().into_scalar::<f64>();
         // The global batch's figures: every rank then takes the same decisions.
@@ -536,9 +540,6 @@ impl<R: Recipe> Engine<R> {
         let figures = StepFigures::reduce(world, local_loss, batch.size, &output, step, |name| {
             recipe.reduce_metric(name)
         });
-        if !figures.loss.is_finite() {
-            return Err(non_finite("loss", figures.loss, step));
-        }
         let local = GradientsParams::from_grads(output.loss.backward(), &self.model);
         let grads = match world.averages_gradients_in_backward() {
             true => local,
@@ -550,6 +551,7 @@ impl<R: Recipe> Engine<R> {
             }
         };
         let pending = Pending {
+            buffers,
             batch,
             ctx,
             figures,
@@ -582,6 +584,7 @@ impl<R: Recipe> Engine<R> {
             metrics: pending.figures.metrics.clone(),
             next_batch_size: None,
             seconds: pending.step_started.elapsed().as_secs_f64(),
+            skipped: false,
         };
         self.pending = Some(pending);
         Ok((weights, report))
@@ -610,7 +613,9 @@ impl<R: Recipe> Engine<R> {
         self.schedule.lr(self.state.step) * self.lr_scaling.factor(samples)
     }
 
-    /// The second half of a step: checks, optimizer extras, clipping, the update.
+    /// The second half of a step: checks, optimizer extras, clipping, the update. The update
+    /// is computed, checked (loss, gradient norm, the new weights all finite) and only then
+    /// committed; a rejected step leaves the model and optimizer as they were.
     fn update(
         &mut self,
         mut grads: GradientsParams,
@@ -619,39 +624,74 @@ impl<R: Recipe> Engine<R> {
     ) -> anyhow::Result<StepReport> {
         let step = self.state.step;
         let norms = grad_norms(&self.model, &grads);
-        if !norms.l2.is_finite() {
-            return Err(non_finite("gradient norm", norms.l2, step));
-        }
-        match &pending {
-            Some(pending) => self.after_backward(&grads, pending),
-            None if !self.extensions.is_empty() => {
-                return Err(usage_error!(
-                    "apply_gradients: {} needs the step's batch; get the gradients from this \
-                     Trainer's gradients() first",
-                    self.extensions[0].name()
-                ));
-            }
-            None => {}
-        }
-        if let Some(max_norm) = self.config.optimizer.grad_clip_norm {
-            clip_global_norm(&self.model, &mut grads, norms.l2, max_norm);
-        }
-        for extension in &mut self.extensions {
-            grads = extension.before_update(&self.model, grads);
-        }
         let figures = match &pending {
             Some(p) => p.figures.clone(),
             None => StepFigures::external(self.config.data.batch_size),
         };
         let lr = self.lr(figures.samples);
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        self.model = self.recipe.after_step(self.model.clone(), step);
+        // Without a forward pass here (gradients handed in) the loss is unknown, not bad.
+        let mut rejected = match () {
+            _ if pending.is_some() && !figures.loss.is_finite() => Some(("loss", figures.loss)),
+            _ if !norms.l2.is_finite() => Some(("gradient norm", norms.l2)),
+            _ => None,
+        };
+        if rejected.is_none() {
+            match &pending {
+                Some(pending) => self.after_backward(&grads, pending),
+                None if !self.extensions.is_empty() => {
+                    return Err(usage_error!(
+                        "apply_gradients: {} needs the step's batch; get the gradients from this \
+                         Trainer's gradients() first",
+                        self.extensions[0].name()
+                    ));
+                }
+                None => {}
+            }
+            if let Some(max_norm) = self.config.optimizer.grad_clip_norm {
+                clip_global_norm(&self.model, &mut grads, norms.l2, max_norm);
+            }
+            for extension in &mut self.extensions {
+                grads = extension.before_update(&self.model, grads);
+            }
+            // Tensors are shared handles: keeping the old model and optimizer state costs no copy.
+            let optim_before = self.optim.clone();
+            let updated = self.optim.step(lr, self.model.clone(), grads);
+            let finite = weights_finite(&updated);
+            if agreed(
+                &self.setup.world,
+                !finite,
+                "agreeing on a non-finite update",
+            ) {
+                self.optim = optim_before;
+                rejected = Some(("updated weights", f64::NAN));
+            } else {
+                self.model = self.recipe.after_step(updated, step);
+            }
+        }
+        if let Some((what, value)) = rejected {
+            if let Some(pending) = &pending {
+                self.model = pending.buffers.restore_into(self.model.clone())?;
+            }
+            let failure = NonFinite {
+                what,
+                value,
+                step: step + 1,
+                checkpoint: None,
+            };
+            if self.config.train.on_nonfinite == OnNonFinite::Stop {
+                return Err(failure.into());
+            }
+            self.state.skipped_steps += 1;
+        }
         self.state.step += 1;
         self.state.samples_seen += figures.samples;
-        let next_batch_size = self
-            .extensions
-            .iter_mut()
-            .find_map(|extension| extension.next_batch_size());
+        let next_batch_size = match rejected {
+            Some(_) => None,
+            None => self
+                .extensions
+                .iter_mut()
+                .find_map(|extension| extension.next_batch_size()),
+        };
         if let Some(next) = next_batch_size
             && next != self.batch_size()
             && self.state.step < self.total_steps
@@ -674,6 +714,7 @@ impl<R: Recipe> Engine<R> {
             metrics: figures.metrics,
             next_batch_size,
             seconds,
+            skipped: rejected.is_some(),
         };
         self.notify(observers, &Event::Step(&report))?;
         self.account(&report, &norms, observers)?;
@@ -718,11 +759,15 @@ impl<R: Recipe> Engine<R> {
         self.clock.window_seconds += report.seconds;
         self.clock.window_images += report.batch_size;
         let window = &mut self.state.window;
-        window.steps += 1;
-        window.loss_sum += report.loss;
-        window.grad_norm_sum += norms.l2;
-        window.samples += report.batch_size;
-        window.correct += report.correct.unwrap_or(0);
+        if report.skipped {
+            window.skipped += 1;
+        } else {
+            window.steps += 1;
+            window.loss_sum += report.loss;
+            window.grad_norm_sum += norms.l2;
+            window.samples += report.batch_size;
+            window.correct += report.correct.unwrap_or(0);
+        }
         let log_every = self.config.train.log_every.max(1);
         if !(self.state.step.is_multiple_of(log_every) || self.is_finished()) {
             return Ok(());
@@ -742,6 +787,7 @@ impl<R: Recipe> Engine<R> {
             images_per_second: self.clock.window_images as f64
                 / f64::max(self.clock.window_seconds, 1e-9),
             wall_seconds: self.wall_seconds(),
+            skipped: window.skipped,
         };
         self.clock.window_seconds = 0.0;
         self.clock.window_images = 0;
@@ -762,6 +808,12 @@ impl<R: Recipe> Engine<R> {
         stop_after: Option<usize>,
     ) -> anyhow::Result<Summary> {
         self.begin()?;
+        if self.is_finished() {
+            return Err(RunComplete {
+                steps: self.state.step,
+            }
+            .into());
+        }
         let started = Event::Started {
             step: self.state.step,
             total_steps: self.total_steps,
@@ -778,7 +830,9 @@ impl<R: Recipe> Engine<R> {
                 let checkpoint = self.last_checkpoint.take();
                 return Err(Interrupted { step, checkpoint }.into());
             }
-            self.step(observers)?;
+            if let Err(error) = self.step(observers) {
+                return Err(self.checkpoint_before_failure(error, observers));
+            }
             let done = self.is_finished();
             let mut best = false;
             if self.state.step.is_multiple_of(eval_every) || done {
@@ -806,6 +860,26 @@ impl<R: Recipe> Engine<R> {
         Ok(summary)
     }
 
+    /// A step that was not finite ends `run` with a checkpoint of the step before it, which
+    /// the error then names; other errors pass through.
+    fn checkpoint_before_failure(
+        &mut self,
+        error: anyhow::Error,
+        observers: &mut Observers,
+    ) -> anyhow::Error {
+        let mut failure = match error.downcast::<NonFinite>() {
+            Ok(failure) => failure,
+            Err(error) => return error,
+        };
+        self.last_checkpoint = None;
+        let event = Event::NonFinite { step: failure.step };
+        if let Err(error) = self.notify(observers, &event) {
+            return error.context(failure.to_string());
+        }
+        failure.checkpoint = self.last_checkpoint.take();
+        failure.into()
+    }
+
     /// The summary of the run so far (evaluating now if no evaluation ran in this process).
     fn summary(&mut self) -> anyhow::Result<Summary> {
         let eval = match self.last_eval.clone() {
@@ -830,6 +904,7 @@ impl<R: Recipe> Engine<R> {
             robust_accuracy: None,
             catastrophic_overfitting_step: None,
             stopped_on_collapse: None,
+            skipped_steps: (self.state.skipped_steps > 0).then_some(self.state.skipped_steps),
         };
         for extension in &self.evaluation_extensions {
             extension.summarize(&mut summary);
@@ -1188,29 +1263,71 @@ impl StepFigures {
     }
 }
 
-/// A step whose loss or gradient norm is not finite; nothing of it was applied.
+/// A step whose loss, gradient norm or updated weights were not finite; nothing of it was
+/// applied, and the Trainer holds the weights and optimizer state of the step before.
 #[derive(Debug)]
 pub struct NonFinite {
     pub what: &'static str,
     pub value: f64,
+    /// The step that failed, numbered as metrics.jsonl numbers steps (from 1).
     pub step: usize,
+    /// The checkpoint of step `step - 1` written on the way out (None when no observer
+    /// writes checkpoints).
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl std::fmt::Display for NonFinite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.what {
+            "updated weights" => "the updated weights were not finite".to_string(),
+            what => format!("the {what} became {}", self.value),
+        };
         write!(
             f,
-            "the {} became {} at step {}; training stopped. Lower optimizer.lr or set \
-             optimizer.grad_clip_norm, then --resume or start again",
-            self.what, self.value, self.step
+            "{what} at step {}; nothing of that step was applied",
+            self.step
+        )?;
+        if let Some(dir) = &self.checkpoint {
+            write!(
+                f,
+                " and step {} is saved in {}",
+                self.step - 1,
+                dir.display()
+            )?;
+        }
+        write!(
+            f,
+            ". Lower optimizer.lr or set optimizer.grad_clip_norm (`stoke train --resume RUN \
+             optimizer.lr=...` continues from there), or set train.on_nonfinite = \"skip\" to \
+             drop such batches"
         )
     }
 }
 
 impl std::error::Error for NonFinite {}
 
-fn non_finite(what: &'static str, value: f64, step: usize) -> anyhow::Error {
-    NonFinite { what, value, step }.into()
+/// Whether every float tensor of `model` is finite, by the sum of each (one read of the
+/// weights, ~0.4% of a ResNet-18 step; a tensor summing beyond f32's range counts as
+/// diverged too).
+fn weights_finite<M: Module>(model: &M) -> bool {
+    struct Finite {
+        sums: Vec<Tensor<1>>,
+    }
+    impl burn::module::ModuleVisitor for Finite {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let values = param.val().detach();
+            self.sums.push(values.sum());
+        }
+    }
+    let mut visitor = Finite { sums: Vec::new() };
+    model.visit(&mut visitor);
+    if visitor.sums.is_empty() {
+        return true;
+    }
+    Tensor::cat(visitor.sums, 0)
+        .sum()
+        .into_scalar::<f64>()
+        .is_finite()
 }
 
 /// The gradients of trainable parameters, named as [`Weights`] names tensors.

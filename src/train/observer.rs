@@ -33,6 +33,9 @@ pub struct StepReport {
     pub next_batch_size: Option<usize>,
     /// Seconds the step took (data wait included).
     pub seconds: f64,
+    /// The step was not finite and was dropped (`train.on_nonfinite = "skip"`): the weights
+    /// are those of the step before.
+    pub skipped: bool,
 }
 
 impl StepReport {
@@ -52,6 +55,9 @@ impl StepReport {
         if let Some(next) = self.next_batch_size {
             line["next_batch_size"] = next.into();
         }
+        if self.skipped {
+            line["skipped"] = true.into();
+        }
         line
     }
 }
@@ -69,11 +75,13 @@ pub struct LogReport {
     pub batch_size: usize,
     pub images_per_second: f64,
     pub wall_seconds: f64,
+    /// Steps of the window dropped as non-finite (not in `loss` and `grad_norm`).
+    pub skipped: usize,
 }
 
 impl LogReport {
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut line = json!({
             "step": self.step,
             "epoch": self.epoch,
             "loss": self.loss,
@@ -83,7 +91,11 @@ impl LogReport {
             "batch_size": self.batch_size,
             "images_per_second": self.images_per_second,
             "wall_seconds": self.wall_seconds,
-        })
+        });
+        if self.skipped > 0 {
+            line["skipped"] = self.skipped.into();
+        }
+        line
     }
 }
 
@@ -152,6 +164,11 @@ pub enum Event<'a> {
     },
     /// The cancellation token stopped [`crate::Trainer::run`] before `step`.
     Interrupted {
+        step: usize,
+    },
+    /// Step `step` was not finite and was not applied; `run` stops at the step before it
+    /// (`train.on_nonfinite = "stop"`) once the observers saw this.
+    NonFinite {
         step: usize,
     },
     /// [`crate::Trainer::run`] reached the end.

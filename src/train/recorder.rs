@@ -3,6 +3,7 @@
 //! the end. What `stoke train` attaches to its Trainer on rank 0.
 
 use super::checkpoint::CheckpointDir;
+use super::config_change::Change;
 use super::metrics::MetricsLog;
 use super::observer::{Event, Observer, TrainerAccess};
 use crate::atomic::write_atomic;
@@ -15,7 +16,12 @@ pub struct RunRecorder {
     checkpoints: CheckpointDir,
     metrics: MetricsLog,
     keep_last: usize,
+    /// A resumed run's new config and what it changed, written once training goes on.
+    config_change: Option<(toml::Table, Vec<Change>)>,
 }
+
+/// One line per resume that changed the config: the step it took effect at and the changes.
+pub const CONFIG_HISTORY_FILE: &str = "config_history.jsonl";
 
 impl RunRecorder {
     /// A new run directory holding `resolved` as config.toml; refuses one that holds a run.
@@ -41,7 +47,36 @@ impl RunRecorder {
             checkpoints: CheckpointDir::new(dir),
             metrics: MetricsLog::open(dir, step)?,
             keep_last,
+            config_change: None,
         })
+    }
+
+    /// Makes `resolved` the run's config.toml when training resumes, with `changes` appended
+    /// to config_history.jsonl (a run resumed only to find it complete changes nothing).
+    pub fn with_config_change(mut self, resolved: toml::Table, changes: Vec<Change>) -> Self {
+        if !changes.is_empty() {
+            self.config_change = Some((resolved, changes));
+        }
+        self
+    }
+
+    fn write_config_change(&mut self, step: usize) -> anyhow::Result<()> {
+        let Some((resolved, changes)) = self.config_change.take() else {
+            return Ok(());
+        };
+        let history = self.dir.join(CONFIG_HISTORY_FILE);
+        let mut text = match std::fs::read_to_string(&history) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", history.display())),
+        };
+        let line = serde_json::json!({ "step": step, "changes": changes });
+        text.push_str(&format!("{line}\n"));
+        write_atomic(&history, text.as_bytes())?;
+        write_atomic(
+            &self.dir.join("config.toml"),
+            toml::to_string_pretty(&resolved)?.as_bytes(),
+        )
     }
 }
 
@@ -52,6 +87,7 @@ impl Observer for RunRecorder {
         trainer: &mut dyn TrainerAccess,
     ) -> anyhow::Result<()> {
         match event {
+            Event::Started { step, .. } => self.write_config_change(*step),
             Event::Step(report) => self.metrics.write(&report.to_json()),
             Event::Log(log) => self.metrics.write(&log.to_json()),
             Event::Evaluation(eval) => self.metrics.write(&eval.record),
@@ -64,7 +100,7 @@ impl Observer for RunRecorder {
                 trainer.save_checkpoint(&self.checkpoints, *best, self.keep_last)?;
                 Ok(())
             }
-            Event::Interrupted { .. } => {
+            Event::Interrupted { .. } | Event::NonFinite { .. } => {
                 trainer.save_checkpoint(&self.checkpoints, false, self.keep_last)?;
                 Ok(())
             }

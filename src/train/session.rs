@@ -4,9 +4,11 @@
 
 use super::cancel::CancelToken;
 use super::checkpoint::CheckpointDir;
-use super::engine::{NonFinite, Setup};
+use super::config_change;
+use super::engine::Setup;
 use super::observer::Observer;
 use super::recorder::RunRecorder;
+use super::run_dir::load_run_config;
 use super::trainer::Trainer;
 use crate::config::RunConfig;
 use crate::distributed::World;
@@ -59,6 +61,9 @@ pub struct Summary {
     /// robust accuracy were restored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_on_collapse: Option<usize>,
+    /// Steps dropped as non-finite (`train.on_nonfinite = "skip"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_steps: Option<usize>,
 }
 
 /// Error a run ends with when Ctrl-C stopped it after a checkpoint.
@@ -89,6 +94,26 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// Error of [`crate::Trainer::run`] on a run that has no step left (a finished run resumed
+/// without a longer `train.steps` or `train.epochs`); nothing was trained or written.
+#[derive(Debug)]
+pub struct RunComplete {
+    pub steps: usize,
+}
+
+impl std::fmt::Display for RunComplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the run is already complete ({} steps); nothing changed. Extend train.steps or \
+             train.epochs to train on",
+            self.steps
+        )
+    }
+}
+
+impl std::error::Error for RunComplete {}
+
 /// Trains per `config` into the run directory `options.out_dir` (a new one holding `resolved`
 /// as config.toml, or the one `options.resume` continues); `observers` (progress display)
 /// are attached after the recorder. Rank 0 alone writes the directory.
@@ -107,12 +132,17 @@ pub fn train(
     let keep_last = config.train.keep_last;
     let mut trainer = match options.resume {
         true => {
+            let (_, saved) = load_run_config(&options.out_dir, &[])?;
+            let changes = config_change::changes(&saved, resolved);
+            config_change::check_resumable(&changes)?;
             let mut trainer = Trainer::build(config, &device, None, setup)?;
             if leader {
                 let latest = CheckpointDir::new(&options.out_dir).latest()?;
                 trainer.load_checkpoint(&latest)?;
                 let step = trainer.completed_steps();
-                trainer.attach(RunRecorder::reopen(&options.out_dir, step, keep_last)?);
+                let recorder = RunRecorder::reopen(&options.out_dir, step, keep_last)?
+                    .with_config_change(resolved.clone(), changes);
+                trainer.attach(recorder);
             } else {
                 trainer.load_checkpoint(&PathBuf::new())?;
             }
@@ -130,18 +160,8 @@ pub fn train(
         trainer.attach_boxed(observer);
     }
     trainer.set_cancel_token(options.cancel.clone());
-    let result = match options.stop_after {
+    match options.stop_after {
         Some(step) => trainer.run_stopping_at(step),
         None => trainer.run(),
-    };
-    result.map_err(|error| match error.downcast_ref::<NonFinite>() {
-        Some(_) if leader => {
-            let kept = match CheckpointDir::new(&options.out_dir).latest() {
-                Ok(dir) => format!("the last good checkpoint is {}", dir.display()),
-                Err(_) => "no checkpoint was written yet".to_string(),
-            };
-            error.context(kept)
-        }
-        _ => error,
-    })
+    }
 }

@@ -250,7 +250,8 @@ impl Trainer {
     }
 
     /// Continues the run saved in `dir` (by `stoke train` or [`Trainer::save`]) from its
-    /// latest checkpoint; `overrides` are applied to its saved config.
+    /// latest checkpoint; `overrides` are applied to its saved config and may change only
+    /// what [`super::config_change::RESUMABLE`] lists.
     pub fn resume(dir: &Path, overrides: &[String], device: &Device) -> anyhow::Result<Trainer> {
         Self::resume_with(dir, overrides, device, Setup::default())
     }
@@ -263,7 +264,9 @@ impl Trainer {
         device: &Device,
         setup: Setup,
     ) -> anyhow::Result<Trainer> {
-        let (config, _) = load_run_config(dir, overrides)?;
+        let (config, resolved) = load_run_config(dir, overrides)?;
+        let (_, saved) = load_run_config(dir, &[])?;
+        super::config_change::check_resumable(&super::config_change::changes(&saved, &resolved))?;
         let leader = setup.world.is_leader();
         let mut trainer = Self::build(&config, device, None, setup)?;
         let latest = match leader {

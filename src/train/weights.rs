@@ -119,11 +119,13 @@ fn visit_named<M: Module, V: NamedVisit>(model: &M, inner: V) -> V {
 struct Reader<'a> {
     tensors: BTreeMap<String, WeightTensor>,
     trainable: &'a BTreeSet<String>,
+    buffers_only: bool,
 }
 
 impl NamedVisit for Reader<'_> {
     fn tensor<const D: usize>(&mut self, name: String, transposed: bool, param: &Param<Tensor<D>>) {
         let kind = match self.trainable.contains(&name) {
+            true if self.buffers_only => return,
             true => TensorKind::Parameter,
             false => TensorKind::Buffer,
         };
@@ -173,6 +175,8 @@ struct Writer<'a> {
     weights: &'a Weights,
     seen: usize,
     error: Option<anyhow::Error>,
+    /// Tensors the weights lack keep their values (instead of being an error).
+    partial: bool,
 }
 
 impl ModuleMapper for Writer<'_> {
@@ -191,6 +195,9 @@ impl ModuleMapper for Writer<'_> {
         let (name, transposed) = self.at.name(D);
         let model_dims: [usize; D] = param.lazy_shape().dims();
         let Some(tensor) = self.weights.tensors.get(&name) else {
+            if self.partial {
+                return param;
+            }
             self.error = Some(anyhow::anyhow!(
                 "the weights have no tensor `{name}` (the model's tensor of shape {model_dims:?})"
             ));
@@ -234,10 +241,45 @@ impl Weights {
         let reader = Reader {
             tensors: BTreeMap::new(),
             trainable: &trainable,
+            buffers_only: false,
         };
         // `valid()` folds a pending running-statistics update into the value it reads.
         Weights {
             tensors: visit_named(&model.valid(), reader).tensors,
+        }
+    }
+
+    /// The buffers of `model` alone (batch-norm running statistics): what a forward pass in
+    /// training mode changes besides the parameters.
+    pub(crate) fn buffers_of<M: Module>(model: &M) -> Weights {
+        let trainable = trainable_names(model);
+        let reader = Reader {
+            tensors: BTreeMap::new(),
+            trainable: &trainable,
+            buffers_only: true,
+        };
+        Weights {
+            tensors: visit_named(&model.valid(), reader).tensors,
+        }
+    }
+
+    /// `model` with the tensors of `self` (a subset of its tensors, such as
+    /// [`Weights::buffers_of`]) put back and any pending running-statistics update dropped.
+    pub(crate) fn restore_into<M: Module>(&self, model: M) -> anyhow::Result<M> {
+        // A running statistic keeps the last forward pass's update pending beside its value;
+        // `valid()` folds it in, so that the value written next is the one that stays.
+        let _ = model.valid();
+        let mut writer = Writer {
+            at: NamePath::default(),
+            weights: self,
+            seen: 0,
+            error: None,
+            partial: true,
+        };
+        let model = model.map(&mut writer);
+        match writer.error {
+            Some(error) => Err(error),
+            None => Ok(model),
         }
     }
 
@@ -250,6 +292,7 @@ impl Weights {
             weights: self,
             seen: 0,
             error: None,
+            partial: false,
         };
         let model = model.map(&mut writer);
         if let Some(error) = writer.error {
@@ -564,6 +607,7 @@ fn trainable_or_not_names<M: Module>(model: &M) -> BTreeSet<String> {
     let reader = Reader {
         tensors: BTreeMap::new(),
         trainable: &none,
+        buffers_only: false,
     };
     visit_named(model, reader).tensors.into_keys().collect()
 }
