@@ -481,10 +481,13 @@ fn export_never_overwrites_a_runs_files_and_asks_before_others() {
 #[test]
 fn scores_of_nothing_are_usage_errors() {
     for (args, needle) in [
-        (vec!["train", "smoke", "dataset.test_size=0"], "test split"),
+        (
+            vec!["train", "smoke", "dataset.test_size=0"],
+            "`dataset.test_size`: expected at least 1 image",
+        ),
         (
             vec!["train", "smoke", "dataset.train_size=0"],
-            "training split",
+            "`dataset.train_size`: expected at least 1 image",
         ),
     ] {
         let output = stoke(&args);

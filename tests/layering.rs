@@ -84,6 +84,8 @@ fn modules_form_layers_without_cycles() {
         ("atomic", &[]),
         ("options", &[]),
         ("rng", &[]),
+        ("memory", &[]),
+        ("fault", &[]),
         ("error", &[]),
         ("ema", &["models"]),
         ("batch", &["datasets"]),

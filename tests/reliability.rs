@@ -93,28 +93,37 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// `stoke train` stops on a NaN with exit 1 and a checkpoint of the last applied step that
-/// `stoke eval` scores; `--resume` with a corrected hyper-parameter continues, recording the
-/// change; `skip` trains through, counting what it dropped.
+/// `stoke train` stops on a non-finite step with exit 1 and a checkpoint of the last applied
+/// step that `stoke eval` scores; `--resume` with a corrected schedule continues, recording
+/// the change; `skip` trains through, counting what it dropped. The trigger is a schedule
+/// file whose factor at step 2 is 1e300: the learning rate overflows f32 and the update
+/// turns the weights infinite, which only the check of the new weights sees.
 #[test]
 fn the_cli_checkpoints_before_a_nan_and_resumes_with_a_fix() {
     let dir = tempfile::tempdir().unwrap();
+    let mut factors = vec![1.0; 12];
+    factors[1] = 1e300;
+    let schedule = dir.path().join("spike.json");
+    let file = serde_json::json!({ "source": "test", "norm": "l2", "lr_factors": factors });
+    std::fs::write(&schedule, file.to_string()).unwrap();
+    let schedule_path = format!("schedule.path=\"{}\"", schedule.display());
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
-    // NaN momentum passes step 1 (the buffer starts as the gradient) and poisons step 2.
     let output = stoke(&[
         "train",
         "smoke",
         "--out",
         run_s,
         "train.steps=12",
-        "optimizer.momentum=nan",
+        "schedule.name=file",
+        &schedule_path,
         "--quiet",
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let message = stderr(&output);
     assert!(
-        message.contains("at step 2") && message.contains("step-00000001"),
+        message.contains("updated weights were not finite at step 2")
+            && message.contains("step-00000001"),
         "{message}"
     );
     let eval = stoke(&["eval", run_s, "--json"]);
@@ -129,17 +138,17 @@ fn the_cli_checkpoints_before_a_nan_and_resumes_with_a_fix() {
         "train",
         "--resume",
         run_s,
-        "optimizer.momentum=0.9",
+        "schedule.name=cosine",
         "--quiet",
     ]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let history = std::fs::read_to_string(run.join("config_history.jsonl")).unwrap();
     assert!(
-        history.contains("optimizer.momentum") && history.contains("\"step\":1"),
+        history.contains("schedule.name") && history.contains("\"step\":1"),
         "{history}"
     );
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(config.contains("momentum = 0.9"), "{config}");
+    assert!(config.contains("name = \"cosine\""), "{config}");
 
     let skipping = dir.path().join("skip");
     let output = stoke(&[
@@ -148,17 +157,21 @@ fn the_cli_checkpoints_before_a_nan_and_resumes_with_a_fix() {
         "--out",
         skipping.to_str().unwrap(),
         "train.steps=12",
-        "optimizer.momentum=nan",
+        "schedule.name=file",
+        &schedule_path,
         "train.on_nonfinite=skip",
         "--quiet",
         "--json",
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    // Every step after the first has a NaN update and is dropped.
-    assert_eq!(summary["skipped_steps"], 11, "{summary}");
+    assert_eq!(summary["skipped_steps"], 1, "{summary}");
+    assert!(
+        summary["test_loss"].as_f64().unwrap().is_finite(),
+        "{summary}"
+    );
     let metrics = std::fs::read_to_string(skipping.join("metrics.jsonl")).unwrap();
-    assert_eq!(metrics.matches("\"skipped\":true").count(), 11);
+    assert_eq!(metrics.matches("\"skipped\":true").count(), 1);
 }
 
 /// A resumed run refuses changes of shapes or data (naming the key, writing nothing), and a
@@ -214,4 +227,119 @@ fn resume_takes_hyper_parameters_only_and_leaves_a_finished_run_alone() {
     assert!(longer.status.success(), "{}", stderr(&longer));
     let summary: serde_json::Value = serde_json::from_slice(&longer.stdout).unwrap();
     assert_eq!(summary["steps"], 8);
+}
+
+/// A resumable run of `steps` steps with a complete checkpoint at its end, in `dir/run`.
+fn finished_run(dir: &Path, steps: usize) -> std::path::PathBuf {
+    let run = dir.join("run");
+    let steps = format!("train.steps={steps}");
+    let output = stoke(&[
+        "train",
+        "smoke",
+        "--out",
+        run.to_str().unwrap(),
+        &steps,
+        "--quiet",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    run
+}
+
+/// The latest checkpoint loads (verified against its manifest) and is the one of `step`.
+fn latest_is_complete(run: &Path, step: usize) {
+    let latest = stoke::train::checkpoint::CheckpointDir::new(run)
+        .latest()
+        .unwrap();
+    assert!(
+        latest.ends_with(format!("step-{step:08}")),
+        "{}",
+        latest.display()
+    );
+    let eval = stoke(&["eval", run.to_str().unwrap()]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+}
+
+/// A full disk while a checkpoint is written (fault injection: ENOSPC before its manifest)
+/// ends the run with exit 1 naming the file, and the previous checkpoint stays the latest.
+#[test]
+fn a_full_disk_during_a_checkpoint_keeps_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = finished_run(dir.path(), 4);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
+        .args([
+            "train",
+            "--resume",
+            run.to_str().unwrap(),
+            "train.steps=8",
+            "--quiet",
+        ])
+        .env("STOKE_FAULT", "checkpoint:full")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("manifest.json") && message.contains("No space left"),
+        "{message}"
+    );
+    latest_is_complete(&run, 4);
+}
+
+/// A second Ctrl-C while the interrupt's checkpoint is being written (stalled by fault
+/// injection) quits at once; the half-written checkpoint is never published, the previous
+/// one stays the latest and the run resumes from it.
+#[test]
+fn a_second_signal_during_a_checkpoint_write_keeps_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = finished_run(dir.path(), 4);
+    let metrics = run.join("metrics.jsonl");
+    let before = std::fs::metadata(&metrics).unwrap().len();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
+        .args([
+            "train",
+            "--resume",
+            run.to_str().unwrap(),
+            "train.steps=1000000",
+        ])
+        .args(["train.checkpoint_every=1000000", "--quiet"])
+        .env("STOKE_FAULT", "checkpoint:stall=5000")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&metrics).unwrap().len() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no training after 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let interrupt = || {
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+    };
+    interrupt();
+    // The checkpoint starts after the current step and stalls for 5 s before its manifest.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    interrupt();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("second interrupt"),
+        "{}",
+        stderr(&output)
+    );
+    latest_is_complete(&run, 4);
+    let resumed = stoke(&[
+        "train",
+        "--resume",
+        run.to_str().unwrap(),
+        "train.steps=6",
+        "--quiet",
+    ]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    latest_is_complete(&run, 6);
 }

@@ -172,9 +172,7 @@ fn default_run_dir(recipe: &str) -> PathBuf {
 
 pub fn print_config(recipe: &str, overrides: &[String]) -> anyhow::Result<()> {
     let (config, resolved) = resolve(recipe, overrides)?;
-    // Build the recipe and the optimizer too, so their own options are checked.
-    crate::train::recipes::build(&config)?;
-    crate::optim::build(&config.optimizer)?;
+    crate::train::validate::validate(&config)?;
     print!("{}", toml::to_string_pretty(&resolved)?);
     Ok(())
 }
@@ -192,6 +190,7 @@ pub fn copy_preset(recipe: &str, path: &Path) -> anyhow::Result<()> {
             path.display()
         ));
     }
+    crate::train::run_dir::check_output(path, false, &[])?;
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     println!("copied preset `{recipe}` to {}", path.display());
     Ok(())

@@ -70,6 +70,17 @@ impl SampleArgs {
 }
 
 pub fn run(args: SampleArgs) -> anyhow::Result<()> {
+    // Checked before sampling, which may take minutes.
+    let max_scale = crate::diffusion::grid::MAX_SCALE;
+    if !(1..=max_scale).contains(&args.scale) {
+        return Err(crate::usage_error!(
+            "--scale {}: expected 1..={max_scale}",
+            args.scale
+        ));
+    }
+    if args.columns == Some(0) {
+        return Err(crate::usage_error!("--columns 0: expected at least 1"));
+    }
     let located = locate(&args.target, args.best, &[])?;
     let run: Vec<&std::path::Path> = run_of_checkpoint(&located.checkpoint).into_iter().collect();
     check_output(&args.out, args.force, &run)?;

@@ -29,6 +29,9 @@ pub struct RefineArgs {
     /// Median-filter window as a fraction of the smoothing grid.
     #[arg(long, default_value_t = 0.1)]
     window: f64,
+    /// Overwrite an existing output file (never one of a run directory's own files).
+    #[arg(long)]
+    force: bool,
 }
 
 pub fn run(command: ScheduleCommand) -> anyhow::Result<()> {
@@ -42,6 +45,13 @@ pub fn run(command: ScheduleCommand) -> anyhow::Result<()> {
     if !(args.window > 0.0 && args.window < 1.0) {
         return Err(usage_error!("--window: expected a fraction in (0, 1)"));
     }
+    let max_steps = crate::train::validate::MAX_STEPS;
+    if let Some(steps) = args.steps
+        && !(1..=max_steps).contains(&steps)
+    {
+        return Err(usage_error!("--steps {steps}: expected 1..={max_steps}"));
+    }
+    crate::train::run_dir::check_output(&args.out, args.force, &[&args.run_dir])?;
     let smoothing = Smoothing {
         fraction: args.window,
         ..Smoothing::default()

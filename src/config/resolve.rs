@@ -6,7 +6,6 @@ use super::schema::RunConfig;
 use crate::models::ModelSpec;
 use crate::options::typed;
 use crate::usage_error;
-use anyhow::Context;
 use std::path::Path;
 use toml::{Table, Value};
 
@@ -88,7 +87,7 @@ fn read_source(source: &str) -> anyhow::Result<(String, String)> {
     let path = Path::new(source);
     if path.is_file() {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
+            .map_err(|e| usage_error!("reading config {}: {e}", path.display()))?;
         return Ok((text, path.display().to_string()));
     }
     if let Some(text) = presets::recipe(source) {
@@ -122,7 +121,7 @@ fn expand_preset(
     let text = match lookup(&name) {
         Some(text) => text.to_string(),
         None if Path::new(&name).is_file() => std::fs::read_to_string(&name)
-            .with_context(|| format!("reading {section} preset {name}"))?,
+            .map_err(|e| usage_error!("reading {section} preset {name}: {e}"))?,
         None => {
             return Err(usage_error!(
                 "key `{section}.name`: unknown {section} `{name}`; known: {}",

@@ -83,9 +83,15 @@ pub fn read_idx_images(path: &Path) -> Result<IdxImages, DataError> {
 
 /// Parses the (possibly gzipped) contents of an IDX images file named `path`.
 pub fn parse_idx_images(path: &Path, bytes: &[u8]) -> Result<IdxImages, DataError> {
-    let bytes = gunzip_if_needed(path, bytes)?;
+    let bytes = gunzip_if_needed(path, bytes, IDX_IMAGES_MAGIC, 3)?;
     let dims = parse_header(path, &bytes, IDX_IMAGES_MAGIC, 3)?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
+    if rows == 0 || cols == 0 {
+        return Err(DataError::new(
+            path,
+            format!("images of {rows}x{cols} pixels: expected at least 1x1"),
+        ));
+    }
     let data = checked_data(path, &bytes, &dims)?;
     Ok(IdxImages {
         pixels: data.to_vec(),
@@ -107,7 +113,7 @@ pub fn parse_idx_labels(
     bytes: &[u8],
     num_classes: usize,
 ) -> Result<Vec<u32>, DataError> {
-    let bytes = gunzip_if_needed(path, bytes)?;
+    let bytes = gunzip_if_needed(path, bytes, IDX_LABELS_MAGIC, 1)?;
     let dims = parse_header(path, &bytes, IDX_LABELS_MAGIC, 1)?;
     let data = checked_data(path, &bytes, &dims)?;
     data.iter()
@@ -172,19 +178,44 @@ pub fn write_idx_labels(path: &Path, set: &ImageSet, gzip: bool) -> Result<(), D
     write_maybe_gzipped(path, &bytes, gzip)
 }
 
-/// The bytes, gunzipped when they start with the gzip magic.
+/// The bytes, gunzipped when they start with the gzip magic. Decompression stops one byte
+/// after the size the IDX header declares (so trailing data is still seen), and a declared
+/// size beyond the memory available is refused before inflating: a small file cannot make
+/// the reader allocate without bound.
 fn gunzip_if_needed<'a>(
     path: &Path,
     bytes: &'a [u8],
+    magic: u32,
+    ndim: usize,
 ) -> Result<std::borrow::Cow<'a, [u8]>, DataError> {
     if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
-    let mut data = Vec::new();
+    let gzip_error = |e: std::io::Error| DataError::new(path, format!("bad gzip stream: {e}"));
     // Multi-member streams are valid gzip (e.g. concatenated .gz files), so accept them.
-    MultiGzDecoder::new(bytes)
+    let mut decoder = MultiGzDecoder::new(bytes);
+    let mut data = Vec::new();
+    let header_len = 4 * (1 + ndim);
+    (&mut decoder)
+        .take(header_len as u64)
         .read_to_end(&mut data)
-        .map_err(|e| DataError::new(path, format!("bad gzip stream: {e}")))?;
+        .map_err(gzip_error)?;
+    let dims = parse_header(path, &data, magic, ndim)?;
+    let declared = dims
+        .iter()
+        .try_fold(1usize, |product, &d| product.checked_mul(d))
+        .and_then(|product| product.checked_add(header_len))
+        .filter(|&total| total <= crate::memory::available().unwrap_or(usize::MAX));
+    let Some(declared) = declared else {
+        return Err(DataError::new(
+            path,
+            format!("the header declares {dims:?} elements, more than the memory available"),
+        ));
+    };
+    decoder
+        .take((declared - header_len + 1) as u64)
+        .read_to_end(&mut data)
+        .map_err(gzip_error)?;
     Ok(std::borrow::Cow::Owned(data))
 }
 

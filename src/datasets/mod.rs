@@ -13,4 +13,4 @@ pub mod synthetic;
 
 pub use image_set::{DataError, ImageSet};
 pub use loader::{BatchPlan, HostBatch, Pipeline, TrainLoader};
-pub use registry::{LoadedData, load};
+pub use registry::{LoadedData, check_options, load};

@@ -32,38 +32,94 @@ impl LoadedData {
 
 type Reader = fn(&DatasetConfig, u64) -> anyhow::Result<LoadedData>;
 
+/// A dataset format: its reader and the optional `[dataset]` keys it reads (besides
+/// `format`, `name`, `mean` and `std`, which every format has).
+pub struct Format {
+    pub read: Reader,
+    pub options: &'static [&'static str],
+}
+
 /// Dataset formats: what each reads, and its reader.
-pub const FORMATS: &[Entry<Reader>] = &[
+pub const FORMATS: &[Entry<Format>] = &[
     Entry {
         name: "idx",
         description: "MNIST / Fashion-MNIST IDX files, gzipped or raw",
-        item: read_idx,
+        item: Format {
+            read: read_idx,
+            options: &["path", "train_size", "test_size"],
+        },
     },
     Entry {
         name: "cifar10",
         description: "CIFAR-10 binary batches",
-        item: read_cifar10_set,
+        item: Format {
+            read: read_cifar10_set,
+            options: &["path", "train_size", "test_size"],
+        },
     },
     Entry {
         name: "cifar100",
         description: "CIFAR-100 binary files, fine or coarse labels",
-        item: read_cifar100_set,
+        item: Format {
+            read: read_cifar100_set,
+            options: &["path", "labels", "train_size", "test_size"],
+        },
     },
     Entry {
         name: "image-folder",
         description: "train/ and test/ folders with one sub-folder of PNG/JPEG per class",
-        item: read_folder,
+        item: Format {
+            read: read_folder,
+            options: &["path", "channels", "image_size", "train_size", "test_size"],
+        },
     },
     Entry {
         name: "synthetic",
         description: "seeded synthetic patterns, for tests",
-        item: read_synthetic,
+        item: Format {
+            read: read_synthetic,
+            options: &[
+                "channels",
+                "image_size",
+                "num_classes",
+                "train_size",
+                "test_size",
+            ],
+        },
     },
 ];
 
+/// Refuses `[dataset]` keys the format does not read (they would be ignored silently).
+pub fn check_options(config: &DatasetConfig) -> anyhow::Result<()> {
+    let entry = find(FORMATS, &config.format, "dataset.format", "format")?;
+    let set = [
+        ("path", !config.path.is_empty()),
+        ("labels", config.labels.is_some()),
+        ("channels", config.channels.is_some()),
+        ("image_size", config.image_size.is_some()),
+        ("num_classes", config.num_classes.is_some()),
+        ("train_size", config.train_size.is_some()),
+        ("test_size", config.test_size.is_some()),
+    ];
+    match set
+        .iter()
+        .find(|(key, given)| *given && !entry.item.options.contains(key))
+    {
+        Some((key, _)) => Err(usage_error!(
+            "key `dataset.{key}`: the `{}` format does not use it (it reads {}); remove it",
+            config.format,
+            entry.item.options.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Loads the dataset a config describes, checking that mean/std match its channels.
 pub fn load(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
-    let reader = find(FORMATS, &config.format, "dataset.format", "format")?.item;
+    check_options(config)?;
+    let reader = find(FORMATS, &config.format, "dataset.format", "format")?
+        .item
+        .read;
     let mut data = reader(config, seed)?;
     if config.format != "synthetic" {
         // Data-limited runs: the first images of each split (the stored order is shuffled).

@@ -9,6 +9,10 @@ use std::path::Path;
 
 /// Pixels between grid cells (black, as torchvision's `make_grid`).
 const PADDING: usize = 2;
+/// The most a pixel may be enlarged in a grid.
+pub const MAX_SCALE: usize = 64;
+/// The longest side of a grid PNG.
+const MAX_SIDE: usize = 32_768;
 
 /// The images as a grid PNG, `columns` per row (a square-ish grid when None), each pixel
 /// enlarged `scale` times (nearest neighbour). Grey images stay grey; three channels are RGB.
@@ -23,13 +27,27 @@ pub fn grid_png(
             "a grid PNG needs 1 or 3 channels, the images have {c}"
         ));
     }
-    let scale = scale.max(1);
+    if !(1..=MAX_SCALE).contains(&scale) {
+        return Err(usage_error!(
+            "scale {scale}: expected 1..={MAX_SCALE} (times each pixel is enlarged)"
+        ));
+    }
+    if columns == Some(0) {
+        return Err(usage_error!("columns 0: a grid needs at least one column"));
+    }
     let columns = columns
         .unwrap_or_else(|| (n as f64).sqrt().ceil() as usize)
-        .clamp(1, n.max(1));
+        .min(n.max(1));
     let rows = n.div_ceil(columns);
     let (cell_h, cell_w) = (h * scale + PADDING, w * scale + PADDING);
     let (width, height) = (columns * cell_w + PADDING, rows * cell_h + PADDING);
+    if width.max(height) > MAX_SIDE {
+        return Err(usage_error!(
+            "a grid of {columns} columns and {rows} rows of {h}x{w} images at scale {scale} \
+             would be {width}x{height} pixels; at most {MAX_SIDE} a side (fewer images, \
+             other columns or a smaller scale)"
+        ));
+    }
     let mut canvas = vec![0u8; width * height * c];
     let plane = h * w;
     for index in 0..n {

@@ -120,6 +120,65 @@ pub fn entry(name: &str) -> anyhow::Result<&'static Optimizer> {
     find(OPTIMIZERS, name, "optimizer.name", "optimizer").map(|e| &e.item)
 }
 
+/// The allowed values of the hyper-parameters optimizers share by name: `(key, low, high,
+/// high included, what)`; every value must also be finite.
+const RANGES: &[(&str, f64, f64, bool, &str)] = &[
+    ("beta1", 0.0, 1.0, false, "a value in [0, 1)"),
+    ("beta2", 0.0, 1.0, false, "a value in [0, 1)"),
+    ("momentum", 0.0, 1.0, false, "a value in [0, 1)"),
+    ("dampening", 0.0, 1.0, true, "a value in [0, 1]"),
+    (
+        "eps",
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        true,
+        "a positive number",
+    ),
+    ("weight_decay", 0.0, f64::MAX, true, "a non-negative number"),
+    ("lr_decay", 0.0, f64::MAX, true, "a non-negative number"),
+    (
+        "initial_accumulator_value",
+        0.0,
+        f64::MAX,
+        true,
+        "a non-negative number",
+    ),
+    ("delta", 0.0, f64::MAX, true, "a non-negative number"),
+    ("wd_ratio", 0.0, f64::MAX, true, "a non-negative number"),
+    (
+        "trust_coefficient",
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        true,
+        "a positive number",
+    ),
+    (
+        "fd_step",
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        true,
+        "a positive number",
+    ),
+];
+
+/// Refuses shared hyper-parameters out of [`RANGES`] (types are checked by each builder).
+fn check_ranges(options: &toml::Table) -> anyhow::Result<()> {
+    for &(key, low, high, high_included, what) in RANGES {
+        let value = match options.get(key) {
+            Some(toml::Value::Float(v)) => *v,
+            Some(toml::Value::Integer(v)) => *v as f64,
+            _ => continue,
+        };
+        let below_high = value < high || (high_included && value == high);
+        if !(value.is_finite() && value >= low && below_high) {
+            return Err(usage_error!(
+                "key `optimizer.{key}`: expected {what}, got {value}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Builds the optimizer a config names, checking its options.
 pub fn build(config: &OptimizerConfig) -> anyhow::Result<Built> {
     if !(config.lr.is_finite() && config.lr > 0.0) {
@@ -135,5 +194,7 @@ pub fn build(config: &OptimizerConfig) -> anyhow::Result<Built> {
             "key `optimizer.grad_clip_norm`: expected a positive number, got {clip}"
         ));
     }
-    (entry(&config.name)?.build)(&config.options)
+    let entry = entry(&config.name)?;
+    check_ranges(&config.options)?;
+    (entry.build)(&config.options)
 }

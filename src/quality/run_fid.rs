@@ -74,6 +74,48 @@ pub struct FidReport {
     pub checkpoint: PathBuf,
 }
 
+/// FID-classifier compares feature spaces only when the classifier saw the diffusion run's
+/// data: the same dataset (format, files, labels, generated shape), hence the same images.
+fn same_data(
+    classifier_run: &std::path::Path,
+    data: &crate::config::DatasetConfig,
+) -> anyhow::Result<()> {
+    let classifier = locate(classifier_run, false, &[])?.config.dataset;
+    let key = |d: &crate::config::DatasetConfig| {
+        (
+            d.format.clone(),
+            d.path.clone(),
+            d.labels.clone(),
+            d.channels,
+            d.image_size,
+            d.num_classes,
+        )
+    };
+    if key(&classifier) != key(data) {
+        return Err(usage_error!(
+            "--classifier {}: trained on dataset `{}` (format {}, {}), but the diffusion run \
+             generates images of `{}` (format {}, {}); FID-classifier needs a classifier of the \
+             same data (or use --inception)",
+            classifier_run.display(),
+            classifier.name.as_deref().unwrap_or(&classifier.path),
+            classifier.format,
+            describe(&classifier),
+            data.name.as_deref().unwrap_or(&data.path),
+            data.format,
+            describe(data)
+        ));
+    }
+    Ok(())
+}
+
+fn describe(d: &crate::config::DatasetConfig) -> String {
+    match (d.path.is_empty(), d.image_size) {
+        (false, _) => format!("path {}", d.path),
+        (true, Some([h, w])) => format!("{h}x{w} images"),
+        (true, None) => "default images".to_string(),
+    }
+}
+
 /// Samples the run and measures the distance of its samples to the reference split.
 pub fn fid_of_run(request: &FidRequest) -> anyhow::Result<FidReport> {
     let located = locate(&request.run, request.best, &[])?;
@@ -93,6 +135,9 @@ pub fn fid_of_run(request: &FidRequest) -> anyhow::Result<FidReport> {
                 (Box::new(network), from, "fid")
             }
         };
+    if let FeatureSource::Classifier(run) = &request.features {
+        same_data(run, &located.config.dataset)?;
+    }
     let data = crate::datasets::load(&located.config.dataset, located.config.seed)?;
     let split = match request.reference {
         Split::Test => &data.test,

@@ -1,8 +1,9 @@
-//! Checkpoints: `checkpoints/step-NNNNNNNN/{model.bpk, optim.bpk, state.json}`, published by
-//! renaming a finished temporary directory, with `checkpoints/latest` and `checkpoints/best`
+//! Checkpoints: `checkpoints/step-NNNNNNNN/{model.bpk, optim.bpk, state.json, manifest.json}`,
+//! published by renaming a finished temporary directory, with `checkpoints/latest` and `checkpoints/best`
 //! pointer files replaced atomically after it. Killing the process at any moment leaves
 //! `latest` naming a complete checkpoint. Only the newest `keep_last` step directories and
-//! the best one are kept.
+//! the best one are kept. `manifest.json` holds each file's size and SHA-256 and the step:
+//! every load verifies them, so a damaged or swapped file is an error naming it.
 
 use crate::atomic::{sync_dir, write_atomic, write_synced};
 use anyhow::Context;
@@ -17,6 +18,72 @@ use std::path::{Path, PathBuf};
 pub const MODEL_FILE: &str = "model.bpk";
 pub const OPTIM_FILE: &str = "optim.bpk";
 pub const STATE_FILE: &str = "state.json";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// What a checkpoint directory holds: its step and each file's size and SHA-256.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    step: usize,
+    files: std::collections::BTreeMap<String, FileSum>,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSum {
+    bytes: u64,
+    sha256: String,
+}
+
+impl FileSum {
+    fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        Self {
+            bytes: bytes.len() as u64,
+            sha256: format!("{:x}", sha2::Sha256::digest(bytes)),
+        }
+    }
+}
+
+impl Manifest {
+    fn read(dir: &Path) -> anyhow::Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = fs::read_to_string(&path).with_context(|| {
+            format!(
+                "reading {}: {} is not a complete stoke checkpoint",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a stoke checkpoint manifest", path.display()))
+    }
+
+    /// Reads `name` from `dir`, refusing bytes that differ from what was saved.
+    fn read_verified(&self, dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+        let path = dir.join(name);
+        let bytes = read_bytes(&path)?;
+        let expected = self.files.get(name).with_context(|| {
+            format!(
+                "{}: the checkpoint's {MANIFEST_FILE} does not list it",
+                path.display()
+            )
+        })?;
+        let found = FileSum::of(&bytes);
+        if &found != expected {
+            anyhow::bail!(
+                "{} is damaged: {} bytes with SHA-256 {}, but the checkpoint saved {} bytes with \
+                 SHA-256 {} ({MANIFEST_FILE})",
+                path.display(),
+                found.bytes,
+                found.sha256,
+                expected.bytes,
+                expected.sha256
+            );
+        }
+        Ok(bytes)
+    }
+}
 
 /// Engine progress saved with each checkpoint; enough to continue exactly.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -80,6 +147,14 @@ fn step_name(step: usize) -> String {
     format!("step-{step:08}")
 }
 
+/// The step of a directory named by [`step_name`].
+fn step_of_name(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("step-")?;
+    (digits.len() >= 8 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
 impl CheckpointDir {
     pub fn new(run_dir: &Path) -> Self {
         Self {
@@ -108,12 +183,23 @@ impl CheckpointDir {
             .join(format!(".tmp-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        write_synced(&tmp.join(MODEL_FILE), &encode_model(model)?)?;
-        write_synced(&tmp.join(OPTIM_FILE), &encode_optim(optim)?)?;
-        write_synced(
-            &tmp.join(STATE_FILE),
-            serde_json::to_string_pretty(state)?.as_bytes(),
-        )?;
+        let files = [
+            (MODEL_FILE, encode_model(model)?),
+            (OPTIM_FILE, encode_optim(optim)?),
+            (STATE_FILE, serde_json::to_vec_pretty(state)?),
+        ];
+        let mut manifest = Manifest {
+            step: state.step,
+            files: Default::default(),
+        };
+        for (name, bytes) in &files {
+            write_synced(&tmp.join(name), bytes)?;
+            manifest.files.insert(name.to_string(), FileSum::of(bytes));
+        }
+        let manifest_path = tmp.join(MANIFEST_FILE);
+        crate::fault::at("checkpoint")
+            .with_context(|| format!("writing {}", manifest_path.display()))?;
+        write_synced(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)?;
         sync_dir(&tmp)?;
         let final_dir = self.root.join(&name);
         // A checkpoint of the same step (an interrupt just after the cadence's) is moved
@@ -137,10 +223,12 @@ impl CheckpointDir {
         Ok(final_dir)
     }
 
+    /// The step directory a pointer file names; a name that is not `step-N` (a path out of
+    /// the directory, say) counts as no pointer.
     fn pointer(&self, which: &str) -> Option<String> {
-        fs::read_to_string(self.root.join(which))
-            .ok()
-            .map(|s| s.trim().to_string())
+        let name = fs::read_to_string(self.root.join(which)).ok()?;
+        let name = name.trim();
+        step_of_name(name).map(|_| name.to_string())
     }
 
     /// The directory a checkpoint of `step` is published as.
@@ -150,13 +238,27 @@ impl CheckpointDir {
 
     /// The directory `latest` points to.
     pub fn latest(&self) -> anyhow::Result<PathBuf> {
-        let name = self.pointer("latest").ok_or_else(|| {
-            crate::usage_error!(
-                "no checkpoint in {}: {} is missing",
-                self.root.display(),
-                self.root.join("latest").display()
-            )
-        })?;
+        let pointer = self.root.join("latest");
+        let name = self
+            .pointer("latest")
+            .ok_or_else(|| match pointer.is_file() {
+                // A damaged run directory: a runtime error, like a damaged checkpoint file.
+                true => anyhow::anyhow!(
+                    "{} is damaged: it holds `{}`, not the name of a checkpoint in {} \
+                 (step-NNNNNNNN)",
+                    pointer.display(),
+                    fs::read_to_string(&pointer)
+                        .unwrap_or_default()
+                        .trim()
+                        .escape_debug(),
+                    self.root.display()
+                ),
+                false => crate::usage_error!(
+                    "no checkpoint in {}: {} is missing",
+                    self.root.display(),
+                    pointer.display()
+                ),
+            })?;
         Ok(self.root.join(name))
     }
 
@@ -238,23 +340,38 @@ pub fn decode_optim(
     Ok(optim.load_record(record))
 }
 
-/// Loads the model weights of a checkpoint directory into `model`.
+/// Loads the model weights of a checkpoint directory into `model`, verified against its
+/// manifest.
 pub fn load_model<M: Module>(dir: &Path, model: M) -> anyhow::Result<M> {
-    let path = dir.join(MODEL_FILE);
-    decode_model(read_bytes(&path)?, model, &path.display().to_string())
+    let bytes = Manifest::read(dir)?.read_verified(dir, MODEL_FILE)?;
+    decode_model(bytes, model, &dir.join(MODEL_FILE).display().to_string())
 }
 
-/// Loads optimizer state and engine state of a checkpoint directory.
+/// Loads optimizer state and engine state of a checkpoint directory, verified against its
+/// manifest; a state whose step is not the checkpoint's is refused.
 pub fn load_training(
     dir: &Path,
     optim: ModuleOptimizer,
 ) -> anyhow::Result<(ModuleOptimizer, TrainState)> {
+    let manifest = Manifest::read(dir)?;
     let path = dir.join(OPTIM_FILE);
-    let optim = decode_optim(read_bytes(&path)?, optim, &path.display().to_string())?;
+    let bytes = manifest.read_verified(dir, OPTIM_FILE)?;
+    let optim = decode_optim(bytes, optim, &path.display().to_string())?;
     let state_path = dir.join(STATE_FILE);
-    let text = fs::read_to_string(&state_path)
-        .with_context(|| format!("reading {}", state_path.display()))?;
-    let state: TrainState = serde_json::from_str(&text)
+    let bytes = manifest.read_verified(dir, STATE_FILE)?;
+    let state: TrainState = serde_json::from_slice(&bytes)
         .with_context(|| format!("{}: not a stoke training state", state_path.display()))?;
+    let named = dir
+        .file_name()
+        .and_then(|n| step_of_name(&n.to_string_lossy()));
+    if state.step != manifest.step || named.is_some_and(|n| n != state.step) {
+        anyhow::bail!(
+            "{}: step {} disagrees with the checkpoint ({}, {MANIFEST_FILE} step {})",
+            state_path.display(),
+            state.step,
+            dir.display(),
+            manifest.step
+        );
+    }
     Ok((optim, state))
 }

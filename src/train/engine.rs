@@ -204,6 +204,7 @@ impl<R: Recipe> Engine<R> {
             crate::models::initialise_now(&model);
             model
         };
+        probe_model(&recipe, &model, &data.test, &pipeline(&config), device)?;
         let trainable = crate::models::trainable_params(&model);
         let built = crate::optim::build(&config.optimizer)?;
         let schedule = Schedule::new(
@@ -1305,6 +1306,36 @@ impl std::fmt::Display for NonFinite {
 }
 
 impl std::error::Error for NonFinite {}
+
+/// Scores one test image before training: a model whose feature maps shrink to nothing in
+/// its poolings or strides (or with a non-finite option) gives NaN already, which is a
+/// mismatch of model and data to report now, not a diverged step later.
+fn probe_model<R: Recipe>(
+    recipe: &R,
+    model: &R::Model,
+    test: &ImageSet,
+    pipeline: &Pipeline,
+    device: &Device,
+) -> anyhow::Result<()> {
+    let one = ImageSet {
+        pixels: test.pixels[..test.image_size()].to_vec(),
+        labels: test.labels[..1].to_vec(),
+        ..*test
+    };
+    let loss =
+        super::evaluate::evaluate(recipe, &model.valid(), &one, pipeline, 1, device).test_loss;
+    if !loss.is_finite() {
+        return Err(usage_error!(
+            "the model gives a loss of {loss} on a test image of {}x{}x{} before any training: \
+             its feature maps shrink to nothing at this image size (too many poolings or \
+             strides; use larger images or fewer stages), or a model option is not finite",
+            test.channels,
+            test.height,
+            test.width
+        ));
+    }
+    Ok(())
+}
 
 /// Whether every float tensor of `model` is finite, by the sum of each (one read of the
 /// weights, ~0.4% of a ResNet-18 step; a tensor summing beyond f32's range counts as

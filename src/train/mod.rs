@@ -22,6 +22,7 @@ pub mod run_dir;
 pub mod schedule;
 pub mod session;
 pub mod trainer;
+pub mod validate;
 pub mod weights;
 
 pub use cancel::CancelToken;

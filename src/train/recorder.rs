@@ -32,7 +32,15 @@ impl RunRecorder {
                 dir.display()
             ));
         }
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if dir.exists() && !dir.is_dir() {
+            return Err(usage_error!(
+                "--out {}: a file is there; a run needs a directory",
+                dir.display()
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| {
+            usage_error!("--out {}: cannot create the directory: {e}", dir.display())
+        })?;
         write_atomic(
             &dir.join("config.toml"),
             toml::to_string_pretty(resolved)?.as_bytes(),

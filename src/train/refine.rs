@@ -14,7 +14,6 @@
 
 use crate::optim::registry::Family;
 use crate::usage_error;
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -187,8 +186,12 @@ pub fn refine_run(
         Norm::L1 => "grad_l1",
     };
     let metrics_path = run_dir.join("metrics.jsonl");
-    let text = std::fs::read_to_string(&metrics_path)
-        .with_context(|| format!("reading {}", metrics_path.display()))?;
+    let text = std::fs::read_to_string(&metrics_path).map_err(|e| {
+        usage_error!(
+            "reading {}: {e}: the run has no metrics to refine from",
+            metrics_path.display()
+        )
+    })?;
     let mut norms = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {

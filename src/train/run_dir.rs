@@ -73,15 +73,29 @@ pub fn check_output(path: &Path, force: bool, protected: &[&Path]) -> anyhow::Re
             path.display()
         ));
     }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(usage_error!(
+            "{}: the directory {} does not exist",
+            path.display(),
+            parent.display()
+        ));
+    }
     if !path.exists() {
         return Ok(());
     }
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     for run in protected {
         let run = run.canonicalize().unwrap_or_else(|_| run.to_path_buf());
-        let own = ["config.toml", "metrics.jsonl", "summary.json"]
-            .iter()
-            .any(|file| canonical == run.join(file))
+        let own = [
+            "config.toml",
+            "metrics.jsonl",
+            "summary.json",
+            "config_history.jsonl",
+        ]
+        .iter()
+        .any(|file| canonical == run.join(file))
             || canonical.starts_with(run.join("checkpoints"));
         if own {
             return Err(usage_error!(

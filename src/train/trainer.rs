@@ -237,6 +237,7 @@ impl Trainer {
         data: Option<LoadedData>,
         setup: Setup,
     ) -> anyhow::Result<Trainer> {
+        super::validate::validate(config)?;
         let recipe = crate::train::recipes::build(config)?;
         let data = match data {
             Some(data) => check_data(data)?,

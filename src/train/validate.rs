@@ -1,0 +1,314 @@
+//! One check of every config value before anything is built or allocated: ranges,
+//! finiteness, the options a dataset format uses, sizes the machine can hold. `stoke config`
+//! and every [`crate::Trainer`] (so `stoke train`, `--resume`, evaluation and library users)
+//! run it; each error is a usage error naming the key, the value and what is allowed. Checks
+//! that need the data (batch size against the training set, mean/std against the channels,
+//! the model against the image size) follow when the data is loaded.
+
+use crate::config::RunConfig;
+use crate::usage_error;
+
+/// The largest side of an image stoke accepts (models are built for it; larger images are
+/// for other tools).
+pub const MAX_IMAGE_SIDE: usize = 4096;
+/// The most optimizer steps a run may take (schedules hold a value per step).
+pub const MAX_STEPS: usize = 1_000_000_000;
+/// The most classes a classifier head may have.
+pub const MAX_CLASSES: usize = 100_000;
+
+/// Checks every value of `config` that can be checked without the data.
+pub fn validate(config: &RunConfig) -> anyhow::Result<()> {
+    crate::device::parse(&config.device)?;
+    dataset(config)?;
+    loader(config)?;
+    optimizer(config)?;
+    schedule(config)?;
+    train(config)?;
+    robust_eval(config)?;
+    crate::train::recipes::build(config)?;
+    Ok(())
+}
+
+/// `key`: `value` must satisfy `ok`; `allowed` says what would.
+fn require(
+    key: &str,
+    value: impl std::fmt::Display,
+    ok: bool,
+    allowed: &str,
+) -> anyhow::Result<()> {
+    match ok {
+        true => Ok(()),
+        false => Err(usage_error!("key `{key}`: expected {allowed}, got {value}")),
+    }
+}
+
+fn positive_finite(key: &str, value: f64) -> anyhow::Result<()> {
+    require(
+        key,
+        value,
+        value.is_finite() && value > 0.0,
+        "a positive number",
+    )
+}
+
+fn dataset(config: &RunConfig) -> anyhow::Result<()> {
+    let d = &config.dataset;
+    crate::datasets::check_options(d)?;
+    for (key, values) in [("dataset.mean", &d.mean), ("dataset.std", &d.std)] {
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(usage_error!(
+                "key `{key}`: expected finite numbers, got {v}"
+            ));
+        }
+    }
+    if let Some(s) = d.std.iter().find(|s| **s <= 0.0) {
+        return Err(usage_error!(
+            "key `dataset.std`: expected positive numbers, got {s}"
+        ));
+    }
+    if d.mean.len() != d.std.len() {
+        return Err(usage_error!(
+            "keys `dataset.mean` and `dataset.std`: {} and {} values; expected one of each per channel",
+            d.mean.len(),
+            d.std.len()
+        ));
+    }
+    if let Some(size) = d.image_size {
+        let ok = size.iter().all(|s| (1..=MAX_IMAGE_SIDE).contains(s));
+        require(
+            "dataset.image_size",
+            format!("{size:?}"),
+            ok,
+            &format!("[height, width] of 1..={MAX_IMAGE_SIDE} pixels each"),
+        )?;
+    }
+    if let Some(channels) = d.channels {
+        require(
+            "dataset.channels",
+            channels,
+            [1, 3].contains(&channels),
+            "1 (grey) or 3 (RGB)",
+        )?;
+    }
+    if let Some(classes) = d.num_classes {
+        let ok = (2..=MAX_CLASSES).contains(&classes);
+        require(
+            "dataset.num_classes",
+            classes,
+            ok,
+            &format!("2..={MAX_CLASSES}"),
+        )?;
+    }
+    for (key, size) in [
+        ("dataset.train_size", d.train_size),
+        ("dataset.test_size", d.test_size),
+    ] {
+        if let Some(size) = size {
+            require(key, size, size >= 1, "at least 1 image")?;
+        }
+    }
+    // Generated data lives in memory: refuse what the machine cannot hold before allocating.
+    if d.format == "synthetic" {
+        let [h, w] = d.image_size.unwrap_or([16, 16]);
+        let image = d.channels.unwrap_or(3) * h * w;
+        let images = d
+            .train_size
+            .unwrap_or(512)
+            .saturating_add(d.test_size.unwrap_or(128));
+        let bytes = images.saturating_mul(image);
+        if let Some(available) = crate::memory::available()
+            && bytes > available / 2
+        {
+            return Err(usage_error!(
+                "keys `dataset.train_size`, `dataset.test_size`, `dataset.image_size`: {images} \
+                 images of {image} bytes need {:.1} GB, more than half of the {:.1} GB of memory \
+                 available",
+                bytes as f64 / 1e9,
+                available as f64 / 1e9
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn loader(config: &RunConfig) -> anyhow::Result<()> {
+    let data = &config.data;
+    require(
+        "data.batch_size",
+        data.batch_size,
+        data.batch_size >= 1,
+        "at least 1",
+    )?;
+    require(
+        "data.eval_batch_size",
+        data.eval_batch_size,
+        data.eval_batch_size >= 1,
+        "at least 1",
+    )?;
+    require(
+        "data.prefetch",
+        data.prefetch,
+        (1..=1024).contains(&data.prefetch),
+        "1..=1024 batches",
+    )?;
+    let ok = data.crop_padding <= MAX_IMAGE_SIDE;
+    require(
+        "data.crop_padding",
+        data.crop_padding,
+        ok,
+        &format!("0..={MAX_IMAGE_SIDE} pixels"),
+    )
+}
+
+fn optimizer(config: &RunConfig) -> anyhow::Result<()> {
+    let o = &config.optimizer;
+    positive_finite("optimizer.lr", o.lr)?;
+    if let Some(clip) = o.grad_clip_norm {
+        positive_finite("optimizer.grad_clip_norm", clip)?;
+    }
+    if let Some(reference) = o.reference_batch_size {
+        require(
+            "optimizer.reference_batch_size",
+            reference,
+            reference >= 1,
+            "at least 1",
+        )?;
+    }
+    // The optimizer's own options, by their builder.
+    crate::optim::build(o).map(drop)
+}
+
+fn schedule(config: &RunConfig) -> anyhow::Result<()> {
+    let s = &config.schedule;
+    let warmup = s.warmup_epochs;
+    require(
+        "schedule.warmup_epochs",
+        warmup,
+        warmup.is_finite() && warmup >= 0.0,
+        "a non-negative number",
+    )?;
+    positive_finite("schedule.gamma", s.gamma)?;
+    let fraction = s.final_lr_fraction;
+    require(
+        "schedule.final_lr_fraction",
+        fraction,
+        (0.0..=1.0).contains(&fraction),
+        "a value in [0, 1]",
+    )?;
+    if let Some(m) = s.milestones.iter().find(|m| !(m.is_finite() && **m >= 0.0)) {
+        return Err(usage_error!(
+            "key `schedule.milestones`: expected non-negative epochs, got {m}"
+        ));
+    }
+    Ok(())
+}
+
+fn train(config: &RunConfig) -> anyhow::Result<()> {
+    let t = &config.train;
+    require(
+        "train.steps",
+        t.steps,
+        t.steps <= MAX_STEPS,
+        &format!("at most {MAX_STEPS}"),
+    )?;
+    require(
+        "train.epochs",
+        t.epochs,
+        t.epochs <= MAX_STEPS,
+        &format!("at most {MAX_STEPS}"),
+    )?;
+    require(
+        "train.log_every",
+        t.log_every,
+        t.log_every >= 1,
+        "at least 1 step",
+    )?;
+    require(
+        "train.keep_last",
+        t.keep_last,
+        t.keep_last >= 1,
+        "at least 1 checkpoint",
+    )
+}
+
+fn robust_eval(config: &RunConfig) -> anyhow::Result<()> {
+    let r = &config.robust_eval;
+    for (key, value) in [("robust_eval.eps", r.eps), ("robust_eval.step", r.step)] {
+        if let Some(v) = value {
+            require(
+                key,
+                v,
+                v.is_finite() && v > 0.0 && v <= 255.0,
+                "a budget in 1/255 units in (0, 255]",
+            )?;
+        }
+    }
+    let drop = r.collapse_drop;
+    require(
+        "robust_eval.collapse_drop",
+        drop,
+        (0.0..=1.0).contains(&drop),
+        "an accuracy drop in [0, 1]",
+    )?;
+    if r.images > 0 {
+        require("robust_eval.steps", r.steps, r.steps >= 1, "at least 1")?;
+        require(
+            "robust_eval.restarts",
+            r.restarts,
+            r.restarts >= 1,
+            "at least 1",
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smoke(overrides: &[&str]) -> anyhow::Result<()> {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        let (config, _) = crate::config::resolve("smoke", &overrides)?;
+        validate(&config)
+    }
+
+    /// Each bad value is refused naming its key and value; the preset itself passes.
+    #[test]
+    fn bad_values_name_their_key() {
+        smoke(&[]).unwrap();
+        for (assignment, key) in [
+            ("optimizer.lr=-1", "optimizer.lr"),
+            ("optimizer.lr=nan", "optimizer.lr"),
+            ("optimizer.momentum=1.5", "optimizer.momentum"),
+            ("data.batch_size=0", "data.batch_size"),
+            ("data.eval_batch_size=0", "data.eval_batch_size"),
+            ("dataset.image_size=[1000000,1000000]", "dataset.image_size"),
+            ("dataset.train_size=1000000000", "dataset.train_size"),
+            ("dataset.channels=100000", "dataset.channels"),
+            ("dataset.num_classes=1", "dataset.num_classes"),
+            ("dataset.std=[0.2,0.0,0.2]", "dataset.std"),
+            ("dataset.labels=\"fine\"", "dataset.labels"),
+            ("schedule.final_lr_fraction=2", "schedule.final_lr_fraction"),
+            ("schedule.warmup_epochs=inf", "schedule.warmup_epochs"),
+            ("train.steps=100000000000", "train.steps"),
+            ("train.log_every=0", "train.log_every"),
+            (
+                "robust_eval.collapse_drop=-0.5",
+                "robust_eval.collapse_drop",
+            ),
+            ("device=\"tpu\"", "tpu"),
+        ] {
+            let message = format!("{:#}", smoke(&[assignment]).unwrap_err());
+            assert!(message.contains(key), "{assignment}: {message}");
+        }
+        let adam = ["optimizer.name=adam", "optimizer.lr=0.001"];
+        for (assignment, key) in [
+            ("optimizer.beta1=2", "optimizer.beta1"),
+            ("optimizer.eps=-1", "optimizer.eps"),
+            ("optimizer.weight_decay=-0.1", "optimizer.weight_decay"),
+        ] {
+            let message = format!("{:#}", smoke(&[adam[0], adam[1], assignment]).unwrap_err());
+            assert!(message.contains(key), "{assignment}: {message}");
+        }
+    }
+}
