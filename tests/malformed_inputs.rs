@@ -2413,6 +2413,13 @@ const CASES: &[Case] = &[
     },
     // ---- Found by the corpus and fixed since ----
     Case {
+        name: "flag: eval --data on a synthetic run",
+        setup: |d| d.smoke_run(),
+        args: "eval run --data nodata",
+        exit: 2,
+        mentions: &["--data nodata", "synthetic"],
+    },
+    Case {
         name: "idx: images of 0x0 pixels",
         setup: |d| {
             d.mnist(false)

@@ -243,6 +243,14 @@ pub fn eval(
         .map(|d| string_override("dataset.path", d))
         .collect();
     let located = locate(target, best, &overrides)?;
+    if let Some(dir) = &data
+        && located.config.dataset.format == "synthetic"
+    {
+        return Err(usage_error!(
+            "--data {dir}: the run's data is synthetic (generated from its config), not read \
+             from a directory"
+        ));
+    }
     let device = crate::device::parse(&located.config.device)?;
     let trainer = Trainer::from_checkpoint(&located.config, &located.checkpoint, &device)?;
     if attack.limit == Some(0) {

@@ -529,6 +529,38 @@ mod tests {
         assert!(text.contains("bad gzip stream"), "{text}");
     }
 
+    /// A gzip bomb: a header declaring two 2x2 images, then 200 MB of zeros that compress to
+    /// ~200 KB. Inflation stops one byte past the declared size, so the reader reports the
+    /// trailing data after inflating 25 bytes, not 200 MB; a header declaring more than the
+    /// machine holds is refused before inflating anything.
+    #[test]
+    fn gzip_inflates_no_further_than_the_header_declares() {
+        use flate2::{Compression, write::GzEncoder};
+        use std::io::Write;
+        let gzip = |header: &[u32], zeros: usize| {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+            for word in header {
+                encoder.write_all(&word.to_be_bytes()).unwrap();
+            }
+            let chunk = vec![0u8; 1 << 20];
+            for _ in 0..zeros / chunk.len() {
+                encoder.write_all(&chunk).unwrap();
+            }
+            encoder.finish().unwrap()
+        };
+        let path = Path::new("bomb-images-idx3-ubyte.gz");
+        let bomb = gzip(&[IDX_IMAGES_MAGIC, 2, 2, 2], 200 << 20);
+        assert!(bomb.len() < 1 << 20, "{} bytes compressed", bomb.len());
+        let inflated = gunzip_if_needed(path, &bomb, IDX_IMAGES_MAGIC, 3).unwrap();
+        assert_eq!(inflated.len(), 16 + 2 * 2 * 2 + 1);
+        let text = error_text(parse_idx_images(path, &bomb));
+        assert!(text.contains("trailing data"), "{text}");
+
+        let huge = gzip(&[IDX_IMAGES_MAGIC, u32::MAX, u32::MAX, u32::MAX], 0);
+        let text = error_text(parse_idx_images(path, &huge));
+        assert!(text.contains("more than the memory available"), "{text}");
+    }
+
     #[test]
     fn writers_reject_sets_that_do_not_fit_the_format() {
         let dir = TempDir::new().unwrap();
