@@ -5,7 +5,7 @@ use crate::config::overrides::string_override;
 use crate::config::{presets, resolve};
 use crate::distributed::World;
 use crate::train::run_dir::{check_output, load_run_config, locate, run_of_checkpoint};
-use crate::train::session::Interrupted;
+use crate::train::session::{Interrupted, RunComplete};
 use crate::train::{CancelToken, TrainOptions, Trainer};
 use crate::usage_error;
 use anyhow::Context;
@@ -61,9 +61,16 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     let world = crate::distributed::launch::join(Duration::from_secs_f64(args.timeout))?;
     let result = train_in(world.clone(), args);
+    // Interrupts, a finished run and a non-finite step reach every rank at the same step
+    // (the ranks agree on them); any other error may be this rank's alone.
+    let shared = |error: &anyhow::Error| {
+        error.downcast_ref::<Interrupted>().is_some()
+            || error.downcast_ref::<RunComplete>().is_some()
+            || error.downcast_ref::<crate::train::NonFinite>().is_some()
+    };
     if let Err(error) = &result
         && world.size() > 1
-        && error.downcast_ref::<Interrupted>().is_none()
+        && !shared(error)
     {
         // Alone in its error, this rank would leave the others waiting in a collective.
         eprintln!("stoke: error: rank {}: {error:#}", world.rank());
