@@ -15,6 +15,7 @@ pub mod ema;
 pub mod error;
 pub mod export;
 pub mod fault;
+pub mod federated;
 pub mod kernels;
 pub mod loss;
 pub mod memory;

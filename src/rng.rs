@@ -19,6 +19,8 @@ pub enum Stream {
     AttackStart = 9,
     /// Draws of weighted (importance) sampling of training examples.
     Sample = 10,
+    /// Federated runs: the partition of the data, who participates, each client's seed.
+    Federated = 11,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

@@ -119,6 +119,9 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
             (config, resolved, out, false)
         }
     };
+    if config.federated.is_some() {
+        return train_federated(&world, &args, &config, &resolved, &out_dir, resume);
+    }
     let options = TrainOptions {
         out_dir: out_dir.clone(),
         resume,
@@ -160,6 +163,71 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
             summary.epochs,
             summary.wall_seconds,
             out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `stoke train` of a config with `[federated]`: the in-process simulator.
+fn train_federated(
+    world: &World,
+    args: &TrainArgs,
+    config: &crate::config::RunConfig,
+    resolved: &toml::Table,
+    out_dir: &Path,
+    resume: bool,
+) -> anyhow::Result<()> {
+    // Not built yet; refused rather than ignored.
+    let unsupported = [
+        (resume, "--resume"),
+        (args.stop_after.is_some(), "--stop-after"),
+        (args.devices.is_some(), "--devices"),
+        (world.size() > 1, "stoke launch (clients on MPI ranks)"),
+    ];
+    if let Some((_, what)) = unsupported.iter().find(|(given, _)| *given) {
+        return Err(usage_error!(
+            "{what} is not supported for federated runs yet (the simulator runs in one process)"
+        ));
+    }
+    let cancel = CancelToken::new();
+    super::interrupt::cancel_on_signals(&cancel);
+    let quiet = args.quiet;
+    let mut on_round = |report: &crate::federated::simulator::RoundReport| {
+        if quiet {
+            return;
+        }
+        let scores = match &report.evaluation {
+            Some(eval) => format!(", {}", eval.describe("test")),
+            None => String::new(),
+        };
+        eprintln!(
+            "round {}/{}: {} clients, client loss {:.4}{scores}",
+            report.round,
+            report.rounds,
+            report.participants.len(),
+            report.client_loss
+        );
+    };
+    let summary =
+        crate::federated::simulator::run(config, resolved, out_dir, &cancel, &mut on_round)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        let scores = match summary.test_accuracy {
+            Some(accuracy) => format!(
+                "test accuracy {:.2}% (test loss {:.4})",
+                100.0 * accuracy,
+                summary.test_loss
+            ),
+            None => format!("test loss {:.4}", summary.test_loss),
+        };
+        println!(
+            "{scores} after {} rounds of {} clients in {:.1} s; run saved in {} (server model: {})",
+            summary.rounds,
+            summary.clients,
+            summary.wall_seconds,
+            out_dir.display(),
+            summary.server_run.display()
         );
     }
     Ok(())

@@ -38,6 +38,9 @@ pub struct RunConfig {
     /// Robust accuracy at each evaluation and catastrophic-overfitting detection.
     #[serde(default)]
     pub robust_eval: RobustEvalConfig,
+    /// Federated training over simulated clients; absent for ordinary runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federated: Option<super::federated::FederatedConfig>,
 }
 
 /// Robust accuracy measured at each evaluation during training, on the first `images` test

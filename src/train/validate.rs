@@ -25,6 +25,7 @@ pub fn validate(config: &RunConfig) -> anyhow::Result<()> {
     schedule(config)?;
     train(config)?;
     robust_eval(config)?;
+    federated(config)?;
     crate::train::recipes::build(config)?;
     Ok(())
 }
@@ -262,6 +263,59 @@ fn robust_eval(config: &RunConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn federated(config: &RunConfig) -> anyhow::Result<()> {
+    let Some(fed) = &config.federated else {
+        return Ok(());
+    };
+    for (key, value) in [
+        ("train.steps", config.train.steps),
+        ("train.epochs", config.train.epochs),
+    ] {
+        if value != 0 {
+            return Err(usage_error!(
+                "key `{key}`: a federated run's length is federated.rounds; leave {key} out"
+            ));
+        }
+    }
+    require(
+        "federated.clients",
+        fed.clients,
+        fed.clients >= 1,
+        "at least 1",
+    )?;
+    require(
+        "federated.rounds",
+        fed.rounds,
+        (1..=MAX_STEPS).contains(&fed.rounds),
+        &format!("1..={MAX_STEPS}"),
+    )?;
+    require(
+        "federated.local_steps",
+        fed.local_steps,
+        (1..=MAX_STEPS).contains(&fed.local_steps),
+        &format!("1..={MAX_STEPS}"),
+    )?;
+    require(
+        "federated.evaluate_every",
+        fed.evaluate_every,
+        fed.evaluate_every >= 1,
+        "at least 1 round",
+    )?;
+    positive_finite("federated.server_lr", fed.server_lr)?;
+    positive_finite("federated.alpha", fed.alpha)?;
+    if fed.participation == crate::config::federated::ParticipationName::Uniform {
+        let k = fed.clients_per_round;
+        let allowed = format!("1..={} (federated.clients)", fed.clients);
+        require(
+            "federated.clients_per_round",
+            k,
+            (1..=fed.clients).contains(&k),
+            &allowed,
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +354,23 @@ mod tests {
         ] {
             let message = format!("{:#}", smoke(&[assignment]).unwrap_err());
             assert!(message.contains(key), "{assignment}: {message}");
+        }
+        let federated = "federated={clients=10,rounds=2,local_steps=1}";
+        smoke(&["train.epochs=0", federated]).unwrap();
+        for (extra, key) in [
+            (
+                "federated.clients_per_round=11",
+                "federated.clients_per_round",
+            ),
+            ("federated.rounds=0", "federated.rounds"),
+            ("federated.server_lr=0", "federated.server_lr"),
+            ("train.steps=5", "train.steps"),
+        ] {
+            let message = format!(
+                "{:#}",
+                smoke(&["train.epochs=0", federated, extra]).unwrap_err()
+            );
+            assert!(message.contains(key), "{extra}: {message}");
         }
         let adam = ["optimizer.name=adam", "optimizer.lr=0.001"];
         for (assignment, key) in [

@@ -1,0 +1,256 @@
+//! The federated round loop in one process: per round, each participant gets a fresh
+//! [`Trainer`] on its own images, seeded by (seed, round, client), starts from the server's
+//! weights and takes `local_steps` steps; the server aggregates the results in client order.
+//! Only participants hold a model, so a thousand clients cost what ten do.
+
+use super::{fedavg, participation, partition};
+use crate::atomic::write_atomic;
+use crate::config::RunConfig;
+use crate::config::federated::FederatedConfig;
+use crate::datasets::{ImageSet, LoadedData};
+use crate::rng::{self, Stream};
+use crate::train::metrics::MetricsLog;
+use crate::train::session::Interrupted;
+use crate::train::{CancelToken, Evaluation, Setup, Trainer, Weights};
+use crate::usage_error;
+use serde::Serialize;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One round, as metrics.jsonl records it.
+#[derive(Clone, Debug)]
+pub struct RoundReport {
+    /// Rounds completed, this one included.
+    pub round: usize,
+    pub rounds: usize,
+    pub participants: Vec<usize>,
+    /// The participants' mean training loss over their local steps.
+    pub client_loss: f64,
+    /// The server model on the test split, at `evaluate_every` and the last round.
+    pub evaluation: Option<Evaluation>,
+    /// Bytes the participants sent and received this round (f32 weights, uncompressed).
+    pub bytes_up: usize,
+    pub bytes_down: usize,
+    pub wall_seconds: f64,
+}
+
+impl RoundReport {
+    fn to_json(&self) -> serde_json::Value {
+        let mut line = json!({
+            "round": self.round,
+            "participants": self.participants.len(),
+            "client_loss": self.client_loss,
+            "bytes_up": self.bytes_up,
+            "bytes_down": self.bytes_down,
+            "wall_seconds": self.wall_seconds,
+        });
+        if let Some(eval) = &self.evaluation {
+            line["test_loss"] = eval.test_loss.into();
+            if let Some(accuracy) = eval.test_accuracy {
+                line["test_accuracy"] = accuracy.into();
+            }
+        }
+        line
+    }
+}
+
+/// What summary.json of a federated run holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct FederatedSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+    pub test_loss: f64,
+    pub rounds: usize,
+    pub clients: usize,
+    pub wall_seconds: f64,
+    pub bytes_up: usize,
+    pub bytes_down: usize,
+    /// The server model as a stoke run directory (`stoke eval`, `export`, `sample` read it).
+    pub server_run: PathBuf,
+}
+
+/// Trains the federated run `config` into the new run directory `out_dir` (holding
+/// `resolved` as config.toml, metrics.jsonl and summary.json, and the server model in
+/// `out_dir/server`); `on_round` sees each round. Cancelled, it stops between rounds.
+pub fn run(
+    config: &RunConfig,
+    resolved: &toml::Table,
+    out_dir: &Path,
+    cancel: &CancelToken,
+    on_round: &mut dyn FnMut(&RoundReport),
+) -> anyhow::Result<FederatedSummary> {
+    let fed = config
+        .federated
+        .as_ref()
+        .ok_or_else(|| usage_error!("the config has no [federated] section"))?;
+    crate::train::validate::validate(config)?;
+    let started = Instant::now();
+    let device = crate::device::parse(&config.device)?;
+    let data = crate::datasets::load(&config.dataset, config.seed)?;
+    let parts = partition::partition(&data.train.labels, data.num_classes(), fed, config.seed)?;
+    let mut server_trainer = Trainer::build(
+        &server_config(config),
+        &device,
+        Some(data.clone()),
+        Setup::default(),
+    )?;
+    let mut server = server_trainer.weights();
+    let mut metrics = create_run_dir(out_dir, resolved)?;
+    let values = server.num_values();
+    let (mut bytes_up, mut bytes_down) = (0, 0);
+    let mut last: Option<Evaluation> = None;
+    for round in 0..fed.rounds {
+        if cancel.is_cancelled() {
+            return Err(Interrupted {
+                step: round,
+                checkpoint: None,
+            }
+            .into());
+        }
+        let participants = participation::participants(fed, config.seed, round);
+        let mut updates = Vec::with_capacity(participants.len());
+        let mut loss = 0.0;
+        for &client in &participants {
+            let local = client_data(&data, &parts[client]);
+            let local_config = client_config(config, fed, round, client, local.train.len());
+            let mut trainer =
+                Trainer::build(&local_config, &device, Some(local), Setup::default())?;
+            trainer.set_weights(&server)?;
+            let reports = trainer.run_steps(fed.local_steps)?;
+            loss += reports.iter().map(|r| r.loss).sum::<f64>() / reports.len() as f64;
+            updates.push(trainer.weights());
+        }
+        server = fedavg::aggregate(
+            &server,
+            &updates,
+            fed.clients,
+            fed.aggregation,
+            fed.server_lr,
+        )?;
+        let round_bytes = 4 * values * participants.len();
+        bytes_up += round_bytes;
+        bytes_down += round_bytes;
+        let done = round + 1;
+        let evaluation = match done.is_multiple_of(fed.evaluate_every) || done == fed.rounds {
+            true => {
+                server_trainer.set_weights(&server)?;
+                Some(server_trainer.evaluate()?)
+            }
+            false => None,
+        };
+        if evaluation.is_some() {
+            last = evaluation.clone();
+        }
+        let report = RoundReport {
+            round: done,
+            rounds: fed.rounds,
+            client_loss: loss / participants.len() as f64,
+            participants,
+            evaluation,
+            bytes_up: round_bytes,
+            bytes_down: round_bytes,
+            wall_seconds: started.elapsed().as_secs_f64(),
+        };
+        metrics.write(&report.to_json())?;
+        on_round(&report);
+    }
+    server_trainer.set_weights(&server)?;
+    let server_run = out_dir.join("server");
+    server_trainer.save(&server_run)?;
+    let last = last.expect("the last round evaluates");
+    let summary = FederatedSummary {
+        test_accuracy: last.test_accuracy,
+        test_loss: last.test_loss,
+        rounds: fed.rounds,
+        clients: fed.clients,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        bytes_up,
+        bytes_down,
+        server_run,
+    };
+    write_atomic(
+        &out_dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    Ok(summary)
+}
+
+/// The server model's own config: the run without `[federated]`, one nominal step (the
+/// server Trainer only holds and evaluates weights).
+fn server_config(config: &RunConfig) -> RunConfig {
+    let mut server = config.clone();
+    server.federated = None;
+    server.train.steps = 1;
+    server.robust_eval.images = 0;
+    server
+}
+
+/// A participant's config: its own seed (data order, augmentation, dropout) from (seed,
+/// round, client), `local_steps` steps, and a batch no larger than its data.
+fn client_config(
+    config: &RunConfig,
+    fed: &FederatedConfig,
+    round: usize,
+    client: usize,
+    images: usize,
+) -> RunConfig {
+    let mut local = server_config(config);
+    local.seed = rng::key(
+        config.seed,
+        Stream::Federated,
+        round as u64,
+        2 + client as u64,
+    );
+    local.train.steps = fed.local_steps;
+    local.data.batch_size = config.data.batch_size.min(images);
+    local
+}
+
+/// A client's images as a dataset: its part of the training split, and one test image (a
+/// Trainer needs a test split; the server evaluates, not the clients).
+fn client_data(data: &LoadedData, indices: &[usize]) -> LoadedData {
+    LoadedData {
+        train: subset(&data.train, indices),
+        test: subset(&data.test, &[0]),
+        class_names: data.class_names.clone(),
+    }
+}
+
+fn subset(set: &ImageSet, indices: &[usize]) -> ImageSet {
+    let size = set.image_size();
+    let mut pixels = Vec::with_capacity(indices.len() * size);
+    for &i in indices {
+        pixels.extend_from_slice(&set.pixels[i * size..(i + 1) * size]);
+    }
+    ImageSet {
+        pixels,
+        labels: indices.iter().map(|&i| set.labels[i]).collect(),
+        ..*set
+    }
+}
+
+/// A new run directory holding `resolved`; refuses one that holds a run.
+fn create_run_dir(dir: &Path, resolved: &toml::Table) -> anyhow::Result<MetricsLog> {
+    if dir.join("metrics.jsonl").exists() {
+        return Err(usage_error!(
+            "{} already holds a run; choose another --out",
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| usage_error!("--out {}: cannot create the directory: {e}", dir.display()))?;
+    write_atomic(
+        &dir.join("config.toml"),
+        toml::to_string_pretty(resolved)?.as_bytes(),
+    )?;
+    MetricsLog::open(dir, 0)
+}
+
+/// Weights of the server when a test wants to compare runs.
+pub fn server_weights(summary: &FederatedSummary) -> anyhow::Result<Weights> {
+    let config = crate::train::run_dir::load_run_config(&summary.server_run, &[])?.0;
+    let device = crate::device::parse(&config.device)?;
+    let latest = crate::train::checkpoint::CheckpointDir::new(&summary.server_run).latest()?;
+    Ok(Trainer::from_checkpoint(&config, &latest, &device)?.weights())
+}
