@@ -109,8 +109,7 @@ fn invalid_toml_names_the_source() {
 fn every_preset_resolves() {
     for name in stoke::config::presets::recipe_names() {
         let (config, _) = resolve(name, &[]).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-        stoke::train::recipes::build(&config).unwrap();
-        stoke::optim::build(&config.optimizer).unwrap();
+        stoke::train::validate::validate(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
     }
 }
 
