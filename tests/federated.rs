@@ -29,7 +29,15 @@ fn federated(extra: &[&str], out: &std::path::Path) -> FederatedSummary {
     overrides.extend_from_slice(extra);
     let (config, resolved) = smoke(&overrides);
     let _generator = common::device_generator();
-    simulator::run(&config, &resolved, out, &CancelToken::new(), &mut |_| {}).unwrap()
+    simulator::run(
+        &config,
+        &resolved,
+        out,
+        false,
+        &CancelToken::new(),
+        &mut |_| {},
+    )
+    .unwrap()
 }
 
 fn max_difference(a: &Weights, b: &Weights) -> f32 {
@@ -154,7 +162,10 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
             ],
             "federated.shards_per_client",
         ),
-        (vec!["train", "--resume", run_s], "--resume"),
+        (
+            vec!["train", "--resume", run_s, "federated.clients=8"],
+            "federated.clients",
+        ),
     ] {
         let output = stoke(&args);
         assert_eq!(
@@ -169,4 +180,78 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
             stderr(&output)
         );
     }
+}
+
+/// A federated run stopped after round 3 (checkpoint on the way out) and resumed ends with
+/// the uninterrupted run's server model bit for bit and the same metrics; resuming the
+/// finished run changes nothing.
+#[test]
+fn a_resumed_federated_run_equals_the_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra =
+        ["federated={clients=6,rounds=6,local_steps=2,clients_per_round=2,evaluate_every=2}"];
+    let mut overrides = PLAIN.to_vec();
+    overrides.extend_from_slice(&extra);
+    let (config, resolved) = smoke(&overrides);
+    let whole = federated(&extra, &dir.path().join("whole"));
+
+    let parted = dir.path().join("parted");
+    let cancel = CancelToken::new();
+    let stop = cancel.clone();
+    let interrupted = {
+        let _generator = common::device_generator();
+        let mut on_round = |report: &simulator::RoundReport| {
+            if report.round == 3 {
+                stop.cancel();
+            }
+        };
+        simulator::run(&config, &resolved, &parted, false, &cancel, &mut on_round)
+    };
+    let error = interrupted.unwrap_err();
+    let stopped = error
+        .downcast_ref::<stoke::train::Interrupted>()
+        .expect("interrupted");
+    assert_eq!(stopped.step, 3);
+    let resumed = {
+        let _generator = common::device_generator();
+        simulator::run(
+            &config,
+            &resolved,
+            &parted,
+            true,
+            &CancelToken::new(),
+            &mut |_| {},
+        )
+        .unwrap()
+    };
+    let _generator = common::device_generator();
+    let (a, b) = (
+        simulator::server_weights(&whole).unwrap(),
+        simulator::server_weights(&resumed).unwrap(),
+    );
+    assert_eq!(max_difference(&a, &b), 0.0);
+    let metrics = |run: &str| {
+        stoke::train::metrics::read_without_timing(&dir.path().join(run).join("metrics.jsonl"))
+            .unwrap()
+    };
+    assert_eq!(metrics("whole"), metrics("parted"));
+    assert_eq!(
+        (whole.bytes_up, whole.test_accuracy),
+        (resumed.bytes_up, resumed.test_accuracy)
+    );
+    let again = simulator::run(
+        &config,
+        &resolved,
+        &parted,
+        true,
+        &CancelToken::new(),
+        &mut |_| {},
+    );
+    let complete = again.unwrap_err();
+    assert!(
+        complete
+            .downcast_ref::<stoke::train::RunComplete>()
+            .is_some(),
+        "{complete:#}"
+    );
 }

@@ -179,7 +179,6 @@ fn train_federated(
 ) -> anyhow::Result<()> {
     // Not built yet; refused rather than ignored.
     let unsupported = [
-        (resume, "--resume"),
         (args.stop_after.is_some(), "--stop-after"),
         (args.devices.is_some(), "--devices"),
         (world.size() > 1, "stoke launch (clients on MPI ranks)"),
@@ -208,8 +207,14 @@ fn train_federated(
             report.client_loss
         );
     };
-    let summary =
-        crate::federated::simulator::run(config, resolved, out_dir, &cancel, &mut on_round)?;
+    let summary = crate::federated::simulator::run(
+        config,
+        resolved,
+        out_dir,
+        resume,
+        &cancel,
+        &mut on_round,
+    )?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

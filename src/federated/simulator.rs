@@ -9,11 +9,15 @@ use crate::config::RunConfig;
 use crate::config::federated::FederatedConfig;
 use crate::datasets::{ImageSet, LoadedData};
 use crate::rng::{self, Stream};
+use crate::train::checkpoint::{CheckpointDir, manifest_step, read_verified};
+use crate::train::config_change;
 use crate::train::metrics::MetricsLog;
-use crate::train::session::Interrupted;
+use crate::train::run_dir::load_run_config;
+use crate::train::session::{Interrupted, RunComplete};
 use crate::train::{CancelToken, Evaluation, Setup, Trainer, Weights};
 use crate::usage_error;
-use serde::Serialize;
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,6 +42,8 @@ pub struct RoundReport {
 impl RoundReport {
     fn to_json(&self) -> serde_json::Value {
         let mut line = json!({
+            // `step` too, so `stoke plot --x step` and resume's truncation read rounds.
+            "step": self.round,
             "round": self.round,
             "participants": self.participants.len(),
             "client_loss": self.client_loss,
@@ -70,13 +76,33 @@ pub struct FederatedSummary {
     pub server_run: PathBuf,
 }
 
-/// Trains the federated run `config` into the new run directory `out_dir` (holding
-/// `resolved` as config.toml, metrics.jsonl and summary.json, and the server model in
-/// `out_dir/server`); `on_round` sees each round. Cancelled, it stops between rounds.
+/// The server's progress saved with each checkpoint, beside its weights.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Progress {
+    /// Rounds completed.
+    round: usize,
+    bytes_up: usize,
+    bytes_down: usize,
+    /// Seconds spent before this process (for wall time across resumes).
+    wall_seconds: f64,
+    /// Test loss and accuracy of the last evaluation.
+    test_loss: Option<f64>,
+    test_accuracy: Option<f64>,
+}
+
+const SERVER_FILE: &str = "server.safetensors";
+const PROGRESS_FILE: &str = "federated.json";
+
+/// Trains the federated run `config` in `out_dir`: a new run directory holding `resolved`
+/// (config.toml, metrics.jsonl, summary.json, checkpoints at each evaluation, the server
+/// model as a stoke run in `out_dir/server`), or with `resume` the one there, from its latest
+/// checkpoint (bit for bit the uninterrupted run: every draw is keyed by seed, round and
+/// client). `on_round` sees each round. Cancelled, it checkpoints and stops between rounds.
 pub fn run(
     config: &RunConfig,
     resolved: &toml::Table,
     out_dir: &Path,
+    resume: bool,
     cancel: &CancelToken,
     on_round: &mut dyn FnMut(&RoundReport),
 ) -> anyhow::Result<FederatedSummary> {
@@ -95,16 +121,47 @@ pub fn run(
         Some(data.clone()),
         Setup::default(),
     )?;
-    let mut server = server_trainer.weights();
-    let mut metrics = create_run_dir(out_dir, resolved)?;
+    let checkpoints = CheckpointDir::new(out_dir);
+    let (mut server, mut progress, mut metrics) = match resume {
+        true => {
+            let (_, saved) = load_run_config(out_dir, &[])?;
+            let changes = config_change::changes(&saved, resolved);
+            config_change::check_resumable(&changes)?;
+            let (server, progress) = load_checkpoint(&checkpoints, &server_trainer.weights())?;
+            if progress.round >= fed.rounds {
+                return Err(RunComplete {
+                    steps: progress.round,
+                    length: "federated.rounds",
+                }
+                .into());
+            }
+            config_change::record(out_dir, progress.round, resolved, &changes)?;
+            let metrics = MetricsLog::open(out_dir, progress.round)?;
+            (server, progress, metrics)
+        }
+        false => {
+            let metrics = create_run_dir(out_dir, resolved)?;
+            (server_trainer.weights(), Progress::default(), metrics)
+        }
+    };
+    let wall_before = progress.wall_seconds;
+    let wall = |started: &Instant| wall_before + started.elapsed().as_secs_f64();
     let values = server.num_values();
-    let (mut bytes_up, mut bytes_down) = (0, 0);
-    let mut last: Option<Evaluation> = None;
-    for round in 0..fed.rounds {
+    let keep_last = config.train.keep_last;
+    let save = |server: &Weights, progress: &Progress| -> anyhow::Result<PathBuf> {
+        let files = [
+            (SERVER_FILE, server.to_safetensors_bytes()?),
+            (PROGRESS_FILE, serde_json::to_vec_pretty(progress)?),
+        ];
+        checkpoints.save_files(progress.round, &files, false, keep_last)
+    };
+    for round in progress.round..fed.rounds {
         if cancel.is_cancelled() {
+            progress.wall_seconds = wall(&started);
+            let checkpoint = save(&server, &progress)?;
             return Err(Interrupted {
                 step: round,
-                checkpoint: None,
+                checkpoint: Some(checkpoint),
             }
             .into());
         }
@@ -129,9 +186,10 @@ pub fn run(
             fed.server_lr,
         )?;
         let round_bytes = 4 * values * participants.len();
-        bytes_up += round_bytes;
-        bytes_down += round_bytes;
-        let done = round + 1;
+        progress.bytes_up += round_bytes;
+        progress.bytes_down += round_bytes;
+        progress.round = round + 1;
+        let done = progress.round;
         let evaluation = match done.is_multiple_of(fed.evaluate_every) || done == fed.rounds {
             true => {
                 server_trainer.set_weights(&server)?;
@@ -139,9 +197,6 @@ pub fn run(
             }
             false => None,
         };
-        if evaluation.is_some() {
-            last = evaluation.clone();
-        }
         let report = RoundReport {
             round: done,
             rounds: fed.rounds,
@@ -150,23 +205,28 @@ pub fn run(
             evaluation,
             bytes_up: round_bytes,
             bytes_down: round_bytes,
-            wall_seconds: started.elapsed().as_secs_f64(),
+            wall_seconds: wall(&started),
         };
         metrics.write(&report.to_json())?;
+        if let Some(eval) = &report.evaluation {
+            progress.test_loss = Some(eval.test_loss);
+            progress.test_accuracy = eval.test_accuracy;
+            progress.wall_seconds = wall(&started);
+            save(&server, &progress)?;
+        }
         on_round(&report);
     }
     server_trainer.set_weights(&server)?;
     let server_run = out_dir.join("server");
     server_trainer.save(&server_run)?;
-    let last = last.expect("the last round evaluates");
     let summary = FederatedSummary {
-        test_accuracy: last.test_accuracy,
-        test_loss: last.test_loss,
+        test_accuracy: progress.test_accuracy,
+        test_loss: progress.test_loss.unwrap_or(f64::NAN),
         rounds: fed.rounds,
         clients: fed.clients,
-        wall_seconds: started.elapsed().as_secs_f64(),
-        bytes_up,
-        bytes_down,
+        wall_seconds: wall(&started),
+        bytes_up: progress.bytes_up,
+        bytes_down: progress.bytes_down,
         server_run,
     };
     write_atomic(
@@ -174,6 +234,28 @@ pub fn run(
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
     Ok(summary)
+}
+
+/// The server weights (tagged as `reference`'s) and progress of the latest checkpoint.
+fn load_checkpoint(
+    checkpoints: &CheckpointDir,
+    reference: &Weights,
+) -> anyhow::Result<(Weights, Progress)> {
+    let dir = checkpoints.latest()?;
+    let bytes = read_verified(&dir, SERVER_FILE)?;
+    let server =
+        Weights::from_safetensors_bytes(&bytes, &dir.join(SERVER_FILE))?.with_kinds_of(reference);
+    let path = dir.join(PROGRESS_FILE);
+    let progress: Progress = serde_json::from_slice(&read_verified(&dir, PROGRESS_FILE)?)
+        .with_context(|| format!("{}: not a federated run's progress", path.display()))?;
+    anyhow::ensure!(
+        manifest_step(&dir)? == progress.round,
+        "{}: round {} disagrees with its checkpoint {}",
+        path.display(),
+        progress.round,
+        dir.display()
+    );
+    Ok((server, progress))
 }
 
 /// The server model's own config: the run without `[federated]`, one nominal step (the

@@ -175,24 +175,37 @@ impl CheckpointDir {
         best: bool,
         keep_last: usize,
     ) -> anyhow::Result<PathBuf> {
-        fs::create_dir_all(&self.root)
-            .with_context(|| format!("creating {}", self.root.display()))?;
-        let name = step_name(state.step);
-        let tmp = self
-            .root
-            .join(format!(".tmp-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let files = [
             (MODEL_FILE, encode_model(model)?),
             (OPTIM_FILE, encode_optim(optim)?),
             (STATE_FILE, serde_json::to_vec_pretty(state)?),
         ];
+        self.save_files(state.step, &files, best, keep_last)
+    }
+
+    /// Publishes `files` (name, bytes) with their manifest as the checkpoint of `step` and
+    /// makes it the latest (with `best`, also the best): what every kind of run checkpoints
+    /// through. Read them back with [`read_verified`].
+    pub fn save_files(
+        &self,
+        step: usize,
+        files: &[(&str, Vec<u8>)],
+        best: bool,
+        keep_last: usize,
+    ) -> anyhow::Result<PathBuf> {
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("creating {}", self.root.display()))?;
+        let name = step_name(step);
+        let tmp = self
+            .root
+            .join(format!(".tmp-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut manifest = Manifest {
-            step: state.step,
+            step,
             files: Default::default(),
         };
-        for (name, bytes) in &files {
+        for (name, bytes) in files {
             write_synced(&tmp.join(name), bytes)?;
             manifest.files.insert(name.to_string(), FileSum::of(bytes));
         }
@@ -338,6 +351,16 @@ pub fn decode_optim(
     let record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
         .map_err(|e| anyhow::anyhow!("{source}: not an optimizer checkpoint: {e}"))?;
     Ok(optim.load_record(record))
+}
+
+/// The file `name` of the checkpoint directory `dir`, verified against its manifest.
+pub fn read_verified(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    Manifest::read(dir)?.read_verified(dir, name)
+}
+
+/// The step a checkpoint directory's manifest records.
+pub fn manifest_step(dir: &Path) -> anyhow::Result<usize> {
+    Ok(Manifest::read(dir)?.step)
 }
 
 /// Loads the model weights of a checkpoint directory into `model`, verified against its

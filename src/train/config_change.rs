@@ -19,6 +19,8 @@ pub const RESUMABLE: &[&str] = &[
     "data.eval_batch_size",
     "data.prefetch",
     "kernels.",
+    "federated.rounds",
+    "federated.evaluate_every",
 ];
 
 /// Keys under a resumable prefix that still may not change.
@@ -90,6 +92,37 @@ pub fn check_resumable(changes: &[Change]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Makes `resolved` the run's config.toml and appends `changes`, taking effect at `step`, to
+/// its config_history.jsonl (nothing when there are none).
+pub fn record(
+    dir: &std::path::Path,
+    step: usize,
+    resolved: &Table,
+    changes: &[Change],
+) -> anyhow::Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let history = dir.join(CONFIG_HISTORY_FILE);
+    let mut text = match std::fs::read_to_string(&history) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!("reading {}", history.display())));
+        }
+    };
+    let line = serde_json::json!({ "step": step, "changes": changes });
+    text.push_str(&format!("{line}\n"));
+    crate::atomic::write_atomic(&history, text.as_bytes())?;
+    crate::atomic::write_atomic(
+        &dir.join("config.toml"),
+        toml::to_string_pretty(resolved)?.as_bytes(),
+    )
+}
+
+/// One line per resume that changed the config: the step it took effect at and the changes.
+pub const CONFIG_HISTORY_FILE: &str = "config_history.jsonl";
 
 #[cfg(test)]
 mod tests {

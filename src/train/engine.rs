@@ -812,6 +812,7 @@ impl<R: Recipe> Engine<R> {
         if self.is_finished() {
             return Err(RunComplete {
                 steps: self.state.step,
+                length: "train.steps or train.epochs",
             }
             .into());
         }

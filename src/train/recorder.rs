@@ -8,7 +8,6 @@ use super::metrics::MetricsLog;
 use super::observer::{Event, Observer, TrainerAccess};
 use crate::atomic::write_atomic;
 use crate::usage_error;
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 pub struct RunRecorder {
@@ -20,8 +19,7 @@ pub struct RunRecorder {
     config_change: Option<(toml::Table, Vec<Change>)>,
 }
 
-/// One line per resume that changed the config: the step it took effect at and the changes.
-pub const CONFIG_HISTORY_FILE: &str = "config_history.jsonl";
+pub use super::config_change::CONFIG_HISTORY_FILE;
 
 impl RunRecorder {
     /// A new run directory holding `resolved` as config.toml; refuses one that holds a run.
@@ -69,22 +67,12 @@ impl RunRecorder {
     }
 
     fn write_config_change(&mut self, step: usize) -> anyhow::Result<()> {
-        let Some((resolved, changes)) = self.config_change.take() else {
-            return Ok(());
-        };
-        let history = self.dir.join(CONFIG_HISTORY_FILE);
-        let mut text = match std::fs::read_to_string(&history) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", history.display())),
-        };
-        let line = serde_json::json!({ "step": step, "changes": changes });
-        text.push_str(&format!("{line}\n"));
-        write_atomic(&history, text.as_bytes())?;
-        write_atomic(
-            &self.dir.join("config.toml"),
-            toml::to_string_pretty(&resolved)?.as_bytes(),
-        )
+        match self.config_change.take() {
+            Some((resolved, changes)) => {
+                super::config_change::record(&self.dir, step, &resolved, &changes)
+            }
+            None => Ok(()),
+        }
     }
 }
 

@@ -99,15 +99,16 @@ impl std::error::Error for Interrupted {}
 #[derive(Debug)]
 pub struct RunComplete {
     pub steps: usize,
+    /// The keys that would extend the run.
+    pub length: &'static str,
 }
 
 impl std::fmt::Display for RunComplete {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the run is already complete ({} steps); nothing changed. Extend train.steps or \
-             train.epochs to train on",
-            self.steps
+            "the run is already complete ({} steps); nothing changed. Extend {} to train on",
+            self.steps, self.length
         )
     }
 }

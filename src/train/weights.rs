@@ -536,6 +536,11 @@ impl Weights {
 
     /// Writes the tensors as a safetensors file (what `stoke export` writes), atomically.
     pub fn write_safetensors(&self, out: &Path) -> anyhow::Result<()> {
+        write_atomic(out, &self.to_safetensors_bytes()?)
+    }
+
+    /// The bytes of a safetensors file of these tensors (f32).
+    pub fn to_safetensors_bytes(&self) -> anyhow::Result<Vec<u8>> {
         let bytes: Vec<(&String, Vec<u8>)> = self
             .tensors
             .iter()
@@ -555,16 +560,19 @@ impl Weights {
             .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
         let mut metadata = std::collections::HashMap::new();
         metadata.insert("format".to_string(), "pt".to_string());
-        let encoded =
-            safetensors::serialize(views, Some(metadata)).context("encoding safetensors")?;
-        write_atomic(out, &encoded)
+        safetensors::serialize(views, Some(metadata)).context("encoding safetensors")
     }
 
     /// Reads a safetensors file of f32 tensors; every tensor is tagged a parameter (the file
     /// does not say; [`Weights::with_kinds_of`] takes the tags of a model's weights).
     pub fn read_safetensors(path: &Path) -> anyhow::Result<Weights> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let file = safetensors::SafeTensors::deserialize(&bytes)
+        Self::from_safetensors_bytes(&bytes, path)
+    }
+
+    /// [`Weights::read_safetensors`] of bytes already read from `path` (named in errors).
+    pub fn from_safetensors_bytes(bytes: &[u8], path: &Path) -> anyhow::Result<Weights> {
+        let file = safetensors::SafeTensors::deserialize(bytes)
             .with_context(|| format!("{}: not a safetensors file", path.display()))?;
         let mut tensors = Vec::new();
         for (name, view) in file.tensors() {
