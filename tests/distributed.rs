@@ -454,4 +454,48 @@ mod mpi {
         assert!(took < Duration::from_secs(30), "took {took:?}: {text}");
         assert_checkpoint_loads(&run);
     }
+
+    /// Federated clients spread over 2 ranks (participant i on rank i mod 2) give the
+    /// in-process run's server model bit for bit (the exported safetensors are the same
+    /// bytes) and the same metrics; only rank 0 writes.
+    #[test]
+    fn federated_clients_on_two_ranks_equal_one_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        let federated =
+            "federated={clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2}";
+        let args = |out: &Path| -> Vec<String> {
+            [
+                "train",
+                "smoke",
+                "train.epochs=0",
+                federated,
+                "--quiet",
+                "--out",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([out.to_string_lossy().to_string()])
+            .collect()
+        };
+        let alone: Vec<String> = args(&one);
+        let output = stoke(&alone.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(output.status.success(), "{}", stderr(&output));
+        let ranked = args(&two);
+        let output = launch(2, &ranked.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert_eq!(common::stdout(&output).lines().count(), 1);
+        let export = |run: &Path| {
+            let out = run.join("server.safetensors");
+            let server = run.join("server");
+            let output = stoke(&["export", server.to_str().unwrap(), out.to_str().unwrap()]);
+            assert!(output.status.success(), "{}", stderr(&output));
+            std::fs::read(out).unwrap()
+        };
+        assert!(export(&one) == export(&two), "the server models differ");
+        let metrics = |run: &Path| {
+            stoke::train::metrics::read_without_timing(&run.join("metrics.jsonl")).unwrap()
+        };
+        assert_eq!(metrics(&one), metrics(&two));
+    }
 }

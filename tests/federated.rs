@@ -5,7 +5,7 @@
 mod common;
 
 use common::{smoke, stderr, stoke};
-use stoke::federated::simulator::{self, FederatedSummary};
+use stoke::federated::simulator::{self, FederatedOptions, FederatedSummary};
 use stoke::train::{CancelToken, Setup};
 use stoke::{Trainer, Weights};
 
@@ -24,6 +24,15 @@ const PLAIN: &[&str] = &[
     "model={name=\"vit_tiny\",depth=1,dim=32,heads=2,drop_path=0.0}",
 ];
 
+fn options(out: &std::path::Path, resume: bool, cancel: CancelToken) -> FederatedOptions {
+    FederatedOptions {
+        out_dir: out.to_path_buf(),
+        resume,
+        cancel,
+        ..Default::default()
+    }
+}
+
 fn federated(extra: &[&str], out: &std::path::Path) -> FederatedSummary {
     let mut overrides = PLAIN.to_vec();
     overrides.extend_from_slice(extra);
@@ -32,9 +41,7 @@ fn federated(extra: &[&str], out: &std::path::Path) -> FederatedSummary {
     simulator::run(
         &config,
         &resolved,
-        out,
-        false,
-        &CancelToken::new(),
+        &options(out, false, CancelToken::new()),
         &mut |_| {},
     )
     .unwrap()
@@ -205,7 +212,12 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
                 stop.cancel();
             }
         };
-        simulator::run(&config, &resolved, &parted, false, &cancel, &mut on_round)
+        simulator::run(
+            &config,
+            &resolved,
+            &options(&parted, false, cancel.clone()),
+            &mut on_round,
+        )
     };
     let error = interrupted.unwrap_err();
     let stopped = error
@@ -217,9 +229,7 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
         simulator::run(
             &config,
             &resolved,
-            &parted,
-            true,
-            &CancelToken::new(),
+            &options(&parted, true, CancelToken::new()),
             &mut |_| {},
         )
         .unwrap()
@@ -242,9 +252,7 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
     let again = simulator::run(
         &config,
         &resolved,
-        &parted,
-        true,
-        &CancelToken::new(),
+        &options(&parted, true, CancelToken::new()),
         &mut |_| {},
     );
     let complete = again.unwrap_err();

@@ -181,7 +181,6 @@ fn train_federated(
     let unsupported = [
         (args.stop_after.is_some(), "--stop-after"),
         (args.devices.is_some(), "--devices"),
-        (world.size() > 1, "stoke launch (clients on MPI ranks)"),
     ];
     if let Some((_, what)) = unsupported.iter().find(|(given, _)| *given) {
         return Err(usage_error!(
@@ -190,7 +189,7 @@ fn train_federated(
     }
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
-    let quiet = args.quiet;
+    let quiet = args.quiet || !world.is_leader();
     let mut on_round = |report: &crate::federated::simulator::RoundReport| {
         if quiet {
             return;
@@ -207,14 +206,16 @@ fn train_federated(
             report.client_loss
         );
     };
-    let summary = crate::federated::simulator::run(
-        config,
-        resolved,
-        out_dir,
+    let options = crate::federated::simulator::FederatedOptions {
+        out_dir: out_dir.to_path_buf(),
         resume,
-        &cancel,
-        &mut on_round,
-    )?;
+        cancel,
+        world: world.clone(),
+    };
+    let summary = crate::federated::simulator::run(config, resolved, &options, &mut on_round)?;
+    if !world.is_leader() {
+        return Ok(());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

@@ -8,6 +8,7 @@ use crate::atomic::write_atomic;
 use crate::config::RunConfig;
 use crate::config::federated::FederatedConfig;
 use crate::datasets::{ImageSet, LoadedData};
+use crate::distributed::World;
 use crate::rng::{self, Stream};
 use crate::train::checkpoint::{CheckpointDir, manifest_step, read_verified};
 use crate::train::config_change;
@@ -61,7 +62,8 @@ impl RoundReport {
     }
 }
 
-/// What summary.json of a federated run holds.
+/// What summary.json of a federated run holds (rank 0's; other ranks return theirs without
+/// scores, which only rank 0 measures).
 #[derive(Clone, Debug, Serialize)]
 pub struct FederatedSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +95,21 @@ struct Progress {
 const SERVER_FILE: &str = "server.safetensors";
 const PROGRESS_FILE: &str = "federated.json";
 
+/// Where and how a federated run trains.
+#[derive(Clone, Debug, Default)]
+pub struct FederatedOptions {
+    pub out_dir: PathBuf,
+    /// Continue from the latest checkpoint in `out_dir`.
+    pub resume: bool,
+    /// Stops the run between rounds, with a checkpoint.
+    pub cancel: CancelToken,
+    /// MPI ranks sharing the round's participants (participant i trains on rank i mod
+    /// size); every rank ends each round with the same server weights, bit for bit those of
+    /// one process, and rank 0 alone writes the run directory. Under `resume` every rank
+    /// reads the checkpoint (a shared filesystem, as `--resume` needs for config.toml).
+    pub world: World,
+}
+
 /// Trains the federated run `config` in `out_dir`: a new run directory holding `resolved`
 /// (config.toml, metrics.jsonl, summary.json, checkpoints at each evaluation, the server
 /// model as a stoke run in `out_dir/server`), or with `resume` the one there, from its latest
@@ -101,11 +118,16 @@ const PROGRESS_FILE: &str = "federated.json";
 pub fn run(
     config: &RunConfig,
     resolved: &toml::Table,
-    out_dir: &Path,
-    resume: bool,
-    cancel: &CancelToken,
+    options: &FederatedOptions,
     on_round: &mut dyn FnMut(&RoundReport),
 ) -> anyhow::Result<FederatedSummary> {
+    let FederatedOptions {
+        out_dir,
+        resume,
+        cancel,
+        world,
+    } = options;
+    let (out_dir, resume, leader) = (out_dir.as_path(), *resume, world.is_leader());
     let fed = config
         .federated
         .as_ref()
@@ -135,12 +157,20 @@ pub fn run(
                 }
                 .into());
             }
-            config_change::record(out_dir, progress.round, resolved, &changes)?;
-            let metrics = MetricsLog::open(out_dir, progress.round)?;
+            let metrics = match leader {
+                true => {
+                    config_change::record(out_dir, progress.round, resolved, &changes)?;
+                    MetricsLog::open(out_dir, progress.round)?
+                }
+                false => MetricsLog::discard(),
+            };
             (server, progress, metrics)
         }
         false => {
-            let metrics = create_run_dir(out_dir, resolved)?;
+            let metrics = match leader {
+                true => create_run_dir(out_dir, resolved)?,
+                false => MetricsLog::discard(),
+            };
             (server_trainer.weights(), Progress::default(), metrics)
         }
     };
@@ -148,36 +178,48 @@ pub fn run(
     let wall = |started: &Instant| wall_before + started.elapsed().as_secs_f64();
     let values = server.num_values();
     let keep_last = config.train.keep_last;
-    let save = |server: &Weights, progress: &Progress| -> anyhow::Result<PathBuf> {
+    let save = |server: &Weights, progress: &Progress| -> anyhow::Result<Option<PathBuf>> {
+        if !leader {
+            return Ok(None);
+        }
         let files = [
             (SERVER_FILE, server.to_safetensors_bytes()?),
             (PROGRESS_FILE, serde_json::to_vec_pretty(progress)?),
         ];
-        checkpoints.save_files(progress.round, &files, false, keep_last)
+        checkpoints
+            .save_files(progress.round, &files, false, keep_last)
+            .map(Some)
     };
     for round in progress.round..fed.rounds {
-        if cancel.is_cancelled() {
+        if agreed(world, cancel.is_cancelled()) {
             progress.wall_seconds = wall(&started);
             let checkpoint = save(&server, &progress)?;
             return Err(Interrupted {
                 step: round,
-                checkpoint: Some(checkpoint),
+                checkpoint,
             }
             .into());
         }
         let participants = participation::participants(fed, config.seed, round);
         let mut updates = Vec::with_capacity(participants.len());
-        let mut loss = 0.0;
-        for &client in &participants {
+        let mut losses = vec![0.0; participants.len()];
+        for (slot, &client) in participants.iter().enumerate() {
+            if slot % world.size() != world.rank() {
+                // Another rank trains this one; its slot stays zero until the exchange.
+                updates.push(server.scale(0.0));
+                continue;
+            }
             let local = client_data(&data, &parts[client]);
             let local_config = client_config(config, fed, round, client, local.train.len());
             let mut trainer =
                 Trainer::build(&local_config, &device, Some(local), Setup::default())?;
             trainer.set_weights(&server)?;
             let reports = trainer.run_steps(fed.local_steps)?;
-            loss += reports.iter().map(|r| r.loss).sum::<f64>() / reports.len() as f64;
+            losses[slot] = reports.iter().map(|r| r.loss).sum::<f64>() / reports.len() as f64;
             updates.push(trainer.weights());
         }
+        exchange(world, &mut updates, &mut losses, round)?;
+        let loss: f64 = losses.iter().sum();
         server = fedavg::aggregate(
             &server,
             &updates,
@@ -190,7 +232,8 @@ pub fn run(
         progress.bytes_down += round_bytes;
         progress.round = round + 1;
         let done = progress.round;
-        let evaluation = match done.is_multiple_of(fed.evaluate_every) || done == fed.rounds {
+        let due = done.is_multiple_of(fed.evaluate_every) || done == fed.rounds;
+        let evaluation = match due && leader {
             true => {
                 server_trainer.set_weights(&server)?;
                 Some(server_trainer.evaluate()?)
@@ -216,9 +259,11 @@ pub fn run(
         }
         on_round(&report);
     }
-    server_trainer.set_weights(&server)?;
     let server_run = out_dir.join("server");
-    server_trainer.save(&server_run)?;
+    if leader {
+        server_trainer.set_weights(&server)?;
+        server_trainer.save(&server_run)?;
+    }
     let summary = FederatedSummary {
         test_accuracy: progress.test_accuracy,
         test_loss: progress.test_loss.unwrap_or(f64::NAN),
@@ -229,11 +274,61 @@ pub fn run(
         bytes_down: progress.bytes_down,
         server_run,
     };
-    write_atomic(
-        &out_dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
+    if leader {
+        write_atomic(
+            &out_dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
+    }
     Ok(summary)
+}
+
+/// Whether any rank asks to stop (one process: the flag itself).
+fn agreed(world: &World, flag: bool) -> bool {
+    if world.size() == 1 {
+        return flag;
+    }
+    let mut votes = [f64::from(u8::from(flag))];
+    world.sum_f64(&mut votes, "agreeing on an interrupt between rounds");
+    votes[0] > 0.0
+}
+
+/// Gives every rank all participants' weights and losses: each rank filled the slots it
+/// trained and left the others zero, so the sum over ranks is exact (x + 0 = x) and every
+/// rank aggregates the same values in the same order as one process would.
+fn exchange(
+    world: &World,
+    updates: &mut [Weights],
+    losses: &mut [f64],
+    round: usize,
+) -> anyhow::Result<()> {
+    if world.size() == 1 {
+        return Ok(());
+    }
+    let mut buffers: Vec<Vec<f32>> = updates
+        .iter()
+        .map(|w| {
+            w.iter()
+                .flat_map(|(_, t)| t.values.iter().copied())
+                .collect()
+        })
+        .collect();
+    world.sum_f32(
+        &mut buffers,
+        &format!("the client updates of round {}", round + 1),
+    );
+    world.sum_f64(losses, &format!("the client losses of round {}", round + 1));
+    for (update, values) in updates.iter_mut().zip(buffers) {
+        let mut values = values.into_iter();
+        let names: Vec<String> = update.names().map(str::to_string).collect();
+        for name in names {
+            let slot = update.values_mut(&name).expect("the name was just listed");
+            for (value, summed) in slot.iter_mut().zip(&mut values) {
+                *value = summed;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The server weights (tagged as `reference`'s) and progress of the latest checkpoint.
