@@ -149,14 +149,7 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        let scores = match summary.test_accuracy {
-            Some(accuracy) => format!(
-                "test accuracy {:.2}% (test loss {:.4})",
-                100.0 * accuracy,
-                summary.test_loss
-            ),
-            None => format!("test loss {:.4}", summary.test_loss),
-        };
+        let scores = scores(summary.test_accuracy, summary.test_loss);
         println!(
             "{scores} after {} steps ({:.2} epochs) in {:.1} s; run saved in {}",
             summary.steps,
@@ -219,14 +212,7 @@ fn train_federated(
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
-        let scores = match summary.test_accuracy {
-            Some(accuracy) => format!(
-                "test accuracy {:.2}% (test loss {:.4})",
-                100.0 * accuracy,
-                summary.test_loss
-            ),
-            None => format!("test loss {:.4}", summary.test_loss),
-        };
+        let scores = scores(summary.test_accuracy, summary.test_loss);
         println!(
             "{scores} after {} rounds of {} clients in {:.1} s; run saved in {} (server model: {})",
             summary.rounds,
@@ -237,6 +223,17 @@ fn train_federated(
         );
     }
     Ok(())
+}
+
+/// "test accuracy A% (test loss L)", or the loss alone for models without an accuracy.
+fn scores(accuracy: Option<f64>, loss: f64) -> String {
+    match accuracy {
+        Some(accuracy) => format!(
+            "test accuracy {:.2}% (test loss {loss:.4})",
+            100.0 * accuracy
+        ),
+        None => format!("test loss {loss:.4}"),
+    }
 }
 
 fn default_run_dir(recipe: &str) -> PathBuf {
