@@ -189,14 +189,16 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
     }
 }
 
-/// A federated run stopped after round 3 (checkpoint on the way out) and resumed ends with
+/// A federated run with a FedAdam server (its moments are checkpointed too) stopped after
+/// round 3 (checkpoint on the way out) and resumed ends with
 /// the uninterrupted run's server model bit for bit and the same metrics; resuming the
 /// finished run changes nothing.
 #[test]
 fn a_resumed_federated_run_equals_the_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
-    let extra =
-        ["federated={clients=6,rounds=6,local_steps=2,clients_per_round=2,evaluate_every=2}"];
+    let extra = [
+        "federated={clients=6,rounds=6,local_steps=2,clients_per_round=2,evaluate_every=2,server_optimizer=\"adam\",server_lr=0.01}",
+    ];
     let mut overrides = PLAIN.to_vec();
     overrides.extend_from_slice(&extra);
     let (config, resolved) = smoke(&overrides);

@@ -38,6 +38,20 @@ pub struct FederatedConfig {
     /// The server's step on the averaged update: x <- x + server_lr * average(delta).
     #[serde(default = "default_server_lr")]
     pub server_lr: f64,
+    /// How the server steps on the averaged update: `plain`, `momentum` (FedAvgM), `adam` or
+    /// `yogi` (FedAdam, FedYogi of Reddi et al., 2021).
+    #[serde(default)]
+    pub server_optimizer: ServerOptimizerName,
+    /// momentum: the velocity's decay.
+    #[serde(default = "default_server_momentum")]
+    pub server_momentum: f64,
+    /// adam, yogi: the moments' decays and the adaptivity tau (1e-3 in the paper).
+    #[serde(default = "default_server_momentum")]
+    pub server_beta1: f64,
+    #[serde(default = "default_server_beta2")]
+    pub server_beta2: f64,
+    #[serde(default = "default_server_tau")]
+    pub server_tau: f64,
     /// Evaluate the server model on the test split every this many rounds (and at the end).
     #[serde(default = "default_evaluate_every")]
     pub evaluate_every: usize,
@@ -67,6 +81,28 @@ pub enum AggregationName {
     #[default]
     Participants,
     All,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerOptimizerName {
+    #[default]
+    Plain,
+    Momentum,
+    Adam,
+    Yogi,
+}
+
+fn default_server_momentum() -> f64 {
+    0.9
+}
+
+fn default_server_beta2() -> f64 {
+    0.99
+}
+
+fn default_server_tau() -> f64 {
+    1e-3
 }
 
 fn default_alpha() -> f64 {

@@ -8,14 +8,27 @@
 use crate::config::federated::AggregationName;
 use crate::train::{TensorKind, Weights};
 
-/// The server weights after one round. `updates` are the participants' weights after their
-/// local steps, in ascending client order (the order fixes the float sums).
+/// The server weights after one round with a plain server step (x + server_lr * Delta).
+/// `updates` are the participants' weights after their local steps, in ascending client
+/// order (the order fixes the float sums).
 pub fn aggregate(
     server: &Weights,
     updates: &[Weights],
     clients: usize,
     rule: AggregationName,
     server_lr: f64,
+) -> anyhow::Result<Weights> {
+    let delta = average_delta(server, updates, clients, rule)?;
+    with_buffer_mean(server.add(&delta.scale(server_lr as f32))?, updates)
+}
+
+/// The averaged update Delta: (1/|S|) or (1/N) times the sum of `update - server`, summed in
+/// the order of `updates`.
+pub fn average_delta(
+    server: &Weights,
+    updates: &[Weights],
+    clients: usize,
+    rule: AggregationName,
 ) -> anyhow::Result<Weights> {
     anyhow::ensure!(!updates.is_empty(), "a round without participants");
     let mut sum = updates[0].sub(server)?;
@@ -26,11 +39,14 @@ pub fn aggregate(
         AggregationName::Participants => updates.len(),
         AggregationName::All => clients,
     };
-    let step = sum.scale((server_lr / divisor as f64) as f32);
-    let moved = server.add(&step)?;
+    Ok(sum.scale((1.0 / divisor as f64) as f32))
+}
+
+/// `next` with its buffers replaced by the participants' mean.
+pub fn with_buffer_mean(next: Weights, updates: &[Weights]) -> anyhow::Result<Weights> {
     let refs: Vec<&Weights> = updates.iter().collect();
     let buffers = Weights::mean(&refs)?;
-    let tensors = moved.iter().map(|(name, tensor)| {
+    let tensors = next.iter().map(|(name, tensor)| {
         let tensor = match tensor.kind {
             TensorKind::Parameter => tensor.clone(),
             TensorKind::Buffer => buffers.get(name).cloned().unwrap_or_else(|| tensor.clone()),

@@ -7,4 +7,5 @@
 pub mod fedavg;
 pub mod participation;
 pub mod partition;
+pub mod server_optimizer;
 pub mod simulator;

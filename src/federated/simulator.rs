@@ -3,6 +3,7 @@
 //! weights and takes `local_steps` steps; the server aggregates the results in client order.
 //! Only participants hold a model, so a thousand clients cost what ten do.
 
+use super::server_optimizer::ServerOptimizer;
 use super::{fedavg, participation, partition};
 use crate::atomic::write_atomic;
 use crate::config::RunConfig;
@@ -94,6 +95,8 @@ struct Progress {
 
 const SERVER_FILE: &str = "server.safetensors";
 const PROGRESS_FILE: &str = "federated.json";
+/// The server optimizer's first and second moments, when it has them.
+const MOMENT_FILES: [&str; 2] = ["server_m.safetensors", "server_v.safetensors"];
 
 /// Where and how a federated run trains.
 #[derive(Clone, Debug, Default)]
@@ -144,12 +147,17 @@ pub fn run(
         Setup::default(),
     )?;
     let checkpoints = CheckpointDir::new(out_dir);
+    let mut server_optimizer = ServerOptimizer::new(fed);
     let (mut server, mut progress, mut metrics) = match resume {
         true => {
             let (_, saved) = load_run_config(out_dir, &[])?;
             let changes = config_change::changes(&saved, resolved);
             config_change::check_resumable(&changes)?;
-            let (server, progress) = load_checkpoint(&checkpoints, &server_trainer.weights())?;
+            let (server, progress) = load_checkpoint(
+                &checkpoints,
+                &server_trainer.weights(),
+                &mut server_optimizer,
+            )?;
             if progress.round >= fed.rounds {
                 return Err(RunComplete {
                     steps: progress.round,
@@ -178,14 +186,25 @@ pub fn run(
     let wall = |started: &Instant| wall_before + started.elapsed().as_secs_f64();
     let values = server.num_values();
     let keep_last = config.train.keep_last;
-    let save = |server: &Weights, progress: &Progress| -> anyhow::Result<Option<PathBuf>> {
+    let save = |server: &Weights,
+                optimizer: &ServerOptimizer,
+                progress: &Progress|
+     -> anyhow::Result<Option<PathBuf>> {
         if !leader {
             return Ok(None);
         }
-        let files = [
+        let mut files = vec![
             (SERVER_FILE, server.to_safetensors_bytes()?),
             (PROGRESS_FILE, serde_json::to_vec_pretty(progress)?),
         ];
+        for (name, state) in [
+            (MOMENT_FILES[0], &optimizer.m),
+            (MOMENT_FILES[1], &optimizer.v),
+        ] {
+            if let Some(state) = state {
+                files.push((name, state.to_safetensors_bytes()?));
+            }
+        }
         checkpoints
             .save_files(progress.round, &files, false, keep_last)
             .map(Some)
@@ -193,7 +212,7 @@ pub fn run(
     for round in progress.round..fed.rounds {
         if agreed(world, cancel.is_cancelled()) {
             progress.wall_seconds = wall(&started);
-            let checkpoint = save(&server, &progress)?;
+            let checkpoint = save(&server, &server_optimizer, &progress)?;
             return Err(Interrupted {
                 step: round,
                 checkpoint,
@@ -220,13 +239,8 @@ pub fn run(
         }
         exchange(world, &mut updates, &mut losses, round)?;
         let loss: f64 = losses.iter().sum();
-        server = fedavg::aggregate(
-            &server,
-            &updates,
-            fed.clients,
-            fed.aggregation,
-            fed.server_lr,
-        )?;
+        let delta = fedavg::average_delta(&server, &updates, fed.clients, fed.aggregation)?;
+        server = fedavg::with_buffer_mean(server_optimizer.step(&server, &delta)?, &updates)?;
         let round_bytes = 4 * values * participants.len();
         progress.bytes_up += round_bytes;
         progress.bytes_down += round_bytes;
@@ -255,7 +269,7 @@ pub fn run(
             progress.test_loss = Some(eval.test_loss);
             progress.test_accuracy = eval.test_accuracy;
             progress.wall_seconds = wall(&started);
-            save(&server, &progress)?;
+            save(&server, &server_optimizer, &progress)?;
         }
         on_round(&report);
     }
@@ -331,15 +345,22 @@ fn exchange(
     Ok(())
 }
 
-/// The server weights (tagged as `reference`'s) and progress of the latest checkpoint.
+/// The server weights (tagged as `reference`'s), the server optimizer's state and the
+/// progress of the latest checkpoint.
 fn load_checkpoint(
     checkpoints: &CheckpointDir,
     reference: &Weights,
+    optimizer: &mut ServerOptimizer,
 ) -> anyhow::Result<(Weights, Progress)> {
     let dir = checkpoints.latest()?;
-    let bytes = read_verified(&dir, SERVER_FILE)?;
-    let server =
-        Weights::from_safetensors_bytes(&bytes, &dir.join(SERVER_FILE))?.with_kinds_of(reference);
+    let read = |name: &str| -> anyhow::Result<Weights> {
+        let bytes = read_verified(&dir, name)?;
+        Ok(Weights::from_safetensors_bytes(&bytes, &dir.join(name))?.with_kinds_of(reference))
+    };
+    let server = read(SERVER_FILE)?;
+    let moment = |name: &str| dir.join(name).exists().then(|| read(name)).transpose();
+    optimizer.m = moment(MOMENT_FILES[0])?;
+    optimizer.v = moment(MOMENT_FILES[1])?;
     let path = dir.join(PROGRESS_FILE);
     let progress: Progress = serde_json::from_slice(&read_verified(&dir, PROGRESS_FILE)?)
         .with_context(|| format!("{}: not a federated run's progress", path.display()))?;

@@ -303,6 +303,14 @@ fn federated(config: &RunConfig) -> anyhow::Result<()> {
     )?;
     positive_finite("federated.server_lr", fed.server_lr)?;
     positive_finite("federated.alpha", fed.alpha)?;
+    positive_finite("federated.server_tau", fed.server_tau)?;
+    for (key, value) in [
+        ("federated.server_momentum", fed.server_momentum),
+        ("federated.server_beta1", fed.server_beta1),
+        ("federated.server_beta2", fed.server_beta2),
+    ] {
+        require(key, value, (0.0..1.0).contains(&value), "a value in [0, 1)")?;
+    }
     if fed.participation == crate::config::federated::ParticipationName::Uniform {
         let k = fed.clients_per_round;
         let allowed = format!("1..={} (federated.clients)", fed.clients);
