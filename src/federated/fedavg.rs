@@ -1,26 +1,12 @@
-//! FedAvg's server step (McMahan et al., 2017; the aggregates of IBM/fedau): with
-//! Delta_n = x_n - x the change client n made in its local steps,
-//! x <- x + server_lr * A, where A = (1/|S|) sum over participants (`participants`) or
-//! (1/N) sum over participants, non-participants adding nothing (`all`). Parameters follow
-//! this rule; buffers (batch-norm running statistics) are not trained by gradients, so the
-//! server takes their plain average over the participants.
+//! FedAvg's aggregate (McMahan et al., 2017; the aggregates of IBM/fedau): with
+//! Delta_n = x_n - x the change client n made in its local steps, the server steps on
+//! A = (1/|S|) sum over participants (`participants`) or (1/N) sum over participants,
+//! non-participants adding nothing (`all`), by its optimizer ([`super::server_optimizer`];
+//! plain: x <- x + server_lr * A). Buffers (batch-norm running statistics) are not trained by
+//! gradients, so the server takes their plain average over the participants.
 
 use crate::config::federated::AggregationName;
 use crate::train::{TensorKind, Weights};
-
-/// The server weights after one round with a plain server step (x + server_lr * Delta).
-/// `updates` are the participants' weights after their local steps, in ascending client
-/// order (the order fixes the float sums).
-pub fn aggregate(
-    server: &Weights,
-    updates: &[Weights],
-    clients: usize,
-    rule: AggregationName,
-    server_lr: f64,
-) -> anyhow::Result<Weights> {
-    let delta = average_delta(server, updates, clients, rule)?;
-    with_buffer_mean(server.add(&delta.scale(server_lr as f32))?, updates)
-}
 
 /// The averaged update Delta: (1/|S|) or (1/N) times the sum of `update - server`, summed in
 /// the order of `updates`.
@@ -78,21 +64,21 @@ mod tests {
     }
 
     /// By hand: server w = [1, 2]; clients end at [2, 2] and [1, 6] (deltas [1, 0], [0, 4]).
-    /// participants, lr 1: [1, 2] + [0.5, 2] = [1.5, 4]; all of N = 4, lr 2:
-    /// [1, 2] + 2 * [0.25, 1] = [1.5, 4]; lr 0.5 over participants: [1.25, 3].
-    /// Buffers: the participants' mean, [0.5] from [0] and [1].
+    /// Over participants: [0.5, 2]; over all of N = 4: [0.25, 1]. Buffers: the participants'
+    /// mean, [0.5] from [0] and [1].
     #[test]
     fn matches_the_update_by_hand() {
         let server = weights(&[1.0, 2.0], &[9.0]);
         let updates = [weights(&[2.0, 2.0], &[0.0]), weights(&[1.0, 6.0], &[1.0])];
-        for (rule, clients, lr, expected) in [
-            (AggregationName::Participants, 4, 1.0, [1.5, 4.0]),
-            (AggregationName::All, 4, 2.0, [1.5, 4.0]),
-            (AggregationName::Participants, 4, 0.5, [1.25, 3.0]),
+        for (rule, expected) in [
+            (AggregationName::Participants, [0.5, 2.0]),
+            (AggregationName::All, [0.25, 1.0]),
         ] {
-            let next = aggregate(&server, &updates, clients, rule, lr).unwrap();
-            assert_eq!(next.get("w").unwrap().values, expected, "{rule:?} lr {lr}");
-            assert_eq!(next.get("bn.running_mean").unwrap().values, [0.5]);
+            let delta = average_delta(&server, &updates, 4, rule).unwrap();
+            assert_eq!(delta.get("w").unwrap().values, expected, "{rule:?}");
         }
+        let next = with_buffer_mean(server.clone(), &updates).unwrap();
+        assert_eq!(next.get("w").unwrap().values, [1.0, 2.0]);
+        assert_eq!(next.get("bn.running_mean").unwrap().values, [0.5]);
     }
 }

@@ -29,22 +29,7 @@ impl Schedule {
         total_steps: usize,
     ) -> anyhow::Result<Self> {
         let kind = config.name;
-        if config.warmup_epochs.is_nan() || config.warmup_epochs < 0.0 {
-            return Err(usage_error!(
-                "key `schedule.warmup_epochs`: expected a non-negative number"
-            ));
-        }
-        if !(config.gamma.is_finite() && config.gamma > 0.0) {
-            return Err(usage_error!(
-                "key `schedule.gamma`: expected a positive number, got {}",
-                config.gamma
-            ));
-        }
-        if !(0.0..=1.0).contains(&config.final_lr_fraction) {
-            return Err(usage_error!(
-                "key `schedule.final_lr_fraction`: expected a value in [0, 1]"
-            ));
-        }
+        // Ranges are checked once for the whole config, by `train::validate`.
         let to_steps = |epochs: f64| (epochs * steps_per_epoch as f64).round() as usize;
         let factors = match kind {
             Kind::File => read_factors(config.path.as_deref(), total_steps)?,
@@ -152,10 +137,13 @@ mod tests {
             err.contains("schedule.name") && err.contains("cosine"),
             "{err}"
         );
-        let bad = ScheduleConfig {
-            warmup_epochs: -1.0,
-            ..Default::default()
-        };
-        assert!(Schedule::new(&bad, 0.1, 10, 10).is_err());
+        // Values are checked with the whole config (train::validate).
+        let overrides = ["schedule.warmup_epochs=-1".to_string()];
+        let (config, _) = crate::config::resolve("smoke", &overrides).unwrap();
+        let err = format!(
+            "{:#}",
+            crate::train::validate::validate(&config).unwrap_err()
+        );
+        assert!(err.contains("schedule.warmup_epochs"), "{err}");
     }
 }

@@ -163,10 +163,6 @@ fn loader(config: &RunConfig) -> anyhow::Result<()> {
 
 fn optimizer(config: &RunConfig) -> anyhow::Result<()> {
     let o = &config.optimizer;
-    positive_finite("optimizer.lr", o.lr)?;
-    if let Some(clip) = o.grad_clip_norm {
-        positive_finite("optimizer.grad_clip_norm", clip)?;
-    }
     if let Some(reference) = o.reference_batch_size {
         require(
             "optimizer.reference_batch_size",
@@ -175,7 +171,7 @@ fn optimizer(config: &RunConfig) -> anyhow::Result<()> {
             "at least 1",
         )?;
     }
-    // The optimizer's own options, by their builder.
+    // lr, clipping and the optimizer's own options, by its builder.
     crate::optim::build(o).map(drop)
 }
 
