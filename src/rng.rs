@@ -21,6 +21,8 @@ pub enum Stream {
     Sample = 10,
     /// Federated runs: the partition of the data, who participates, each client's seed.
     Federated = 11,
+    /// Federated participation: each client's probability and its draws per round.
+    Participation = 12,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

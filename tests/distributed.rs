@@ -460,10 +460,20 @@ mod mpi {
     /// bytes) and the same metrics; only rank 0 writes.
     #[test]
     fn federated_clients_on_two_ranks_equal_one_process() {
+        for federated in [
+            "federated={clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2}",
+            // Per-client state on every rank: FedAU's intervals, the markov chains.
+            "federated={clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedau\",\
+             participation=\"markov\",participation_mean=0.5,participation_min=0.2,\
+             markov_to_active=0.5}",
+        ] {
+            federated_run_on_two_ranks_equals_one_process(federated);
+        }
+    }
+
+    fn federated_run_on_two_ranks_equals_one_process(federated: &str) {
         let dir = tempfile::tempdir().unwrap();
         let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-        let federated =
-            "federated={clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2}";
         let args = |out: &Path| -> Vec<String> {
             [
                 "train",

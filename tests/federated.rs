@@ -173,6 +173,38 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
             vec!["train", "--resume", run_s, "federated.clients=8"],
             "federated.clients",
         ),
+        (
+            vec![
+                "train",
+                "smoke",
+                "train.epochs=0",
+                federated,
+                "federated.algorithm=\"fedau\"",
+                "federated.aggregation=\"all\"",
+            ],
+            "federated.aggregation",
+        ),
+        (
+            vec![
+                "train",
+                "smoke",
+                "train.epochs=0",
+                federated,
+                "federated.fedau_cutoff=5",
+            ],
+            "federated.fedau_cutoff",
+        ),
+        (
+            vec![
+                "train",
+                "smoke",
+                "train.epochs=0",
+                federated,
+                "federated.participation=\"markov\"",
+                "federated.participation_mean=1.5",
+            ],
+            "federated.participation_mean",
+        ),
     ] {
         let output = stoke(&args);
         assert_eq!(
@@ -189,22 +221,41 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
     }
 }
 
-/// A federated run with a FedAdam server (its moments are checkpointed too) stopped after
-/// round 3 (checkpoint on the way out) and resumed ends with
+/// Stopped after round 3 (checkpoint on the way out) and resumed, a federated run ends with
 /// the uninterrupted run's server model bit for bit and the same metrics; resuming the
-/// finished run changes nothing.
+/// finished run changes nothing. Run for each kind of state a checkpoint must carry: the
+/// FedAdam server's moments; FedAU's intervals and the markov chains' states; MIFA's stored
+/// updates, the cyclic chains and a momentum server.
 #[test]
 fn a_resumed_federated_run_equals_the_uninterrupted_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let extra = [
-        "federated={clients=6,rounds=6,local_steps=2,clients_per_round=2,evaluate_every=2,server_optimizer=\"adam\",server_lr=0.01}",
-    ];
+    let probabilities = "participation_mean=0.5,participation_min=0.2";
+    for (name, section) in [
+        (
+            "fedadam",
+            "federated={clients=6,rounds=6,local_steps=2,clients_per_round=2,evaluate_every=2,server_optimizer=\"adam\",server_lr=0.01}".to_string(),
+        ),
+        (
+            "fedau-markov",
+            format!("federated={{clients=6,rounds=6,local_steps=2,evaluate_every=2,algorithm=\"fedau\",fedau_cutoff=2,participation=\"markov\",markov_to_active=0.5,{probabilities}}}"),
+        ),
+        (
+            "mifa-cyclic",
+            format!("federated={{clients=6,rounds=6,local_steps=2,evaluate_every=2,algorithm=\"mifa\",participation=\"cyclic\",cycle=3,server_optimizer=\"momentum\",{probabilities}}}"),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        resume_is_exact(dir.path(), &section, name);
+    }
+}
+
+fn resume_is_exact(dir: &std::path::Path, section: &str, name: &str) {
+    let extra = [section];
     let mut overrides = PLAIN.to_vec();
     overrides.extend_from_slice(&extra);
     let (config, resolved) = smoke(&overrides);
-    let whole = federated(&extra, &dir.path().join("whole"));
+    let whole = federated(&extra, &dir.join("whole"));
 
-    let parted = dir.path().join("parted");
+    let parted = dir.join("parted");
     let cancel = CancelToken::new();
     let stop = cancel.clone();
     let interrupted = {
@@ -225,7 +276,7 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
     let stopped = error
         .downcast_ref::<stoke::train::Interrupted>()
         .expect("interrupted");
-    assert_eq!(stopped.step, 3);
+    assert_eq!(stopped.step, 3, "{name}");
     let resumed = {
         let _generator = common::device_generator();
         simulator::run(
@@ -241,15 +292,28 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
         simulator::server_weights(&whole).unwrap(),
         simulator::server_weights(&resumed).unwrap(),
     );
-    assert_eq!(max_difference(&a, &b), 0.0);
+    assert_eq!(max_difference(&a, &b), 0.0, "{name}");
     let metrics = |run: &str| {
-        stoke::train::metrics::read_without_timing(&dir.path().join(run).join("metrics.jsonl"))
-            .unwrap()
+        stoke::train::metrics::read_without_timing(&dir.join(run).join("metrics.jsonl")).unwrap()
     };
-    assert_eq!(metrics("whole"), metrics("parted"));
+    let participants: Vec<_> = metrics("whole")
+        .iter()
+        .map(|line| line["participants"].as_u64().unwrap())
+        .collect();
+    eprintln!("{name}: participants per round {participants:?}");
+    assert_eq!(metrics("whole"), metrics("parted"), "{name}");
     assert_eq!(
-        (whole.bytes_up, whole.test_accuracy),
-        (resumed.bytes_up, resumed.test_accuracy)
+        (
+            whole.bytes_up,
+            whole.test_accuracy,
+            whole.client_state_bytes
+        ),
+        (
+            resumed.bytes_up,
+            resumed.test_accuracy,
+            resumed.client_state_bytes
+        ),
+        "{name}"
     );
     let again = simulator::run(
         &config,
@@ -262,6 +326,6 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
         complete
             .downcast_ref::<stoke::train::RunComplete>()
             .is_some(),
-        "{complete:#}"
+        "{name}: {complete:#}"
     );
 }

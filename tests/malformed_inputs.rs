@@ -60,6 +60,7 @@ const CHECKPOINT: &str = "run/checkpoints/step-00000006";
 const MODEL: &str = "run/checkpoints/step-00000006/model.bpk";
 const OPTIM: &str = "run/checkpoints/step-00000006/optim.bpk";
 const STATE: &str = "run/checkpoints/step-00000006/state.json";
+const FEDERATED_MIFA: &str = "run/checkpoints/step-00000004/mifa.safetensors";
 
 const CASES: &[Case] = &[
     // ---- IDX files (MNIST layout), raw and gzipped ----
@@ -2411,6 +2412,59 @@ const CASES: &[Case] = &[
         exit: 1,
         mentions: &[MODEL],
     },
+    // ---- Federated runs ----
+    Case {
+        name: "federated control: a finished MIFA run loads its checkpoint and says so",
+        setup: |d| d.federated_run(),
+        args: "train --resume run --quiet",
+        exit: 0,
+        mentions: &[],
+    },
+    Case {
+        name: "federated: MIFA's stored updates damaged",
+        setup: |d| {
+            d.federated_run()
+                .edit(FEDERATED_MIFA, |b| *b.last_mut().unwrap() ^= 1)
+        },
+        args: "train --resume run --quiet federated.rounds=6",
+        exit: 1,
+        mentions: &[FEDERATED_MIFA],
+    },
+    Case {
+        name: "federated: MIFA's stored updates missing",
+        setup: |d| d.federated_run().remove(FEDERATED_MIFA),
+        args: "train --resume run --quiet federated.rounds=6",
+        exit: 1,
+        mentions: &["mifa.safetensors"],
+    },
+    Case {
+        name: "federated: resumed with another algorithm",
+        setup: |d| d.federated_run(),
+        args: "train --resume run --quiet federated.algorithm=\"fedau\"",
+        exit: 2,
+        mentions: &["federated.algorithm"],
+    },
+    Case {
+        name: "federated: a participation floor above the mean",
+        setup: |d| d,
+        args: "train smoke --quiet --out out train.epochs=0 federated={clients=4,rounds=1,local_steps=1,participation=\"bernoulli\",participation_min=0.5}",
+        exit: 2,
+        mentions: &["federated.participation_min", "0.5"],
+    },
+    Case {
+        name: "federated: a markov chain that never turns active",
+        setup: |d| d,
+        args: "train smoke --quiet --out out train.epochs=0 federated={clients=4,rounds=1,local_steps=1,participation=\"markov\",markov_to_active=0}",
+        exit: 2,
+        mentions: &["federated.markov_to_active"],
+    },
+    Case {
+        name: "federated: an unknown algorithm",
+        setup: |d| d,
+        args: "train smoke --quiet --out out train.epochs=0 federated={clients=4,rounds=1,local_steps=1,algorithm=\"fedprox\"}",
+        exit: 2,
+        mentions: &["fedprox"],
+    },
     // ---- Found by the corpus and fixed since ----
     Case {
         name: "flag: eval --data on a synthetic run",
@@ -2851,6 +2905,7 @@ struct Fixtures {
     interrupted: OnceLock<PathBuf>,
     ddpm: OnceLock<PathBuf>,
     mnist: OnceLock<PathBuf>,
+    federated: OnceLock<PathBuf>,
 }
 
 impl Fixtures {
@@ -2861,6 +2916,7 @@ impl Fixtures {
             interrupted: OnceLock::new(),
             ddpm: OnceLock::new(),
             mnist: OnceLock::new(),
+            federated: OnceLock::new(),
         }
     }
 
@@ -3050,6 +3106,22 @@ impl Dir<'_> {
             0,
         );
         copy_tree(&run.join("run"), &self.path(rel));
+        self
+    }
+
+    /// `run/`: a copy of a federated smoke run, MIFA with cyclic participation, 4 rounds
+    /// (checkpoints at rounds 2 and 4, each with MIFA's stored updates).
+    fn federated_run(&self) -> &Self {
+        let run = self.fixtures.train(
+            &self.fixtures.federated,
+            "federated",
+            |d| d,
+            "train smoke --quiet --out run train.epochs=0 federated={clients=6,rounds=4,\
+             local_steps=2,evaluate_every=2,algorithm=\"mifa\",participation=\"cyclic\",\
+             cycle=3,participation_mean=0.5,participation_min=0.2}",
+            0,
+        );
+        copy_tree(&run.join("run"), &self.path("run"));
         self
     }
 

@@ -191,12 +191,15 @@ fn train_federated(
             Some(eval) => format!(", {}", eval.describe("test")),
             None => String::new(),
         };
+        let loss = match report.client_loss {
+            Some(loss) => format!(", client loss {loss:.4}"),
+            None => String::new(),
+        };
         eprintln!(
-            "round {}/{}: {} clients, client loss {:.4}{scores}",
+            "round {}/{}: {} clients{loss}{scores}",
             report.round,
             report.rounds,
             report.participants.len(),
-            report.client_loss
         );
     };
     let options = crate::federated::simulator::FederatedOptions {

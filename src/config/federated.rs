@@ -24,17 +24,50 @@ pub struct FederatedConfig {
     /// shards: label-sorted shards per client.
     #[serde(default = "default_shards")]
     pub shards_per_client: usize,
-    /// Who trains each round: `uniform` (`clients_per_round` drawn without replacement) or
-    /// `full` (every client).
+    /// Who trains each round: `uniform` (`clients_per_round` drawn without replacement),
+    /// `full` (every client), or each client on its own with probability p_n: `bernoulli`
+    /// (independently each round), `markov` (a two-state chain whose stationary probability
+    /// is p_n) or `cyclic` (active for a run of rounds in each `cycle`), as FedAU's
+    /// experiments.
     #[serde(default)]
     pub participation: ParticipationName,
     /// uniform: clients drawn per round.
     #[serde(default = "default_per_round")]
     pub clients_per_round: usize,
-    /// How client updates are averaged: `participants` (1/|S| sum over those who trained) or
-    /// `all` (1/N sum, non-participants counting as zero updates).
+    /// bernoulli, markov, cyclic: how the p_n are set: `label_mix` (FedAU's: correlated with
+    /// the client's labels through class weights drawn from Dir(`participation_alpha`)),
+    /// `uniform` (drawn from U[min, 2 mean - min], independent of the data) or `equal`.
     #[serde(default)]
-    pub aggregation: AggregationName,
+    pub probabilities: ProbabilityName,
+    /// The mean participation probability and the floor every p_n is raised to.
+    #[serde(default = "default_participation_mean")]
+    pub participation_mean: f64,
+    #[serde(default = "default_participation_min")]
+    pub participation_min: f64,
+    /// label_mix: concentration of the class weights (small: participation depends strongly
+    /// on the labels a client holds).
+    #[serde(default = "default_alpha")]
+    pub participation_alpha: f64,
+    /// markov: the largest probability of turning active in a round.
+    #[serde(default = "default_markov_to_active")]
+    pub markov_to_active: f64,
+    /// cyclic: rounds in one cycle; client n is active for round(cycle p_n) of them.
+    #[serde(default = "default_cycle")]
+    pub cycle: usize,
+    /// The server's rule: `fedavg`, `fedau` (each update weighted by the client's mean
+    /// participation interval, Wang and Ji, 2023) or `mifa` (the average of every client's
+    /// latest update, Gu et al., 2021).
+    #[serde(default)]
+    pub algorithm: AlgorithmName,
+    /// fedavg: how updates are averaged: `participants` (1/|S| sum over those who trained,
+    /// the default), `all` (1/N sum, non-participants counting as zero updates) or
+    /// `known_probability` (1/N sum of Delta_n / p_n). FedAU and MIFA define their own.
+    #[serde(default)]
+    pub aggregation: Option<AggregationName>,
+    /// fedau: the cutoff K: an absence of K rounds is recorded as an interval of K (none by
+    /// default).
+    #[serde(default)]
+    pub fedau_cutoff: Option<usize>,
     /// The server's step on the averaged update: x <- x + server_lr * average(delta).
     #[serde(default = "default_server_lr")]
     pub server_lr: f64,
@@ -73,6 +106,34 @@ pub enum ParticipationName {
     #[default]
     Uniform,
     Full,
+    Bernoulli,
+    Markov,
+    Cyclic,
+}
+
+impl ParticipationName {
+    /// Whether each client participates with its own probability p_n.
+    pub fn has_probabilities(self) -> bool {
+        matches!(self, Self::Bernoulli | Self::Markov | Self::Cyclic)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbabilityName {
+    #[default]
+    LabelMix,
+    Uniform,
+    Equal,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlgorithmName {
+    #[default]
+    Fedavg,
+    Fedau,
+    Mifa,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +142,7 @@ pub enum AggregationName {
     #[default]
     Participants,
     All,
+    KnownProbability,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +165,22 @@ fn default_server_beta2() -> f64 {
 
 fn default_server_tau() -> f64 {
     1e-3
+}
+
+fn default_participation_mean() -> f64 {
+    0.1
+}
+
+fn default_participation_min() -> f64 {
+    0.02
+}
+
+fn default_markov_to_active() -> f64 {
+    0.05
+}
+
+fn default_cycle() -> usize {
+    100
 }
 
 fn default_alpha() -> f64 {

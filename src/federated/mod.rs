@@ -1,11 +1,15 @@
 //! Federated training as a driver around [`crate::Trainer`]: the training set is split over
-//! simulated clients ([`partition`]), each round some of them ([`participation`]) train a few
-//! local steps from the server's weights, and the server combines what they send
-//! ([`fedavg`]). [`simulator::run`] is what `stoke train` calls for a config with a
-//! `[federated]` section.
+//! simulated clients ([`partition`]), each round some of them ([`participation`], with
+//! [`probabilities`]) train a few local steps from the server's weights, and the server
+//! combines what they send by its rule ([`aggregator`]: [`fedavg`], [`fedau`], [`mifa`]).
+//! [`simulator::run`] is what `stoke train` calls for a config with a `[federated]` section.
 
+pub mod aggregator;
+pub mod fedau;
 pub mod fedavg;
+pub mod mifa;
 pub mod participation;
 pub mod partition;
+pub mod probabilities;
 pub mod server_optimizer;
 pub mod simulator;

@@ -113,7 +113,7 @@ fn dirichlet(
 }
 
 /// Gamma(shape, 1) by Marsaglia and Tsang (2000); shape < 1 through Gamma(shape + 1) U^(1/shape).
-fn gamma(shape: f64, rng: &mut Rng) -> f64 {
+pub(crate) fn gamma(shape: f64, rng: &mut Rng) -> f64 {
     if shape < 1.0 {
         let u = 1.0 - rng.uniform();
         return gamma(shape + 1.0, rng) * u.powf(1.0 / shape);

@@ -1,10 +1,14 @@
-//! The federated round loop in one process: per round, each participant gets a fresh
-//! [`Trainer`] on its own images, seeded by (seed, round, client), starts from the server's
-//! weights and takes `local_steps` steps; the server aggregates the results in client order.
-//! Only participants hold a model, so a thousand clients cost what ten do.
+//! The federated round loop in one process: per round, the sampler picks the participants,
+//! each gets a fresh [`Trainer`] on its own images, seeded by (seed, round, client), starts
+//! from the server's weights and takes `local_steps` steps; the server's rule
+//! ([`super::aggregator`]) combines their updates in client order and its optimizer steps.
+//! Only participants hold a model, so a thousand clients cost what ten do (plus what a
+//! stateful rule such as MIFA keeps per client).
 
+use super::aggregator::{self, Aggregator};
+use super::participation::{Sampler, SamplerState};
 use super::server_optimizer::ServerOptimizer;
-use super::{fedavg, participation, partition};
+use super::{fedavg, partition, probabilities};
 use crate::atomic::write_atomic;
 use crate::config::RunConfig;
 use crate::config::federated::FederatedConfig;
@@ -31,8 +35,8 @@ pub struct RoundReport {
     pub round: usize,
     pub rounds: usize,
     pub participants: Vec<usize>,
-    /// The participants' mean training loss over their local steps.
-    pub client_loss: f64,
+    /// The participants' mean training loss over their local steps (None: nobody took part).
+    pub client_loss: Option<f64>,
     /// The server model on the test split, at `evaluate_every` and the last round.
     pub evaluation: Option<Evaluation>,
     /// Bytes the participants sent and received this round (f32 weights, uncompressed).
@@ -48,11 +52,13 @@ impl RoundReport {
             "step": self.round,
             "round": self.round,
             "participants": self.participants.len(),
-            "client_loss": self.client_loss,
             "bytes_up": self.bytes_up,
             "bytes_down": self.bytes_down,
             "wall_seconds": self.wall_seconds,
         });
+        if let Some(loss) = self.client_loss {
+            line["client_loss"] = loss.into();
+        }
         if let Some(eval) = &self.evaluation {
             line["test_loss"] = eval.test_loss.into();
             if let Some(accuracy) = eval.test_accuracy {
@@ -75,6 +81,8 @@ pub struct FederatedSummary {
     pub wall_seconds: f64,
     pub bytes_up: usize,
     pub bytes_down: usize,
+    /// Memory the server's rule keeps per client (FedAU's intervals, MIFA's updates).
+    pub client_state_bytes: usize,
     /// The server model as a stoke run directory (`stoke eval`, `export`, `sample` read it).
     pub server_run: PathBuf,
 }
@@ -91,6 +99,9 @@ struct Progress {
     /// Test loss and accuracy of the last evaluation.
     test_loss: Option<f64>,
     test_accuracy: Option<f64>,
+    /// Where the markov and cyclic participation chains stand.
+    #[serde(default)]
+    sampler: SamplerState,
 }
 
 const SERVER_FILE: &str = "server.safetensors";
@@ -140,6 +151,19 @@ pub fn run(
     let device = crate::device::parse(&config.device)?;
     let data = crate::datasets::load(&config.dataset, config.seed)?;
     let parts = partition::partition(&data.train.labels, data.num_classes(), fed, config.seed)?;
+    let probabilities = match fed.participation.has_probabilities() {
+        true => probabilities::probabilities(
+            fed,
+            &parts,
+            &data.train.labels,
+            data.num_classes(),
+            config.seed,
+        ),
+        false => Vec::new(),
+    };
+    let mut sampler = Sampler::new(fed, config.seed, probabilities);
+    let known: Vec<f64> = (0..fed.clients).map(|n| sampler.probability(n)).collect();
+    let mut rule = aggregator::build(fed, known);
     let mut server_trainer = Trainer::build(
         &server_config(config),
         &device,
@@ -157,7 +181,9 @@ pub fn run(
                 &checkpoints,
                 &server_trainer.weights(),
                 &mut server_optimizer,
+                rule.as_mut(),
             )?;
+            sampler.state = progress.sampler.clone();
             if progress.round >= fed.rounds {
                 return Err(RunComplete {
                     steps: progress.round,
@@ -188,15 +214,17 @@ pub fn run(
     let keep_last = config.train.keep_last;
     let save = |server: &Weights,
                 optimizer: &ServerOptimizer,
+                rule: &dyn Aggregator,
                 progress: &Progress|
      -> anyhow::Result<Option<PathBuf>> {
         if !leader {
             return Ok(None);
         }
-        let mut files = vec![
+        let mut files = rule.save()?;
+        files.extend([
             (SERVER_FILE, server.to_safetensors_bytes()?),
             (PROGRESS_FILE, serde_json::to_vec_pretty(progress)?),
-        ];
+        ]);
         for (name, state) in [
             (MOMENT_FILES[0], &optimizer.m),
             (MOMENT_FILES[1], &optimizer.v),
@@ -212,14 +240,15 @@ pub fn run(
     for round in progress.round..fed.rounds {
         if agreed(world, cancel.is_cancelled()) {
             progress.wall_seconds = wall(&started);
-            let checkpoint = save(&server, &server_optimizer, &progress)?;
+            progress.sampler = sampler.state.clone();
+            let checkpoint = save(&server, &server_optimizer, rule.as_ref(), &progress)?;
             return Err(Interrupted {
                 step: round,
                 checkpoint,
             }
             .into());
         }
-        let participants = participation::participants(fed, config.seed, round);
+        let participants = sampler.participants(round);
         let mut updates = Vec::with_capacity(participants.len());
         let mut losses = vec![0.0; participants.len()];
         for (slot, &client) in participants.iter().enumerate() {
@@ -239,7 +268,11 @@ pub fn run(
         }
         exchange(world, &mut updates, &mut losses, round)?;
         let loss: f64 = losses.iter().sum();
-        let delta = fedavg::average_delta(&server, &updates, fed.clients, fed.aggregation)?;
+        let deltas = updates
+            .iter()
+            .map(|update| update.sub(&server))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let delta = rule.aggregate(&participants, &deltas, &server.scale(0.0))?;
         server = fedavg::with_buffer_mean(server_optimizer.step(&server, &delta)?, &updates)?;
         let round_bytes = 4 * values * participants.len();
         progress.bytes_up += round_bytes;
@@ -257,7 +290,7 @@ pub fn run(
         let report = RoundReport {
             round: done,
             rounds: fed.rounds,
-            client_loss: loss / participants.len() as f64,
+            client_loss: (!participants.is_empty()).then(|| loss / participants.len() as f64),
             participants,
             evaluation,
             bytes_up: round_bytes,
@@ -269,7 +302,8 @@ pub fn run(
             progress.test_loss = Some(eval.test_loss);
             progress.test_accuracy = eval.test_accuracy;
             progress.wall_seconds = wall(&started);
-            save(&server, &server_optimizer, &progress)?;
+            progress.sampler = sampler.state.clone();
+            save(&server, &server_optimizer, rule.as_ref(), &progress)?;
         }
         on_round(&report);
     }
@@ -286,6 +320,7 @@ pub fn run(
         wall_seconds: wall(&started),
         bytes_up: progress.bytes_up,
         bytes_down: progress.bytes_down,
+        client_state_bytes: rule.state_bytes(),
         server_run,
     };
     if leader {
@@ -351,6 +386,7 @@ fn load_checkpoint(
     checkpoints: &CheckpointDir,
     reference: &Weights,
     optimizer: &mut ServerOptimizer,
+    rule: &mut dyn Aggregator,
 ) -> anyhow::Result<(Weights, Progress)> {
     let dir = checkpoints.latest()?;
     let read = |name: &str| -> anyhow::Result<Weights> {
@@ -361,6 +397,14 @@ fn load_checkpoint(
     let moment = |name: &str| dir.join(name).exists().then(|| read(name)).transpose();
     optimizer.m = moment(MOMENT_FILES[0])?;
     optimizer.v = moment(MOMENT_FILES[1])?;
+    let mut read_state = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        dir.join(name)
+            .exists()
+            .then(|| read_verified(&dir, name))
+            .transpose()
+    };
+    rule.restore(&mut read_state, reference)
+        .with_context(|| format!("restoring the server's rule from {}", dir.display()))?;
     let path = dir.join(PROGRESS_FILE);
     let progress: Progress = serde_json::from_slice(&read_verified(&dir, PROGRESS_FILE)?)
         .with_context(|| format!("{}: not a federated run's progress", path.display()))?;

@@ -307,6 +307,7 @@ fn federated(config: &RunConfig) -> anyhow::Result<()> {
     ] {
         require(key, value, (0.0..1.0).contains(&value), "a value in [0, 1)")?;
     }
+    federated_participation(fed)?;
     if fed.participation == crate::config::federated::ParticipationName::Uniform {
         let k = fed.clients_per_round;
         let allowed = format!("1..={} (federated.clients)", fed.clients);
@@ -315,6 +316,55 @@ fn federated(config: &RunConfig) -> anyhow::Result<()> {
             k,
             (1..=fed.clients).contains(&k),
             &allowed,
+        )?;
+    }
+    Ok(())
+}
+
+/// The participation model's keys, and the keys that belong to one algorithm only.
+fn federated_participation(fed: &crate::config::federated::FederatedConfig) -> anyhow::Result<()> {
+    use crate::config::federated::AlgorithmName;
+    let (mean, min) = (fed.participation_mean, fed.participation_min);
+    require(
+        "federated.participation_mean",
+        mean,
+        mean > 0.0 && mean <= 1.0,
+        "a probability in (0, 1]",
+    )?;
+    require(
+        "federated.participation_min",
+        min,
+        min > 0.0 && min <= mean,
+        "a probability in (0, federated.participation_mean]",
+    )?;
+    positive_finite("federated.participation_alpha", fed.participation_alpha)?;
+    let q = fed.markov_to_active;
+    require(
+        "federated.markov_to_active",
+        q,
+        q > 0.0 && q <= 1.0,
+        "a probability in (0, 1]",
+    )?;
+    require(
+        "federated.cycle",
+        fed.cycle,
+        fed.cycle >= 2,
+        "at least 2 rounds",
+    )?;
+    if fed.algorithm != AlgorithmName::Fedavg
+        && let Some(rule) = fed.aggregation
+    {
+        return Err(usage_error!(
+            "key `federated.aggregation`: {rule:?} is FedAvg's; algorithm {:?} has its own              weighting (leave federated.aggregation out)",
+            fed.algorithm
+        ));
+    }
+    if let Some(k) = fed.fedau_cutoff {
+        require(
+            "federated.fedau_cutoff",
+            k,
+            fed.algorithm == AlgorithmName::Fedau && k >= 1,
+            "at least 1, with algorithm = \"fedau\"",
         )?;
     }
     Ok(())

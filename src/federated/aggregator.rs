@@ -1,0 +1,75 @@
+//! The server's rule for turning a round's client updates into one update: each algorithm
+//! ([`super::fedavg`], [`super::fedau`], [`super::mifa`]) implements [`Aggregator`] in its
+//! own file and may keep per-client state, which the federated checkpoint saves.
+
+use super::{fedau::FedAu, fedavg::FedAvg, mifa::Mifa};
+use crate::config::federated::{AggregationName, AlgorithmName, FederatedConfig};
+use crate::train::Weights;
+
+/// Reads a file of the checkpoint being restored (its verified bytes, None if absent).
+pub type ReadState<'a> = dyn FnMut(&str) -> anyhow::Result<Option<Vec<u8>>> + 'a;
+
+pub trait Aggregator {
+    /// The averaged update from this round's `participants` (ascending, possibly none) and
+    /// their updates Delta_n = x_n - x (same order); `zero` is a zero update of the model's
+    /// shape. Advances the rule's per-client state by one round.
+    fn aggregate(
+        &mut self,
+        participants: &[usize],
+        deltas: &[Weights],
+        zero: &Weights,
+    ) -> anyhow::Result<Weights>;
+
+    /// The per-client state as named checkpoint files (none for stateless rules).
+    fn save(&self) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+        Ok(Vec::new())
+    }
+
+    /// Restores what [`Aggregator::save`] wrote; `reference` tags tensors as the model's.
+    fn restore(&mut self, _read: &mut ReadState, _reference: &Weights) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Bytes of per-client state held in memory.
+    fn state_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// The rule `config.algorithm` names; `probabilities` are the clients' participation
+/// probabilities (FedAvg's `known_probability` divides by them).
+pub fn build(config: &FederatedConfig, probabilities: Vec<f64>) -> Box<dyn Aggregator> {
+    match config.algorithm {
+        AlgorithmName::Fedavg => Box::new(FedAvg {
+            rule: config.aggregation.unwrap_or_default(),
+            clients: config.clients,
+            probabilities,
+        }),
+        AlgorithmName::Fedau => Box::new(FedAu::new(config.clients, config.fedau_cutoff)),
+        AlgorithmName::Mifa => Box::new(Mifa::new(config.clients)),
+    }
+}
+
+/// `items` summed in order, each scaled by its factor; `zero` when there are none.
+pub fn weighted_sum(items: &[(&Weights, f32)], zero: &Weights) -> anyhow::Result<Weights> {
+    let mut sum: Option<Weights> = None;
+    for (weights, factor) in items {
+        let term = match *factor == 1.0 {
+            true => (*weights).clone(),
+            false => weights.scale(*factor),
+        };
+        sum = Some(match sum {
+            None => term,
+            Some(sum) => sum.add(&term)?,
+        });
+    }
+    Ok(sum.unwrap_or_else(|| zero.clone()))
+}
+
+/// The divisor `rule` uses with `participants` of `clients` (FedAvg's plain rules).
+pub(crate) fn divisor(rule: AggregationName, participants: usize, clients: usize) -> usize {
+    match rule {
+        AggregationName::Participants => participants,
+        AggregationName::All | AggregationName::KnownProbability => clients,
+    }
+}

@@ -1,0 +1,136 @@
+//! MIFA (Gu et al., "Fast Federated Learning in the Presence of Arbitrary Device
+//! Unavailability", NeurIPS 2021; IBM/fedau's `mifa` weighting): the server remembers every
+//! client's latest update (zero before its first) and steps on their mean over all N
+//! clients, so a client that is away still counts with what it last sent. The state is one
+//! parameter-sized update per client that has taken part, kept in f32 in memory (exactness:
+//! the mean is recomputed from them each round in client order) and saved whole in each
+//! checkpoint; its size is reported as `client_state_bytes`.
+
+use super::aggregator::{Aggregator, ReadState, weighted_sum};
+use crate::train::{TensorKind, Weights};
+use std::collections::BTreeMap;
+
+const STATE_FILE: &str = "mifa.safetensors";
+
+pub struct Mifa {
+    clients: usize,
+    /// The latest parameter update of each client that has taken part.
+    latest: BTreeMap<usize, Weights>,
+}
+
+impl Mifa {
+    pub fn new(clients: usize) -> Self {
+        Self {
+            clients,
+            latest: BTreeMap::new(),
+        }
+    }
+}
+
+impl Aggregator for Mifa {
+    fn aggregate(
+        &mut self,
+        participants: &[usize],
+        deltas: &[Weights],
+        zero: &Weights,
+    ) -> anyhow::Result<Weights> {
+        for (&n, delta) in participants.iter().zip(deltas) {
+            self.latest.insert(n, delta.only(TensorKind::Parameter));
+        }
+        let items: Vec<(&Weights, f32)> = self.latest.values().map(|w| (w, 1.0)).collect();
+        let sum = weighted_sum(&items, &zero.only(TensorKind::Parameter))?;
+        Ok(sum.scale((1.0 / self.clients as f64) as f32))
+    }
+
+    /// One safetensors file: client n's tensor `name` stored as `n/name`.
+    fn save(&self) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
+        let tensors = self.latest.iter().flat_map(|(n, weights)| {
+            weights
+                .iter()
+                .map(move |(name, tensor)| (format!("{n}/{name}"), tensor.clone()))
+        });
+        let all = Weights::from_tensors(tensors)?;
+        Ok(vec![(STATE_FILE, all.to_safetensors_bytes()?)])
+    }
+
+    fn restore(&mut self, read: &mut ReadState, reference: &Weights) -> anyhow::Result<()> {
+        let bytes = read(STATE_FILE)?
+            .ok_or_else(|| anyhow::anyhow!("the checkpoint has no {STATE_FILE} (MIFA state)"))?;
+        let all = Weights::from_safetensors_bytes(&bytes, std::path::Path::new(STATE_FILE))?;
+        let parameters = reference.only(TensorKind::Parameter);
+        let mut grouped: BTreeMap<usize, Vec<(String, crate::train::WeightTensor)>> =
+            BTreeMap::new();
+        for (key, tensor) in all.iter() {
+            let (client, name) = key
+                .split_once('/')
+                .and_then(|(n, name)| Some((n.parse::<usize>().ok()?, name)))
+                .filter(|(n, _)| *n < self.clients)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{STATE_FILE}: tensor `{key}` is not `CLIENT/NAME`")
+                })?;
+            grouped
+                .entry(client)
+                .or_default()
+                .push((name.to_string(), tensor.clone()));
+        }
+        self.latest.clear();
+        for (client, tensors) in grouped {
+            let weights = Weights::from_tensors(tensors)?.with_kinds_of(&parameters);
+            anyhow::ensure!(
+                weights.len() == parameters.len()
+                    && weights
+                        .iter()
+                        .all(|(name, t)| parameters.get(name).is_some_and(|p| p.shape == t.shape)),
+                "{STATE_FILE}: client {client}'s update does not match the model's parameters"
+            );
+            self.latest.insert(client, weights);
+        }
+        Ok(())
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.latest.values().map(|w| 4 * w.num_values()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federated::fedavg::tests::weights;
+
+    /// By hand, N = 4: round 1 clients 0 and 2 send [4] and [8]: (4 + 8) / 4 = 3; round 2
+    /// client 2 alone sends [-4]: (4 - 4) / 4 = 0; round 3 nobody: still 0; round 4 client 1
+    /// sends [12]: (4 + 12 - 4) / 4 = 3. Buffers are not remembered. Exact in f32.
+    #[test]
+    fn averages_the_latest_update_of_every_client() {
+        let mut mifa = Mifa::new(4);
+        let zero = weights(&[0.0], &[0.0]);
+        let d = |x: f32| weights(&[x], &[5.0]);
+        let mut step = |participants: &[usize], deltas: &[Weights]| {
+            let update = mifa.aggregate(participants, deltas, &zero).unwrap();
+            assert!(update.get("bn.running_mean").is_none());
+            update.get("w").unwrap().values[0]
+        };
+        assert_eq!(step(&[0, 2], &[d(4.0), d(8.0)]), 3.0);
+        assert_eq!(step(&[2], &[d(-4.0)]), 0.0);
+        assert_eq!(step(&[], &[]), 0.0);
+        assert_eq!(step(&[1], &[d(12.0)]), 3.0);
+        assert_eq!(mifa.state_bytes(), 3 * 4);
+        let saved = mifa.save().unwrap();
+        let mut restored = Mifa::new(4);
+        let mut read = |name: &str| Ok(saved.iter().find(|f| f.0 == name).map(|f| f.1.clone()));
+        restored.restore(&mut read, &zero).unwrap();
+        assert_eq!(restored.latest, mifa.latest);
+        assert_eq!(
+            restored
+                .aggregate(&[], &[], &zero)
+                .unwrap()
+                .get("w")
+                .unwrap()
+                .values,
+            [3.0]
+        );
+        let mut fewer = Mifa::new(2);
+        assert!(fewer.restore(&mut read, &zero).is_err());
+    }
+}
