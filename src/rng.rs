@@ -23,6 +23,8 @@ pub enum Stream {
     Federated = 11,
     /// Federated participation: each client's probability and its draws per round.
     Participation = 12,
+    /// Simulated compute times of federated clients' tasks.
+    Clock = 13,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

@@ -466,6 +466,9 @@ mod mpi {
             "federated={clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedau\",\
              participation=\"markov\",participation_mean=0.5,participation_min=0.2,\
              markov_to_active=0.5}",
+            // Stale models kept on every rank: FedBuff's clients work from older versions.
+            "federated={clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedbuff\",\
+             fedbuff_size=2,participation=\"full\",compute_spread=0.5}",
         ] {
             federated_run_on_two_ranks_equals_one_process(federated);
         }

@@ -92,6 +92,85 @@ fn one_round_of_full_batch_fedavg_is_one_step_of_gradient_descent() {
     assert!(difference < 1e-6, "max |fedavg - gd| = {difference}");
 }
 
+/// When every client returns within each aggregation interval, FedFix (weighted: d_i =
+/// ceil(tau_i / dt) / N = 1/N) and FedBuff with c = N (identical: 1/c) are FedAvg over all
+/// clients: the same clients train from the same models with the same seeds, and only the
+/// order of scaling and summing differs, which with N = 4 (scaling by 1/4 is exact) leaves
+/// the weights bit for bit equal. Their clocks: FedFix ticks every dt = 1; FedBuff waits for
+/// the slowest client, tau = 1.
+#[test]
+fn fedfix_and_fedbuff_with_everyone_on_time_are_fedavg() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = "clients=4,rounds=3,local_steps=2,participation=\"full\",compute_spread=0.5";
+    let run = |name: &str, rule: &str| {
+        let section = format!("federated={{{common},{rule}}}");
+        let summary = federated(&[&section], &dir.path().join(name));
+        let _generator = common::device_generator();
+        let metrics = stoke::train::metrics::read_without_timing(
+            &dir.path().join(name).join("metrics.jsonl"),
+        )
+        .unwrap();
+        let clocks: Vec<f64> = metrics
+            .iter()
+            .map(|m| m["clock"].as_f64().unwrap())
+            .collect();
+        (simulator::server_weights(&summary).unwrap(), clocks)
+    };
+    let (fedavg, fedavg_clock) = run("fedavg", "aggregation=\"all\"");
+    let (fedfix, fedfix_clock) = run("fedfix", "algorithm=\"fedfix\",fedfix_interval=1.0");
+    let (fedbuff, fedbuff_clock) = run(
+        "fedbuff",
+        "algorithm=\"fedbuff\",fedbuff_size=4,async_weights=\"identical\"",
+    );
+    assert_eq!(fedavg_clock, [1.0, 2.0, 3.0]);
+    assert_eq!(fedfix_clock, fedavg_clock);
+    assert_eq!(fedbuff_clock, fedavg_clock);
+    for (name, other) in [("fedfix", &fedfix), ("fedbuff", &fedbuff)] {
+        assert_eq!(max_difference(&fedavg, other), 0.0, "{name}");
+    }
+}
+
+/// `federated.max_clock` ends a run at its last aggregation before that simulated time:
+/// async FedAvg with tau = 1, 0.75, 0.5 aggregates at 0.5, 0.75, 1, 1, 1.5, 1.5, 2, ...,
+/// so max_clock = 1.2 keeps 4; the last is evaluated and checkpointed, and resuming
+/// reports the run complete.
+#[test]
+fn max_clock_ends_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = [
+        "federated={clients=3,rounds=50,local_steps=1,evaluate_every=10,algorithm=\"async_fedavg\",participation=\"full\",compute_spread=0.5,max_clock=1.2}",
+    ];
+    let summary = federated(&extra, &dir.path().join("run"));
+    assert_eq!((summary.rounds, summary.clock), (4, 1.0));
+    assert!(summary.test_accuracy.is_some());
+    let metrics =
+        stoke::train::metrics::read_without_timing(&dir.path().join("run").join("metrics.jsonl"))
+            .unwrap();
+    let clocks: Vec<f64> = metrics
+        .iter()
+        .map(|m| m["clock"].as_f64().unwrap())
+        .collect();
+    assert_eq!(clocks, [0.5, 0.75, 1.0, 1.0]);
+    assert!(metrics[3].get("test_accuracy").is_some());
+    let mut overrides = PLAIN.to_vec();
+    overrides.extend_from_slice(&extra);
+    let (config, resolved) = smoke(&overrides);
+    let _generator = common::device_generator();
+    let again = simulator::run(
+        &config,
+        &resolved,
+        &options(&dir.path().join("run"), true, CancelToken::new()),
+        &mut |_| {},
+    );
+    let complete = again.unwrap_err();
+    assert!(
+        complete
+            .downcast_ref::<stoke::train::RunComplete>()
+            .is_some(),
+        "{complete:#}"
+    );
+}
+
 /// The same config gives the same server model bit for bit, and the same metrics.
 #[test]
 fn federated_runs_are_reproducible() {
@@ -224,8 +303,9 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
 /// Stopped after round 3 (checkpoint on the way out) and resumed, a federated run ends with
 /// the uninterrupted run's server model bit for bit and the same metrics; resuming the
 /// finished run changes nothing. Run for each kind of state a checkpoint must carry: the
-/// FedAdam server's moments; FedAU's intervals and the markov chains' states; MIFA's stored
-/// updates, the cyclic chains and a momentum server.
+/// FedAdam server's moments; FedAU's intervals and the markov chains' states; the older
+/// server models asynchronous clients still work from (FedBuff with jittered compute times,
+/// async FedAvg); MIFA's stored updates, the cyclic chains and a momentum server.
 #[test]
 fn a_resumed_federated_run_equals_the_uninterrupted_one() {
     let probabilities = "participation_mean=0.5,participation_min=0.2";
@@ -237,6 +317,14 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
         (
             "fedau-markov",
             format!("federated={{clients=6,rounds=6,local_steps=2,evaluate_every=2,algorithm=\"fedau\",fedau_cutoff=2,participation=\"markov\",markov_to_active=0.5,{probabilities}}}"),
+        ),
+        (
+            "fedbuff-jitter",
+            "federated={clients=6,rounds=6,local_steps=2,evaluate_every=2,algorithm=\"fedbuff\",fedbuff_size=2,participation=\"full\",compute_spread=0.5,compute_jitter=0.3}".to_string(),
+        ),
+        (
+            "async-fedavg",
+            "federated={clients=6,rounds=6,local_steps=2,evaluate_every=2,algorithm=\"async_fedavg\",participation=\"full\",compute_spread=0.8,server_lr=0.5}".to_string(),
         ),
         (
             "mifa-cyclic",

@@ -55,8 +55,10 @@ pub struct FederatedConfig {
     #[serde(default = "default_cycle")]
     pub cycle: usize,
     /// The server's rule: `fedavg`, `fedau` (each update weighted by the client's mean
-    /// participation interval, Wang and Ji, 2023) or `mifa` (the average of every client's
-    /// latest update, Gu et al., 2021).
+    /// participation interval, Wang and Ji, 2023), `mifa` (the average of every client's
+    /// latest update, Gu et al., 2021), or on a simulated clock where every client works on
+    /// the model it last received and the server aggregates `async_fedavg` (each arrival),
+    /// `fedfix` (every `fedfix_interval`) or `fedbuff` (every `fedbuff_size` arrivals).
     #[serde(default)]
     pub algorithm: AlgorithmName,
     /// fedavg: how updates are averaged: `participants` (1/|S| sum over those who trained,
@@ -64,6 +66,29 @@ pub struct FederatedConfig {
     /// `known_probability` (1/N sum of Delta_n / p_n). FedAU and MIFA define their own.
     #[serde(default)]
     pub aggregation: Option<AggregationName>,
+    /// async_fedavg, fedfix, fedbuff: the aggregation weights d_i of "A General Theory for
+    /// Federated Optimization with Asynchronous and Heterogeneous Clients Updates" (Fraboni
+    /// et al., JMLR 2023): `weighted` (the paper's, which make every client count 1/N in
+    /// expectation whatever its speed) or `identical` (async: 1, fedfix: 1/N, fedbuff: 1/c).
+    #[serde(default)]
+    pub async_weights: AsyncWeightsName,
+    /// fedfix: the server aggregates whatever arrived every this much simulated time.
+    #[serde(default = "default_fedfix_interval")]
+    pub fedfix_interval: f64,
+    /// fedbuff: the server aggregates as soon as this many clients have returned.
+    #[serde(default = "default_fedbuff_size")]
+    pub fedbuff_size: usize,
+    /// Simulated compute time of a client's local work: client i of N takes
+    /// tau_i = 1 - compute_spread * i / (N - 1) (the paper's linear scenario; 0: all take 1),
+    /// times a mean-one log-normal factor exp(s z - s^2 / 2) per task with s =
+    /// `compute_jitter`, drawn from (seed, client, task).
+    #[serde(default)]
+    pub compute_spread: f64,
+    #[serde(default)]
+    pub compute_jitter: f64,
+    /// Stop at the last aggregation before this simulated time (with `rounds` as a bound).
+    #[serde(default)]
+    pub max_clock: Option<f64>,
     /// fedau: the cutoff K: an absence of K rounds is recorded as an interval of K (none by
     /// default).
     #[serde(default)]
@@ -134,6 +159,24 @@ pub enum AlgorithmName {
     Fedavg,
     Fedau,
     Mifa,
+    AsyncFedavg,
+    Fedfix,
+    Fedbuff,
+}
+
+impl AlgorithmName {
+    /// Whether clients work on their own clock and return to the server when done.
+    pub fn is_asynchronous(self) -> bool {
+        matches!(self, Self::AsyncFedavg | Self::Fedfix | Self::Fedbuff)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AsyncWeightsName {
+    #[default]
+    Weighted,
+    Identical,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +220,14 @@ fn default_participation_min() -> f64 {
 
 fn default_markov_to_active() -> f64 {
     0.05
+}
+
+fn default_fedfix_interval() -> f64 {
+    0.5
+}
+
+fn default_fedbuff_size() -> usize {
+    10
 }
 
 fn default_cycle() -> usize {

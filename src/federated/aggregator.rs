@@ -2,6 +2,7 @@
 //! ([`super::fedavg`], [`super::fedau`], [`super::mifa`]) implements [`Aggregator`] in its
 //! own file and may keep per-client state, which the federated checkpoint saves.
 
+use super::clock::{AsyncClock, AsyncWeights};
 use super::{fedau::FedAu, fedavg::FedAvg, mifa::Mifa};
 use crate::config::federated::{AggregationName, AlgorithmName, FederatedConfig};
 use crate::train::Weights;
@@ -37,9 +38,14 @@ pub trait Aggregator {
 }
 
 /// The rule `config.algorithm` names; `probabilities` are the clients' participation
-/// probabilities (FedAvg's `known_probability` divides by them).
-pub fn build(config: &FederatedConfig, probabilities: Vec<f64>) -> Box<dyn Aggregator> {
-    match config.algorithm {
+/// probabilities (FedAvg's `known_probability` divides by them), `clock` the asynchronous
+/// schedule (its rules' weights depend on it).
+pub fn build(
+    config: &FederatedConfig,
+    probabilities: Vec<f64>,
+    clock: Option<&AsyncClock>,
+) -> anyhow::Result<Box<dyn Aggregator>> {
+    Ok(match config.algorithm {
         AlgorithmName::Fedavg => Box::new(FedAvg {
             rule: config.aggregation.unwrap_or_default(),
             clients: config.clients,
@@ -47,7 +53,13 @@ pub fn build(config: &FederatedConfig, probabilities: Vec<f64>) -> Box<dyn Aggre
         }),
         AlgorithmName::Fedau => Box::new(FedAu::new(config.clients, config.fedau_cutoff)),
         AlgorithmName::Mifa => Box::new(Mifa::new(config.clients)),
-    }
+        AlgorithmName::AsyncFedavg | AlgorithmName::Fedfix | AlgorithmName::Fedbuff => {
+            let clock = clock.ok_or_else(|| {
+                anyhow::anyhow!("{:?} needs the asynchronous clock", config.algorithm)
+            })?;
+            Box::new(AsyncWeights::new(config, clock))
+        }
+    })
 }
 
 /// `items` summed in order, each scaled by its factor; `zero` when there are none.

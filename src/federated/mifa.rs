@@ -7,6 +7,7 @@
 //! checkpoint; its size is reported as `client_state_bytes`.
 
 use super::aggregator::{Aggregator, ReadState, weighted_sum};
+use super::keyed_weights;
 use crate::train::{TensorKind, Weights};
 use std::collections::BTreeMap;
 
@@ -44,47 +45,14 @@ impl Aggregator for Mifa {
 
     /// One safetensors file: client n's tensor `name` stored as `n/name`.
     fn save(&self) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
-        let tensors = self.latest.iter().flat_map(|(n, weights)| {
-            weights
-                .iter()
-                .map(move |(name, tensor)| (format!("{n}/{name}"), tensor.clone()))
-        });
-        let all = Weights::from_tensors(tensors)?;
-        Ok(vec![(STATE_FILE, all.to_safetensors_bytes()?)])
+        Ok(vec![(STATE_FILE, keyed_weights::pack(&self.latest)?)])
     }
 
     fn restore(&mut self, read: &mut ReadState, reference: &Weights) -> anyhow::Result<()> {
         let bytes = read(STATE_FILE)?
             .ok_or_else(|| anyhow::anyhow!("the checkpoint has no {STATE_FILE} (MIFA state)"))?;
-        let all = Weights::from_safetensors_bytes(&bytes, std::path::Path::new(STATE_FILE))?;
         let parameters = reference.only(TensorKind::Parameter);
-        let mut grouped: BTreeMap<usize, Vec<(String, crate::train::WeightTensor)>> =
-            BTreeMap::new();
-        for (key, tensor) in all.iter() {
-            let (client, name) = key
-                .split_once('/')
-                .and_then(|(n, name)| Some((n.parse::<usize>().ok()?, name)))
-                .filter(|(n, _)| *n < self.clients)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("{STATE_FILE}: tensor `{key}` is not `CLIENT/NAME`")
-                })?;
-            grouped
-                .entry(client)
-                .or_default()
-                .push((name.to_string(), tensor.clone()));
-        }
-        self.latest.clear();
-        for (client, tensors) in grouped {
-            let weights = Weights::from_tensors(tensors)?.with_kinds_of(&parameters);
-            anyhow::ensure!(
-                weights.len() == parameters.len()
-                    && weights
-                        .iter()
-                        .all(|(name, t)| parameters.get(name).is_some_and(|p| p.shape == t.shape)),
-                "{STATE_FILE}: client {client}'s update does not match the model's parameters"
-            );
-            self.latest.insert(client, weights);
-        }
+        self.latest = keyed_weights::unpack(&bytes, STATE_FILE, &parameters, self.clients)?;
         Ok(())
     }
 

@@ -1,12 +1,15 @@
 //! Federated training as a driver around [`crate::Trainer`]: the training set is split over
 //! simulated clients ([`partition`]), each round some of them ([`participation`], with
 //! [`probabilities`]) train a few local steps from the server's weights, and the server
-//! combines what they send by its rule ([`aggregator`]: [`fedavg`], [`fedau`], [`mifa`]).
+//! combines what they send by its rule ([`aggregator`]: [`fedavg`], [`fedau`], [`mifa`]),
+//! or on a simulated [`clock`] clients work asynchronously (async FedAvg, FedFix, FedBuff).
 //! [`simulator::run`] is what `stoke train` calls for a config with a `[federated]` section.
 
 pub mod aggregator;
+pub mod clock;
 pub mod fedau;
 pub mod fedavg;
+pub mod keyed_weights;
 pub mod mifa;
 pub mod participation;
 pub mod partition;

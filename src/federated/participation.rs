@@ -19,6 +19,7 @@ use crate::rng::{Rng, Stream};
 use serde::{Deserialize, Serialize};
 
 /// The participants of each round in turn; call [`Sampler::participants`] once per round.
+#[derive(Clone, Debug)]
 pub struct Sampler {
     mode: ParticipationName,
     clients: usize,

@@ -6,9 +6,10 @@
 //! stateful rule such as MIFA keeps per client).
 
 use super::aggregator::{self, Aggregator};
+use super::clock::{AsyncClock, ComputeTimes};
 use super::participation::{Sampler, SamplerState};
 use super::server_optimizer::ServerOptimizer;
-use super::{fedavg, partition, probabilities};
+use super::{fedavg, keyed_weights, partition, probabilities};
 use crate::atomic::write_atomic;
 use crate::config::RunConfig;
 use crate::config::federated::FederatedConfig;
@@ -25,6 +26,7 @@ use crate::usage_error;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -42,6 +44,10 @@ pub struct RoundReport {
     /// Bytes the participants sent and received this round (f32 weights, uncompressed).
     pub bytes_up: usize,
     pub bytes_down: usize,
+    /// Bytes uploaded since the run began.
+    pub total_bytes_up: usize,
+    /// Simulated time at the end of the round ([`super::clock`]).
+    pub clock: f64,
     pub wall_seconds: f64,
 }
 
@@ -54,6 +60,8 @@ impl RoundReport {
             "participants": self.participants.len(),
             "bytes_up": self.bytes_up,
             "bytes_down": self.bytes_down,
+            "total_bytes_up": self.total_bytes_up,
+            "clock": self.clock,
             "wall_seconds": self.wall_seconds,
         });
         if let Some(loss) = self.client_loss {
@@ -78,6 +86,8 @@ pub struct FederatedSummary {
     pub test_loss: f64,
     pub rounds: usize,
     pub clients: usize,
+    /// Simulated time at the end ([`super::clock`]).
+    pub clock: f64,
     pub wall_seconds: f64,
     pub bytes_up: usize,
     pub bytes_down: usize,
@@ -102,12 +112,20 @@ struct Progress {
     /// Where the markov and cyclic participation chains stand.
     #[serde(default)]
     sampler: SamplerState,
+    /// Simulated time.
+    #[serde(default)]
+    clock: f64,
+    /// The run ended at `federated.max_clock` before its rounds.
+    #[serde(default)]
+    out_of_time: bool,
 }
 
 const SERVER_FILE: &str = "server.safetensors";
 const PROGRESS_FILE: &str = "federated.json";
 /// The server optimizer's first and second moments, when it has them.
 const MOMENT_FILES: [&str; 2] = ["server_m.safetensors", "server_v.safetensors"];
+/// Older server models that asynchronous clients are still working from.
+const VERSIONS_FILE: &str = "versions.safetensors";
 
 /// Where and how a federated run trains.
 #[derive(Clone, Debug, Default)]
@@ -163,7 +181,14 @@ pub fn run(
     };
     let mut sampler = Sampler::new(fed, config.seed, probabilities);
     let known: Vec<f64> = (0..fed.clients).map(|n| sampler.probability(n)).collect();
-    let mut rule = aggregator::build(fed, known);
+    let times = ComputeTimes::new(fed, config.seed);
+    let mut async_clock = fed
+        .algorithm
+        .is_asynchronous()
+        .then(|| AsyncClock::new(fed, times.clone()));
+    let mut rule = aggregator::build(fed, known, async_clock.as_ref())?;
+    // Server models older than the current one that asynchronous clients work from.
+    let mut versions: BTreeMap<usize, Weights> = BTreeMap::new();
     let mut server_trainer = Trainer::build(
         &server_config(config),
         &device,
@@ -184,7 +209,11 @@ pub fn run(
                 rule.as_mut(),
             )?;
             sampler.state = progress.sampler.clone();
-            if progress.round >= fed.rounds {
+            if let Some(clock) = &mut async_clock {
+                while clock.done() < progress.round && clock.next_aggregation().is_some() {}
+                versions = load_versions(&checkpoints, &server, progress.round)?;
+            }
+            if progress.round >= fed.rounds || progress.out_of_time {
                 return Err(RunComplete {
                     steps: progress.round,
                     length: "federated.rounds",
@@ -215,12 +244,16 @@ pub fn run(
     let save = |server: &Weights,
                 optimizer: &ServerOptimizer,
                 rule: &dyn Aggregator,
+                versions: &BTreeMap<usize, Weights>,
                 progress: &Progress|
      -> anyhow::Result<Option<PathBuf>> {
         if !leader {
             return Ok(None);
         }
         let mut files = rule.save()?;
+        if !versions.is_empty() {
+            files.push((VERSIONS_FILE, keyed_weights::pack(versions)?));
+        }
         files.extend([
             (SERVER_FILE, server.to_safetensors_bytes()?),
             (PROGRESS_FILE, serde_json::to_vec_pretty(progress)?),
@@ -241,14 +274,45 @@ pub fn run(
         if agreed(world, cancel.is_cancelled()) {
             progress.wall_seconds = wall(&started);
             progress.sampler = sampler.state.clone();
-            let checkpoint = save(&server, &server_optimizer, rule.as_ref(), &progress)?;
+            let checkpoint = save(
+                &server,
+                &server_optimizer,
+                rule.as_ref(),
+                &versions,
+                &progress,
+            )?;
             return Err(Interrupted {
                 step: round,
                 checkpoint,
             }
             .into());
         }
-        let participants = sampler.participants(round);
+        // Who returns work this round, from which server model (version), and when.
+        let (participants, started_from, clock) = match &mut async_clock {
+            Some(clock) => match clock.next_aggregation() {
+                Some(aggregation) => {
+                    let (clients, from) = aggregation
+                        .arrivals
+                        .iter()
+                        .map(|a| (a.client, a.version))
+                        .unzip();
+                    (clients, from, aggregation.time)
+                }
+                None => break,
+            },
+            None => {
+                let participants = sampler.participants(round);
+                let slowest = slowest(&times, &participants, round);
+                let from = vec![round; participants.len()];
+                (participants, from, progress.clock + slowest)
+            }
+        };
+        let start = |version: usize| match version == round {
+            true => Ok(&server),
+            false => versions.get(&version).ok_or_else(|| {
+                anyhow::anyhow!("server model {version} of an asynchronous client was not kept")
+            }),
+        };
         let mut updates = Vec::with_capacity(participants.len());
         let mut losses = vec![0.0; participants.len()];
         for (slot, &client) in participants.iter().enumerate() {
@@ -257,11 +321,12 @@ pub fn run(
                 updates.push(server.scale(0.0));
                 continue;
             }
+            let version = started_from[slot];
             let local = client_data(&data, &parts[client]);
-            let local_config = client_config(config, fed, round, client, local.train.len());
+            let local_config = client_config(config, fed, version, client, local.train.len());
             let mut trainer =
                 Trainer::build(&local_config, &device, Some(local), Setup::default())?;
-            trainer.set_weights(&server)?;
+            trainer.set_weights(start(version)?)?;
             let reports = trainer.run_steps(fed.local_steps)?;
             losses[slot] = reports.iter().map(|r| r.loss).sum::<f64>() / reports.len() as f64;
             updates.push(trainer.weights());
@@ -270,16 +335,37 @@ pub fn run(
         let loss: f64 = losses.iter().sum();
         let deltas = updates
             .iter()
-            .map(|update| update.sub(&server))
+            .zip(&started_from)
+            .map(|(update, &version)| update.sub(start(version)?))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let delta = rule.aggregate(&participants, &deltas, &server.scale(0.0))?;
-        server = fedavg::with_buffer_mean(server_optimizer.step(&server, &delta)?, &updates)?;
+        let next = fedavg::with_buffer_mean(server_optimizer.step(&server, &delta)?, &updates)?;
+        let previous = std::mem::replace(&mut server, next);
+        if let Some(clock) = &async_clock {
+            // Keep the models clients still work from: the one just replaced if some client
+            // started from it, and older ones while their clients are away.
+            let held = clock.held_versions();
+            versions.insert(round, previous);
+            versions.retain(|version, _| held.contains(version));
+        }
+        progress.clock = clock;
         let round_bytes = 4 * values * participants.len();
         progress.bytes_up += round_bytes;
+        let total_bytes_up = progress.bytes_up;
         progress.bytes_down += round_bytes;
         progress.round = round + 1;
         let done = progress.round;
-        let due = done.is_multiple_of(fed.evaluate_every) || done == fed.rounds;
+        // The next round would pass federated.max_clock: this one ends the run.
+        progress.out_of_time = done < fed.rounds
+            && match &async_clock {
+                Some(clock) => clock.clone().next_aggregation().is_none(),
+                None => fed.max_clock.is_some_and(|max| {
+                    let next = sampler.clone().participants(done);
+                    clock + slowest(&times, &next, done) > max
+                }),
+            };
+        let last = done == fed.rounds || progress.out_of_time;
+        let due = done.is_multiple_of(fed.evaluate_every) || last;
         let evaluation = match due && leader {
             true => {
                 server_trainer.set_weights(&server)?;
@@ -295,6 +381,8 @@ pub fn run(
             evaluation,
             bytes_up: round_bytes,
             bytes_down: round_bytes,
+            total_bytes_up,
+            clock,
             wall_seconds: wall(&started),
         };
         metrics.write(&report.to_json())?;
@@ -303,9 +391,18 @@ pub fn run(
             progress.test_accuracy = eval.test_accuracy;
             progress.wall_seconds = wall(&started);
             progress.sampler = sampler.state.clone();
-            save(&server, &server_optimizer, rule.as_ref(), &progress)?;
+            save(
+                &server,
+                &server_optimizer,
+                rule.as_ref(),
+                &versions,
+                &progress,
+            )?;
         }
         on_round(&report);
+        if progress.out_of_time {
+            break;
+        }
     }
     let server_run = out_dir.join("server");
     if leader {
@@ -315,12 +412,14 @@ pub fn run(
     let summary = FederatedSummary {
         test_accuracy: progress.test_accuracy,
         test_loss: progress.test_loss.unwrap_or(f64::NAN),
-        rounds: fed.rounds,
+        rounds: progress.round,
         clients: fed.clients,
+        clock: progress.clock,
         wall_seconds: wall(&started),
         bytes_up: progress.bytes_up,
         bytes_down: progress.bytes_down,
-        client_state_bytes: rule.state_bytes(),
+        client_state_bytes: rule.state_bytes()
+            + versions.values().map(|w| 4 * w.num_values()).sum::<usize>(),
         server_run,
     };
     if leader {
@@ -418,6 +517,29 @@ fn load_checkpoint(
     Ok((server, progress))
 }
 
+/// How long a synchronous round takes: its slowest participant (nobody: no time).
+fn slowest(times: &ComputeTimes, participants: &[usize], round: usize) -> f64 {
+    participants
+        .iter()
+        .map(|&n| times.task(n, round))
+        .fold(0.0, f64::max)
+}
+
+/// The older server models saved with the latest checkpoint (none for a synchronous run).
+fn load_versions(
+    checkpoints: &CheckpointDir,
+    reference: &Weights,
+    round: usize,
+) -> anyhow::Result<BTreeMap<usize, Weights>> {
+    let dir = checkpoints.latest()?;
+    if !dir.join(VERSIONS_FILE).exists() {
+        return Ok(BTreeMap::new());
+    }
+    let bytes = read_verified(&dir, VERSIONS_FILE)?;
+    keyed_weights::unpack(&bytes, VERSIONS_FILE, reference, round)
+        .with_context(|| format!("{}", dir.join(VERSIONS_FILE).display()))
+}
+
 /// The server model's own config: the run without `[federated]`, one nominal step (the
 /// server Trainer only holds and evaluates weights).
 fn server_config(config: &RunConfig) -> RunConfig {
@@ -429,11 +551,12 @@ fn server_config(config: &RunConfig) -> RunConfig {
 }
 
 /// A participant's config: its own seed (data order, augmentation, dropout) from (seed,
-/// round, client), `local_steps` steps, and a batch no larger than its data.
+/// server model version it starts from: the round in synchronous runs, client),
+/// `local_steps` steps, and a batch no larger than its data.
 fn client_config(
     config: &RunConfig,
     fed: &FederatedConfig,
-    round: usize,
+    version: usize,
     client: usize,
     images: usize,
 ) -> RunConfig {
@@ -441,7 +564,7 @@ fn client_config(
     local.seed = rng::key(
         config.seed,
         Stream::Federated,
-        round as u64,
+        version as u64,
         2 + client as u64,
     );
     local.train.steps = fed.local_steps;

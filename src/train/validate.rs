@@ -359,6 +359,7 @@ fn federated_participation(fed: &crate::config::federated::FederatedConfig) -> a
             fed.algorithm
         ));
     }
+    federated_clock(fed)?;
     if let Some(k) = fed.fedau_cutoff {
         require(
             "federated.fedau_cutoff",
@@ -366,6 +367,46 @@ fn federated_participation(fed: &crate::config::federated::FederatedConfig) -> a
             fed.algorithm == AlgorithmName::Fedau && k >= 1,
             "at least 1, with algorithm = \"fedau\"",
         )?;
+    }
+    Ok(())
+}
+
+/// The simulated clock's keys, and what the asynchronous algorithms need.
+fn federated_clock(fed: &crate::config::federated::FederatedConfig) -> anyhow::Result<()> {
+    use crate::config::federated::ParticipationName;
+    let spread = fed.compute_spread;
+    require(
+        "federated.compute_spread",
+        spread,
+        (0.0..1.0).contains(&spread),
+        "a value in [0, 1) (the fastest client takes 1 - spread of the slowest's time)",
+    )?;
+    let jitter = fed.compute_jitter;
+    require(
+        "federated.compute_jitter",
+        jitter,
+        (0.0..=3.0).contains(&jitter),
+        "a log-normal sigma in [0, 3]",
+    )?;
+    positive_finite("federated.fedfix_interval", fed.fedfix_interval)?;
+    if fed.algorithm == crate::config::federated::AlgorithmName::Fedbuff {
+        require(
+            "federated.fedbuff_size",
+            fed.fedbuff_size,
+            (1..=fed.clients).contains(&fed.fedbuff_size),
+            &format!("1..={} (federated.clients)", fed.clients),
+        )?;
+    }
+    if let Some(max) = fed.max_clock {
+        positive_finite("federated.max_clock", max)?;
+    }
+    if fed.algorithm.is_asynchronous() && fed.participation != ParticipationName::Full {
+        return Err(usage_error!(
+            "key `federated.participation`: {:?} keeps every client working on its own clock; \
+             set participation = \"full\" (got {:?})",
+            fed.algorithm,
+            fed.participation
+        ));
     }
     Ok(())
 }
