@@ -482,6 +482,7 @@ mod mpi {
                 "train",
                 "smoke",
                 "train.epochs=0",
+                "schedule.name=\"constant\"",
                 federated,
                 "--quiet",
                 "--out",

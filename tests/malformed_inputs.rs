@@ -2447,21 +2447,28 @@ const CASES: &[Case] = &[
     Case {
         name: "federated: a participation floor above the mean",
         setup: |d| d,
-        args: "train smoke --quiet --out out train.epochs=0 federated={clients=4,rounds=1,local_steps=1,participation=\"bernoulli\",participation_min=0.5}",
+        args: "train smoke --quiet --out out train.epochs=0 schedule.name=\"constant\" federated={clients=4,rounds=1,local_steps=1,participation=\"bernoulli\",participation_min=0.5}",
         exit: 2,
         mentions: &["federated.participation_min", "0.5"],
     },
     Case {
         name: "federated: a markov chain that never turns active",
         setup: |d| d,
-        args: "train smoke --quiet --out out train.epochs=0 federated={clients=4,rounds=1,local_steps=1,participation=\"markov\",markov_to_active=0}",
+        args: "train smoke --quiet --out out train.epochs=0 schedule.name=\"constant\" federated={clients=4,rounds=1,local_steps=1,participation=\"markov\",markov_to_active=0}",
         exit: 2,
         mentions: &["federated.markov_to_active"],
     },
     Case {
+        name: "federated: a schedule that would restart in every round",
+        setup: |d| d,
+        args: "train smoke --quiet --out out train.epochs=0 federated={clients=4,rounds=1,local_steps=1}",
+        exit: 2,
+        mentions: &["schedule.name", "constant"],
+    },
+    Case {
         name: "federated: an unknown algorithm",
         setup: |d| d,
-        args: "train smoke --quiet --out out train.epochs=0 federated={clients=4,rounds=1,local_steps=1,algorithm=\"fedprox\"}",
+        args: "train smoke --quiet --out out train.epochs=0 schedule.name=\"constant\" federated={clients=4,rounds=1,local_steps=1,algorithm=\"fedprox\"}",
         exit: 2,
         mentions: &["fedprox"],
     },
@@ -3116,7 +3123,8 @@ impl Dir<'_> {
             &self.fixtures.federated,
             "federated",
             |d| d,
-            "train smoke --quiet --out run train.epochs=0 federated={clients=6,rounds=4,\
+            "train smoke --quiet --out run train.epochs=0 schedule.name=\"constant\" \
+             federated={clients=6,rounds=4,\
              local_steps=2,evaluate_every=2,algorithm=\"mifa\",participation=\"cyclic\",\
              cycle=3,participation_mean=0.5,participation_min=0.2}",
             0,

@@ -307,6 +307,13 @@ fn federated(config: &RunConfig) -> anyhow::Result<()> {
     ] {
         require(key, value, (0.0..1.0).contains(&value), "a value in [0, 1)")?;
     }
+    if config.schedule.name != crate::config::schema::ScheduleName::Constant {
+        return Err(usage_error!(
+            "key `schedule.name`: {:?} would restart within every client's local steps each \
+             round; a federated run takes schedule.name = \"constant\"",
+            config.schedule.name
+        ));
+    }
     federated_participation(fed)?;
     if fed.participation == crate::config::federated::ParticipationName::Uniform {
         let k = fed.clients_per_round;
@@ -451,7 +458,8 @@ mod tests {
             assert!(message.contains(key), "{assignment}: {message}");
         }
         let federated = "federated={clients=10,rounds=2,local_steps=1}";
-        smoke(&["train.epochs=0", federated]).unwrap();
+        let constant = "schedule.name=\"constant\"";
+        smoke(&["train.epochs=0", constant, federated]).unwrap();
         for (extra, key) in [
             (
                 "federated.clients_per_round=11",
@@ -460,10 +468,11 @@ mod tests {
             ("federated.rounds=0", "federated.rounds"),
             ("federated.server_lr=0", "federated.server_lr"),
             ("train.steps=5", "train.steps"),
+            ("schedule.name=\"cosine\"", "schedule.name"),
         ] {
             let message = format!(
                 "{:#}",
-                smoke(&["train.epochs=0", federated, extra]).unwrap_err()
+                smoke(&["train.epochs=0", constant, federated, extra]).unwrap_err()
             );
             assert!(message.contains(key), "{extra}: {message}");
         }
