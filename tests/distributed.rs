@@ -469,6 +469,9 @@ mod mpi {
             // Stale models kept on every rank: FedBuff's clients work from older versions.
             "federated={clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedbuff\",\
              fedbuff_size=2,participation=\"full\",compute_spread=0.5}",
+            // Control variates trained on one rank, exchanged with the updates.
+            "federated={clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2,\
+             algorithm=\"scaffold_m\"}",
         ] {
             federated_run_on_two_ranks_equals_one_process(federated);
         }
@@ -483,6 +486,9 @@ mod mpi {
                 "smoke",
                 "train.epochs=0",
                 "schedule.name=\"constant\"",
+                // SCAFFOLD-M's clients take plain, unscaled SGD steps.
+                "optimizer.momentum=0",
+                "optimizer.lr_scaling=\"none\"",
                 federated,
                 "--quiet",
                 "--out",

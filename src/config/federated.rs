@@ -58,7 +58,9 @@ pub struct FederatedConfig {
     /// participation interval, Wang and Ji, 2023), `mifa` (the average of every client's
     /// latest update, Gu et al., 2021), or on a simulated clock where every client works on
     /// the model it last received and the server aggregates `async_fedavg` (each arrival),
-    /// `fedfix` (every `fedfix_interval`) or `fedbuff` (every `fedbuff_size` arrivals).
+    /// `fedfix` (every `fedfix_interval`) or `fedbuff` (every `fedbuff_size` arrivals); or
+    /// with momentum in the clients' steps, `fedavg_m` and `scaffold_m` (with control
+    /// variates; Cheng et al., ICLR 2024).
     #[serde(default)]
     pub algorithm: AlgorithmName,
     /// fedavg: how updates are averaged: `participants` (1/|S| sum over those who trained,
@@ -89,6 +91,10 @@ pub struct FederatedConfig {
     /// Stop at the last aggregation before this simulated time (with `rounds` as a bound).
     #[serde(default)]
     pub max_clock: Option<f64>,
+    /// fedavg_m, scaffold_m: the weight of the fresh minibatch gradient in the clients'
+    /// direction beta grad + (1 - beta) g^r (g^r: the server's last average direction).
+    #[serde(default = "default_momentum_beta")]
+    pub momentum_beta: f64,
     /// fedau: the cutoff K: an absence of K rounds is recorded as an interval of K (none by
     /// default).
     #[serde(default)]
@@ -162,6 +168,8 @@ pub enum AlgorithmName {
     AsyncFedavg,
     Fedfix,
     Fedbuff,
+    FedavgM,
+    ScaffoldM,
 }
 
 impl AlgorithmName {
@@ -220,6 +228,10 @@ fn default_participation_min() -> f64 {
 
 fn default_markov_to_active() -> f64 {
     0.05
+}
+
+fn default_momentum_beta() -> f64 {
+    0.2
 }
 
 fn default_fedfix_interval() -> f64 {

@@ -46,6 +46,13 @@ pub fn build(
     clock: Option<&AsyncClock>,
 ) -> anyhow::Result<Box<dyn Aggregator>> {
     Ok(match config.algorithm {
+        // FedAvg-M and SCAFFOLD-M average over participants; their momentum acts in the
+        // clients' steps (super::momentum).
+        AlgorithmName::FedavgM | AlgorithmName::ScaffoldM => Box::new(FedAvg {
+            rule: AggregationName::Participants,
+            clients: config.clients,
+            probabilities,
+        }),
         AlgorithmName::Fedavg => Box::new(FedAvg {
             rule: config.aggregation.unwrap_or_default(),
             clients: config.clients,

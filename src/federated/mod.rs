@@ -2,7 +2,9 @@
 //! simulated clients ([`partition`]), each round some of them ([`participation`], with
 //! [`probabilities`]) train a few local steps from the server's weights, and the server
 //! combines what they send by its rule ([`aggregator`]: [`fedavg`], [`fedau`], [`mifa`]),
-//! or on a simulated [`clock`] clients work asynchronously (async FedAvg, FedFix, FedBuff).
+//! or on a simulated [`clock`] clients work asynchronously (async FedAvg, FedFix, FedBuff),
+//! or clients mix the server's momentum into their steps ([`momentum`]: FedAvg-M,
+//! SCAFFOLD-M).
 //! [`simulator::run`] is what `stoke train` calls for a config with a `[federated]` section.
 
 pub mod aggregator;
@@ -11,6 +13,7 @@ pub mod fedau;
 pub mod fedavg;
 pub mod keyed_weights;
 pub mod mifa;
+pub mod momentum;
 pub mod participation;
 pub mod partition;
 pub mod probabilities;

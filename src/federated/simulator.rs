@@ -7,6 +7,7 @@
 
 use super::aggregator::{self, Aggregator};
 use super::clock::{AsyncClock, ComputeTimes};
+use super::momentum::ClientMomentum;
 use super::participation::{Sampler, SamplerState};
 use super::server_optimizer::ServerOptimizer;
 use super::{fedavg, keyed_weights, partition, probabilities};
@@ -21,7 +22,7 @@ use crate::train::config_change;
 use crate::train::metrics::MetricsLog;
 use crate::train::run_dir::load_run_config;
 use crate::train::session::{Interrupted, RunComplete};
-use crate::train::{CancelToken, Evaluation, Setup, Trainer, Weights};
+use crate::train::{CancelToken, Evaluation, Setup, TensorKind, Trainer, Weights};
 use crate::usage_error;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -187,6 +188,7 @@ pub fn run(
         .is_asynchronous()
         .then(|| AsyncClock::new(fed, times.clone()));
     let mut rule = aggregator::build(fed, known, async_clock.as_ref())?;
+    let mut momentum = ClientMomentum::new(fed, config.optimizer.lr);
     // Server models older than the current one that asynchronous clients work from.
     let mut versions: BTreeMap<usize, Weights> = BTreeMap::new();
     let mut server_trainer = Trainer::build(
@@ -207,6 +209,7 @@ pub fn run(
                 &server_trainer.weights(),
                 &mut server_optimizer,
                 rule.as_mut(),
+                momentum.as_mut(),
             )?;
             sampler.state = progress.sampler.clone();
             if let Some(clock) = &mut async_clock {
@@ -244,6 +247,7 @@ pub fn run(
     let save = |server: &Weights,
                 optimizer: &ServerOptimizer,
                 rule: &dyn Aggregator,
+                momentum: Option<&ClientMomentum>,
                 versions: &BTreeMap<usize, Weights>,
                 progress: &Progress|
      -> anyhow::Result<Option<PathBuf>> {
@@ -251,6 +255,9 @@ pub fn run(
             return Ok(None);
         }
         let mut files = rule.save()?;
+        if let Some(momentum) = momentum {
+            files.extend(momentum.save()?);
+        }
         if !versions.is_empty() {
             files.push((VERSIONS_FILE, keyed_weights::pack(versions)?));
         }
@@ -278,6 +285,7 @@ pub fn run(
                 &server,
                 &server_optimizer,
                 rule.as_ref(),
+                momentum.as_ref(),
                 &versions,
                 &progress,
             )?;
@@ -315,6 +323,12 @@ pub fn run(
         };
         let mut updates = Vec::with_capacity(participants.len());
         let mut losses = vec![0.0; participants.len()];
+        // SCAFFOLD-M's new client control variates, one per participant.
+        let control_zero = server.only(TensorKind::Parameter).scale(0.0);
+        let mut controls = match momentum.as_ref().is_some_and(ClientMomentum::has_controls) {
+            true => vec![control_zero.clone(); participants.len()],
+            false => Vec::new(),
+        };
         for (slot, &client) in participants.iter().enumerate() {
             if slot % world.size() != world.rank() {
                 // Another rank trains this one; its slot stays zero until the exchange.
@@ -327,11 +341,25 @@ pub fn run(
             let mut trainer =
                 Trainer::build(&local_config, &device, Some(local), Setup::default())?;
             trainer.set_weights(start(version)?)?;
-            let reports = trainer.run_steps(fed.local_steps)?;
+            let reports = match &momentum {
+                Some(momentum) => {
+                    let (reports, control) = momentum.train(&mut trainer, client)?;
+                    if let Some(control) = control {
+                        controls[slot] = control;
+                    }
+                    reports
+                }
+                None => trainer.run_steps(fed.local_steps)?,
+            };
             losses[slot] = reports.iter().map(|r| r.loss).sum::<f64>() / reports.len() as f64;
             updates.push(trainer.weights());
         }
-        exchange(world, &mut updates, &mut losses, round)?;
+        exchange(
+            world,
+            &mut [&mut updates, &mut controls],
+            &mut losses,
+            round,
+        )?;
         let loss: f64 = losses.iter().sum();
         let deltas = updates
             .iter()
@@ -339,6 +367,9 @@ pub fn run(
             .map(|(update, &version)| update.sub(start(version)?))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let delta = rule.aggregate(&participants, &deltas, &server.scale(0.0))?;
+        if let Some(momentum) = &mut momentum {
+            momentum.finish_round(&participants, &deltas, &controls)?;
+        }
         let next = fedavg::with_buffer_mean(server_optimizer.step(&server, &delta)?, &updates)?;
         let previous = std::mem::replace(&mut server, next);
         if let Some(clock) = &async_clock {
@@ -349,10 +380,19 @@ pub fn run(
             versions.retain(|version, _| held.contains(version));
         }
         progress.clock = clock;
-        let round_bytes = 4 * values * participants.len();
-        progress.bytes_up += round_bytes;
+        // f32 weights both ways; FedAvg-M and SCAFFOLD-M also send g^r (and c) down,
+        // SCAFFOLD-M sends c_i+ up.
+        let parameters = control_zero.num_values();
+        let (up, down) = match &momentum {
+            Some(m) if m.has_controls() => (values + parameters, values + 2 * parameters),
+            Some(_) => (values, values + parameters),
+            None => (values, values),
+        };
+        let bytes_up = 4 * up * participants.len();
+        let bytes_down = 4 * down * participants.len();
+        progress.bytes_up += bytes_up;
         let total_bytes_up = progress.bytes_up;
-        progress.bytes_down += round_bytes;
+        progress.bytes_down += bytes_down;
         progress.round = round + 1;
         let done = progress.round;
         // The next round would pass federated.max_clock: this one ends the run.
@@ -379,8 +419,8 @@ pub fn run(
             client_loss: (!participants.is_empty()).then(|| loss / participants.len() as f64),
             participants,
             evaluation,
-            bytes_up: round_bytes,
-            bytes_down: round_bytes,
+            bytes_up,
+            bytes_down,
             total_bytes_up,
             clock,
             wall_seconds: wall(&started),
@@ -395,6 +435,7 @@ pub fn run(
                 &server,
                 &server_optimizer,
                 rule.as_ref(),
+                momentum.as_ref(),
                 &versions,
                 &progress,
             )?;
@@ -419,6 +460,7 @@ pub fn run(
         bytes_up: progress.bytes_up,
         bytes_down: progress.bytes_down,
         client_state_bytes: rule.state_bytes()
+            + momentum.as_ref().map_or(0, ClientMomentum::state_bytes)
             + versions.values().map(|w| 4 * w.num_values()).sum::<usize>(),
         server_run,
     };
@@ -441,20 +483,22 @@ fn agreed(world: &World, flag: bool) -> bool {
     votes[0] > 0.0
 }
 
-/// Gives every rank all participants' weights and losses: each rank filled the slots it
-/// trained and left the others zero, so the sum over ranks is exact (x + 0 = x) and every
-/// rank aggregates the same values in the same order as one process would.
+/// Gives every rank all participants' weights (each group: one per participant; updates,
+/// and SCAFFOLD-M's control variates) and losses: each rank filled the slots it trained and
+/// left the others zero, so the sum over ranks is exact (x + 0 = x) and every rank
+/// aggregates the same values in the same order as one process would.
 fn exchange(
     world: &World,
-    updates: &mut [Weights],
+    groups: &mut [&mut Vec<Weights>],
     losses: &mut [f64],
     round: usize,
 ) -> anyhow::Result<()> {
     if world.size() == 1 {
         return Ok(());
     }
-    let mut buffers: Vec<Vec<f32>> = updates
+    let mut buffers: Vec<Vec<f32>> = groups
         .iter()
+        .flat_map(|group| group.iter())
         .map(|w| {
             w.iter()
                 .flat_map(|(_, t)| t.values.iter().copied())
@@ -466,7 +510,8 @@ fn exchange(
         &format!("the client updates of round {}", round + 1),
     );
     world.sum_f64(losses, &format!("the client losses of round {}", round + 1));
-    for (update, values) in updates.iter_mut().zip(buffers) {
+    let weights = groups.iter_mut().flat_map(|group| group.iter_mut());
+    for (update, values) in weights.zip(buffers) {
         let mut values = values.into_iter();
         let names: Vec<String> = update.names().map(str::to_string).collect();
         for name in names {
@@ -486,6 +531,7 @@ fn load_checkpoint(
     reference: &Weights,
     optimizer: &mut ServerOptimizer,
     rule: &mut dyn Aggregator,
+    momentum: Option<&mut ClientMomentum>,
 ) -> anyhow::Result<(Weights, Progress)> {
     let dir = checkpoints.latest()?;
     let read = |name: &str| -> anyhow::Result<Weights> {
@@ -504,6 +550,11 @@ fn load_checkpoint(
     };
     rule.restore(&mut read_state, reference)
         .with_context(|| format!("restoring the server's rule from {}", dir.display()))?;
+    if let Some(momentum) = momentum {
+        momentum
+            .restore(&mut read_state, reference)
+            .with_context(|| format!("restoring the clients' momentum from {}", dir.display()))?;
+    }
     let path = dir.join(PROGRESS_FILE);
     let progress: Progress = serde_json::from_slice(&read_verified(&dir, PROGRESS_FILE)?)
         .with_context(|| format!("{}: not a federated run's progress", path.display()))?;
@@ -574,7 +625,7 @@ fn client_config(
 
 /// A client's images as a dataset: its part of the training split, and one test image (a
 /// Trainer needs a test split; the server evaluates, not the clients).
-fn client_data(data: &LoadedData, indices: &[usize]) -> LoadedData {
+pub fn client_data(data: &LoadedData, indices: &[usize]) -> LoadedData {
     LoadedData {
         train: subset(&data.train, indices),
         test: subset(&data.test, &[0]),

@@ -315,6 +315,7 @@ fn federated(config: &RunConfig) -> anyhow::Result<()> {
         ));
     }
     federated_participation(fed)?;
+    federated_momentum(config, fed)?;
     if fed.participation == crate::config::federated::ParticipationName::Uniform {
         let k = fed.clients_per_round;
         let allowed = format!("1..={} (federated.clients)", fed.clients);
@@ -374,6 +375,61 @@ fn federated_participation(fed: &crate::config::federated::FederatedConfig) -> a
             fed.algorithm == AlgorithmName::Fedau && k >= 1,
             "at least 1, with algorithm = \"fedau\"",
         )?;
+    }
+    Ok(())
+}
+
+/// FedAvg-M and SCAFFOLD-M step the clients with plain SGD at optimizer.lr on their own
+/// mixed direction, so the local optimizer must be exactly that.
+fn federated_momentum(
+    config: &RunConfig,
+    fed: &crate::config::federated::FederatedConfig,
+) -> anyhow::Result<()> {
+    use crate::config::federated::AlgorithmName;
+    if !matches!(
+        fed.algorithm,
+        AlgorithmName::FedavgM | AlgorithmName::ScaffoldM
+    ) {
+        return Ok(());
+    }
+    let beta = fed.momentum_beta;
+    require(
+        "federated.momentum_beta",
+        beta,
+        beta > 0.0 && beta <= 1.0,
+        "a weight in (0, 1]",
+    )?;
+    let optimizer = &config.optimizer;
+    let why = format!(
+        "{:?} takes plain SGD steps of optimizer.lr on its own momentum direction",
+        fed.algorithm
+    );
+    if optimizer.name != "sgd" {
+        return Err(usage_error!(
+            "key `optimizer.name`: {why}; set optimizer.name = \"sgd\" (got {})",
+            optimizer.name
+        ));
+    }
+    let momentum = optimizer
+        .options
+        .get("momentum")
+        .and_then(toml::Value::as_float);
+    if momentum.is_some_and(|m| m != 0.0) {
+        return Err(usage_error!(
+            "key `optimizer.momentum`: {why}; set it to 0 (got {})",
+            momentum.unwrap_or_default()
+        ));
+    }
+    if optimizer.lr_scaling != Some(crate::config::schema::LrScalingRule::None) {
+        return Err(usage_error!(
+            "key `optimizer.lr_scaling`: {why}, unscaled by client batch sizes; set \
+             optimizer.lr_scaling = \"none\""
+        ));
+    }
+    if optimizer.grad_clip_norm.is_some() {
+        return Err(usage_error!(
+            "key `optimizer.grad_clip_norm`: {why}; clipping would change its steps, leave it out"
+        ));
     }
     Ok(())
 }
