@@ -25,6 +25,8 @@ pub enum Stream {
     Participation = 12,
     /// Simulated compute times of federated clients' tasks.
     Clock = 13,
+    /// Random choices of federated upload compressors (random-k indices, QSGD rounding).
+    Compress = 14,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

@@ -301,6 +301,49 @@ fn recursion_by_hand(config: &stoke::config::RunConfig, scaffold: bool, beta: f3
     x
 }
 
+/// Each compressor's uploads are counted at their size on the wire, for d parameter values
+/// per client (the one-block ViT has no buffers): none 4d, top-k (ratio 0.1) 8 ceil(d/10),
+/// random-k 4 ceil(d/10) + 8, QSGD with 16 levels 4 + ceil(6d/8), sign 4 + ceil(d/8); a
+/// compressed run still trains (its server moved).
+#[test]
+fn compressed_uploads_count_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sizes = Vec::new();
+    for compressor in ["none", "topk", "randk", "qsgd", "sign"] {
+        let section = format!(
+            "federated={{clients=4,rounds=1,local_steps=1,clients_per_round=2,compressor=\"{compressor}\"}}"
+        );
+        let out = dir.path().join(compressor);
+        let summary = federated(&[&section], &out);
+        let _generator = common::device_generator();
+        let metrics =
+            stoke::train::metrics::read_without_timing(&out.join("metrics.jsonl")).unwrap();
+        sizes.push(metrics[0]["bytes_up"].as_u64().unwrap() as usize);
+        if compressor == "none" {
+            continue;
+        }
+        let server = simulator::server_weights(&summary).unwrap();
+        let none = simulator::server_weights(&FederatedSummary {
+            server_run: dir.path().join("none").join("server"),
+            ..summary.clone()
+        })
+        .unwrap();
+        assert!(max_difference(&server, &none) > 0.0, "{compressor}");
+    }
+    let d = sizes[0] / (2 * 4);
+    let k = d.div_ceil(10);
+    assert_eq!(
+        sizes,
+        [
+            2 * 4 * d,
+            2 * 8 * k,
+            2 * (4 * k + 8),
+            2 * (4 + (6 * d).div_ceil(8)),
+            2 * (4 + d.div_ceil(8)),
+        ]
+    );
+}
+
 /// The same config gives the same server model bit for bit, and the same metrics.
 #[test]
 fn federated_runs_are_reproducible() {
@@ -441,7 +484,8 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
 /// finished run changes nothing. Run for each kind of state a checkpoint must carry: the
 /// FedAdam server's moments; FedAU's intervals and the markov chains' states; the older
 /// server models asynchronous clients still work from (FedBuff with jittered compute times,
-/// async FedAvg); MIFA's stored updates, the cyclic chains and a momentum server.
+/// async FedAvg); SCAFFOLD-M's control variates and momentum direction; top-k's
+/// error-feedback memories; MIFA's stored updates, the cyclic chains and a momentum server.
 #[test]
 fn a_resumed_federated_run_equals_the_uninterrupted_one() {
     let probabilities = "participation_mean=0.5,participation_min=0.2";
@@ -465,6 +509,10 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
         (
             "scaffold-m",
             "federated={clients=6,rounds=6,local_steps=2,clients_per_round=3,evaluate_every=2,algorithm=\"scaffold_m\"}".to_string(),
+        ),
+        (
+            "topk-error-feedback",
+            "federated={clients=6,rounds=6,local_steps=2,clients_per_round=2,evaluate_every=2,compressor=\"topk\",compress_ratio=0.05,error_feedback=true}".to_string(),
         ),
         (
             "mifa-cyclic",

@@ -95,6 +95,21 @@ pub struct FederatedConfig {
     /// direction beta grad + (1 - beta) g^r (g^r: the server's last average direction).
     #[serde(default = "default_momentum_beta")]
     pub momentum_beta: f64,
+    /// What clients upload in place of their update: `none`, `topk` (the `compress_ratio`
+    /// share of largest-magnitude values, with their indices), `randk` (a random share,
+    /// scaled by 1/ratio: unbiased), `qsgd` (`qsgd_levels` stochastic levels of the norm,
+    /// unbiased; Alistarh et al., 2017) or `sign` (signs scaled by the mean magnitude).
+    /// Parameters only; batch-norm statistics are sent as they are.
+    #[serde(default)]
+    pub compressor: CompressorName,
+    #[serde(default = "default_compress_ratio")]
+    pub compress_ratio: f64,
+    #[serde(default = "default_qsgd_levels")]
+    pub qsgd_levels: u32,
+    /// Error feedback (Seide et al., 2014; Karimireddy et al., 2019): each client adds what
+    /// its compressor dropped last time to its next update (a model-sized memory per client).
+    #[serde(default)]
+    pub error_feedback: bool,
     /// fedau: the cutoff K: an absence of K rounds is recorded as an interval of K (none by
     /// default).
     #[serde(default)]
@@ -181,6 +196,17 @@ impl AlgorithmName {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum CompressorName {
+    #[default]
+    None,
+    Topk,
+    Randk,
+    Qsgd,
+    Sign,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AsyncWeightsName {
     #[default]
     Weighted,
@@ -228,6 +254,14 @@ fn default_participation_min() -> f64 {
 
 fn default_markov_to_active() -> f64 {
     0.05
+}
+
+fn default_compress_ratio() -> f64 {
+    0.1
+}
+
+fn default_qsgd_levels() -> u32 {
+    16
 }
 
 fn default_momentum_beta() -> f64 {

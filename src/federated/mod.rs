@@ -9,6 +9,7 @@
 
 pub mod aggregator;
 pub mod clock;
+pub mod compress;
 pub mod fedau;
 pub mod fedavg;
 pub mod keyed_weights;

@@ -7,6 +7,7 @@
 
 use super::aggregator::{self, Aggregator};
 use super::clock::{AsyncClock, ComputeTimes};
+use super::compress::Uploads;
 use super::momentum::ClientMomentum;
 use super::participation::{Sampler, SamplerState};
 use super::server_optimizer::ServerOptimizer;
@@ -189,6 +190,7 @@ pub fn run(
         .then(|| AsyncClock::new(fed, times.clone()));
     let mut rule = aggregator::build(fed, known, async_clock.as_ref())?;
     let mut momentum = ClientMomentum::new(fed, config.optimizer.lr);
+    let mut uploads = Uploads::new(fed, config.seed);
     // Server models older than the current one that asynchronous clients work from.
     let mut versions: BTreeMap<usize, Weights> = BTreeMap::new();
     let mut server_trainer = Trainer::build(
@@ -210,6 +212,7 @@ pub fn run(
                 &mut server_optimizer,
                 rule.as_mut(),
                 momentum.as_mut(),
+                &mut uploads,
             )?;
             sampler.state = progress.sampler.clone();
             if let Some(clock) = &mut async_clock {
@@ -248,6 +251,7 @@ pub fn run(
                 optimizer: &ServerOptimizer,
                 rule: &dyn Aggregator,
                 momentum: Option<&ClientMomentum>,
+                uploads: &Uploads,
                 versions: &BTreeMap<usize, Weights>,
                 progress: &Progress|
      -> anyhow::Result<Option<PathBuf>> {
@@ -258,6 +262,7 @@ pub fn run(
         if let Some(momentum) = momentum {
             files.extend(momentum.save()?);
         }
+        files.extend(uploads.save()?);
         if !versions.is_empty() {
             files.push((VERSIONS_FILE, keyed_weights::pack(versions)?));
         }
@@ -286,6 +291,7 @@ pub fn run(
                 &server_optimizer,
                 rule.as_ref(),
                 momentum.as_ref(),
+                &uploads,
                 &versions,
                 &progress,
             )?;
@@ -366,6 +372,7 @@ pub fn run(
             .zip(&started_from)
             .map(|(update, &version)| update.sub(start(version)?))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let (deltas, update_bytes) = uploads.send(round, &participants, deltas)?;
         let delta = rule.aggregate(&participants, &deltas, &server.scale(0.0))?;
         if let Some(momentum) = &mut momentum {
             momentum.finish_round(&participants, &deltas, &controls)?;
@@ -383,12 +390,12 @@ pub fn run(
         // f32 weights both ways; FedAvg-M and SCAFFOLD-M also send g^r (and c) down,
         // SCAFFOLD-M sends c_i+ up.
         let parameters = control_zero.num_values();
-        let (up, down) = match &momentum {
-            Some(m) if m.has_controls() => (values + parameters, values + 2 * parameters),
-            Some(_) => (values, values + parameters),
-            None => (values, values),
+        let (controls_up, down) = match &momentum {
+            Some(m) if m.has_controls() => (parameters, values + 2 * parameters),
+            Some(_) => (0, values + parameters),
+            None => (0, values),
         };
-        let bytes_up = 4 * up * participants.len();
+        let bytes_up = update_bytes + 4 * controls_up * participants.len();
         let bytes_down = 4 * down * participants.len();
         progress.bytes_up += bytes_up;
         let total_bytes_up = progress.bytes_up;
@@ -436,6 +443,7 @@ pub fn run(
                 &server_optimizer,
                 rule.as_ref(),
                 momentum.as_ref(),
+                &uploads,
                 &versions,
                 &progress,
             )?;
@@ -461,6 +469,7 @@ pub fn run(
         bytes_down: progress.bytes_down,
         client_state_bytes: rule.state_bytes()
             + momentum.as_ref().map_or(0, ClientMomentum::state_bytes)
+            + uploads.state_bytes()
             + versions.values().map(|w| 4 * w.num_values()).sum::<usize>(),
         server_run,
     };
@@ -532,6 +541,7 @@ fn load_checkpoint(
     optimizer: &mut ServerOptimizer,
     rule: &mut dyn Aggregator,
     momentum: Option<&mut ClientMomentum>,
+    uploads: &mut Uploads,
 ) -> anyhow::Result<(Weights, Progress)> {
     let dir = checkpoints.latest()?;
     let read = |name: &str| -> anyhow::Result<Weights> {
@@ -555,6 +565,9 @@ fn load_checkpoint(
             .restore(&mut read_state, reference)
             .with_context(|| format!("restoring the clients' momentum from {}", dir.display()))?;
     }
+    uploads
+        .restore(&mut read_state, reference)
+        .with_context(|| format!("restoring error-feedback memories from {}", dir.display()))?;
     let path = dir.join(PROGRESS_FILE);
     let progress: Progress = serde_json::from_slice(&read_verified(&dir, PROGRESS_FILE)?)
         .with_context(|| format!("{}: not a federated run's progress", path.display()))?;

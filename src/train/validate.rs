@@ -316,6 +316,25 @@ fn federated(config: &RunConfig) -> anyhow::Result<()> {
     }
     federated_participation(fed)?;
     federated_momentum(config, fed)?;
+    let ratio = fed.compress_ratio;
+    require(
+        "federated.compress_ratio",
+        ratio,
+        ratio > 0.0 && ratio <= 1.0,
+        "a share in (0, 1]",
+    )?;
+    require(
+        "federated.qsgd_levels",
+        fed.qsgd_levels,
+        (1..=65_535).contains(&fed.qsgd_levels),
+        "1..=65535",
+    )?;
+    if fed.error_feedback && fed.compressor == crate::config::federated::CompressorName::None {
+        return Err(usage_error!(
+            "key `federated.error_feedback`: there is no compression error to feed back with \
+             federated.compressor = \"none\"; choose a compressor"
+        ));
+    }
     if fed.participation == crate::config::federated::ParticipationName::Uniform {
         let k = fed.clients_per_round;
         let allowed = format!("1..={} (federated.clients)", fed.clients);
