@@ -254,7 +254,7 @@ fn recursion_by_hand(config: &stoke::config::RunConfig, scaffold: bool, beta: f3
     let mut c_i: Vec<Option<Weights>> = vec![None; n];
     for _round in 0..fed.rounds {
         let (mut deltas, mut new_c) = (Vec::new(), Vec::new());
-        for i in 0..n {
+        for (i, control) in c_i.iter().enumerate() {
             let mut y = x.clone();
             let mut sum: Option<Weights> = None;
             for _ in 0..k {
@@ -264,7 +264,7 @@ fn recursion_by_hand(config: &stoke::config::RunConfig, scaffold: bool, beta: f3
                     if let Some(c) = &c {
                         corrected = corrected.add(c).unwrap();
                     }
-                    if let Some(ci) = &c_i[i] {
+                    if let Some(ci) = control {
                         corrected = corrected.sub(ci).unwrap();
                     }
                 }
