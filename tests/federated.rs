@@ -215,6 +215,153 @@ fn fedavg_m_and_scaffold_m_follow_their_recursions() {
     }
 }
 
+/// SCALLION (random-k, half the values, alpha = k/d) and SCAFCOM (top-k 30%, beta = 0.5)
+/// against their recursions (Huang et al., ICLR 2024) recomputed here from full-batch client
+/// gradients and the public compressor with the same keyed draws: 2 Dirichlet clients, 2
+/// rounds of K = 2 steps. Float rounding only: measured max |difference| 1.2e-7 (SCALLION)
+/// and 8e-9 (SCAFCOM); bound 1e-6. A wrong alpha (1 instead of k/d) moves SCALLION's
+/// weights by 3e-2 (bound 1e-2).
+#[test]
+fn scallion_and_scafcom_follow_their_recursions() {
+    for (algorithm, compressor) in [("scallion", "randk"), ("scafcom", "topk")] {
+        let ratio = if algorithm == "scallion" { 0.5 } else { 0.3 };
+        let dir = tempfile::tempdir().unwrap();
+        let section = format!(
+            "federated={{clients=2,rounds=2,local_steps=2,participation=\"full\",\
+             partition=\"dirichlet\",alpha=0.5,algorithm=\"{algorithm}\",momentum_beta=0.5,\
+             compressor=\"{compressor}\",compress_ratio={ratio}}}"
+        );
+        let extra = [
+            section.as_str(),
+            "data.batch_size=64",
+            "optimizer.lr_scaling=\"none\"",
+            "optimizer.weight_decay=0",
+        ];
+        let summary = federated(&extra, &dir.path().join("run"));
+        let _generator = common::device_generator();
+        let server = simulator::server_weights(&summary).unwrap();
+        let mut overrides = PLAIN.to_vec();
+        overrides.extend_from_slice(&extra);
+        let (config, _) = smoke(&overrides);
+        let reference = compressed_control_by_hand(&config, None);
+        let difference = max_difference(&server, &reference);
+        eprintln!("{algorithm}: max |simulator - recursion| = {difference:e}");
+        assert!(difference < 1e-6, "{algorithm}: {difference}");
+        if algorithm == "scallion" {
+            let wrong = compressed_control_by_hand(&config, Some(1.0));
+            let effect = max_difference(&reference, &wrong);
+            eprintln!("alpha 1 instead of k/d moves {effect:e}");
+            assert!(effect > 1e-2, "{effect}");
+        }
+    }
+}
+
+/// The server's parameters after SCALLION or SCAFCOM (`config`'s algorithm) by the paper's
+/// recursion, with `alpha` in place of SCALLION's default when given.
+fn compressed_control_by_hand(config: &stoke::config::RunConfig, alpha: Option<f64>) -> Weights {
+    use stoke::config::federated::AlgorithmName;
+    use stoke::rng::{Rng, Stream};
+    use stoke::train::TensorKind::Parameter;
+    let fed = config.federated.clone().unwrap();
+    let scafcom = fed.algorithm == AlgorithmName::Scafcom;
+    let (eta, k, n) = (config.optimizer.lr, fed.local_steps, fed.clients);
+    let beta = fed.momentum_beta as f32;
+    let (device, data) = (
+        stoke::device::parse(&config.device).unwrap(),
+        stoke::datasets::load(&config.dataset, config.seed).unwrap(),
+    );
+    let parts = stoke::federated::partition::partition(
+        &data.train.labels,
+        data.num_classes(),
+        &fed,
+        config.seed,
+    )
+    .unwrap();
+    let mut plain = config.clone();
+    plain.federated = None;
+    plain.train.steps = 100;
+    let mut x = Trainer::build(&plain, &device, Some(data.clone()), Setup::default())
+        .unwrap()
+        .weights()
+        .only(Parameter);
+    let d = x.num_values();
+    let alpha = match (scafcom, alpha) {
+        (true, _) => 1.0,
+        (false, Some(alpha)) => alpha,
+        (false, None) => (fed.compress_ratio * d as f64).ceil() / d as f64,
+    };
+    let mut clients: Vec<Trainer> = parts
+        .iter()
+        .map(|part| {
+            let mut config = plain.clone();
+            config.data.batch_size = part.len();
+            let local = simulator::client_data(&data, part);
+            Trainer::build(&config, &device, Some(local), Setup::default()).unwrap()
+        })
+        .collect();
+    let zero = x.scale(0.0);
+    let (mut c, mut c_i, mut v_i) = (zero.clone(), vec![zero.clone(); n], vec![zero.clone(); n]);
+    let flat = |w: &Weights| -> Vec<f32> { w.iter().flat_map(|(_, t)| t.values.clone()).collect() };
+    let unflat = |layout: &Weights, values: &[f32]| {
+        let mut rest = values;
+        Weights::from_tensors(layout.iter().map(|(name, t)| {
+            let (mine, others) = rest.split_at(t.values.len());
+            rest = others;
+            let mut tensor = t.clone();
+            tensor.values = mine.to_vec();
+            (name.to_string(), tensor)
+        }))
+        .unwrap()
+    };
+    for round in 0..fed.rounds {
+        let mut sum = zero.clone();
+        for i in 0..n {
+            let mut y = x.clone();
+            for _ in 0..k {
+                clients[i].set_weights(&y).unwrap();
+                let grad = clients[i].gradients().unwrap().0;
+                let step = grad.add(&c).unwrap().sub(&c_i[i]).unwrap();
+                y = y.sub(&step.scale(eta as f32)).unwrap();
+            }
+            let g = y
+                .sub(&x)
+                .unwrap()
+                .scale((-1.0 / (eta * k as f64)) as f32)
+                .add(&c_i[i])
+                .unwrap()
+                .sub(&c)
+                .unwrap();
+            let target = match scafcom {
+                false => g.sub(&c_i[i]).unwrap(),
+                true => {
+                    v_i[i] = match round {
+                        0 => g.scale(beta),
+                        _ => v_i[i].scale(1.0 - beta).add(&g.scale(beta)).unwrap(),
+                    };
+                    v_i[i].sub(&c_i[i]).unwrap()
+                }
+            };
+            let mut rng = Rng::new(config.seed, Stream::Compress, round as u64, i as u64);
+            let sent = stoke::federated::compress::compress(
+                fed.compressor,
+                fed.compress_ratio,
+                fed.qsgd_levels,
+                &flat(&target),
+                &mut rng,
+            );
+            let d_i = unflat(&target, &sent.values);
+            c_i[i] = c_i[i].add(&d_i.scale(alpha as f32)).unwrap();
+            sum = sum.add(&d_i).unwrap();
+        }
+        let mean = sum.scale(1.0 / n as f32);
+        x = x
+            .add(&c.add(&mean).unwrap().scale(-(eta * k as f64) as f32))
+            .unwrap();
+        c = c.add(&sum.scale((alpha / n as f64) as f32)).unwrap();
+    }
+    x
+}
+
 /// The server's parameters after the run of `config` by the FedAvg-M (or SCAFFOLD-M)
 /// recursion with weight `beta` of the fresh gradient, from full-batch client gradients.
 fn recursion_by_hand(config: &stoke::config::RunConfig, scaffold: bool, beta: f32) -> Weights {
@@ -484,7 +631,8 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
 /// finished run changes nothing. Run for each kind of state a checkpoint must carry: the
 /// FedAdam server's moments; FedAU's intervals and the markov chains' states; the older
 /// server models asynchronous clients still work from (FedBuff with jittered compute times,
-/// async FedAvg); SCAFFOLD-M's control variates and momentum direction; top-k's
+/// async FedAvg); SCAFFOLD-M's control variates and momentum direction; SCAFCOM's control
+/// variates and upload momenta; top-k's
 /// error-feedback memories; MIFA's stored updates, the cyclic chains and a momentum server.
 #[test]
 fn a_resumed_federated_run_equals_the_uninterrupted_one() {
@@ -513,6 +661,10 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
         (
             "topk-error-feedback",
             "federated={clients=6,rounds=6,local_steps=2,clients_per_round=2,evaluate_every=2,compressor=\"topk\",compress_ratio=0.05,error_feedback=true}".to_string(),
+        ),
+        (
+            "scafcom-topk",
+            "federated={clients=6,rounds=6,local_steps=2,clients_per_round=3,evaluate_every=2,algorithm=\"scafcom\",compressor=\"topk\",compress_ratio=0.05}".to_string(),
         ),
         (
             "mifa-cyclic",

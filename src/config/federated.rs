@@ -60,7 +60,8 @@ pub struct FederatedConfig {
     /// the model it last received and the server aggregates `async_fedavg` (each arrival),
     /// `fedfix` (every `fedfix_interval`) or `fedbuff` (every `fedbuff_size` arrivals); or
     /// with momentum in the clients' steps, `fedavg_m` and `scaffold_m` (with control
-    /// variates; Cheng et al., ICLR 2024).
+    /// variates; Cheng et al., ICLR 2024); or with compressed control variates, `scallion`
+    /// and `scafcom` (Huang et al., ICLR 2024).
     #[serde(default)]
     pub algorithm: AlgorithmName,
     /// fedavg: how updates are averaged: `participants` (1/|S| sum over those who trained,
@@ -110,6 +111,10 @@ pub struct FederatedConfig {
     /// its compressor dropped last time to its next update (a model-sized memory per client).
     #[serde(default)]
     pub error_feedback: bool,
+    /// scallion: the control variates' step alpha (default 1/(1 + omega), omega the
+    /// compressor's variance bound).
+    #[serde(default)]
+    pub scallion_alpha: Option<f64>,
     /// fedau: the cutoff K: an absence of K rounds is recorded as an interval of K (none by
     /// default).
     #[serde(default)]
@@ -185,6 +190,8 @@ pub enum AlgorithmName {
     Fedbuff,
     FedavgM,
     ScaffoldM,
+    Scallion,
+    Scafcom,
 }
 
 impl AlgorithmName {

@@ -48,7 +48,11 @@ pub fn build(
     Ok(match config.algorithm {
         // FedAvg-M and SCAFFOLD-M average over participants; their momentum acts in the
         // clients' steps (super::momentum).
-        AlgorithmName::FedavgM | AlgorithmName::ScaffoldM => Box::new(FedAvg {
+        // (SCALLION and SCAFCOM step the server themselves: super::scallion.)
+        AlgorithmName::FedavgM
+        | AlgorithmName::ScaffoldM
+        | AlgorithmName::Scallion
+        | AlgorithmName::Scafcom => Box::new(FedAvg {
             rule: AggregationName::Participants,
             clients: config.clients,
             probabilities,

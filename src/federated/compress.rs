@@ -200,7 +200,7 @@ impl Uploads {
 }
 
 /// `layout`'s tensors filled with `values` in order.
-fn unflatten(layout: &Weights, values: &[f32]) -> Weights {
+pub(crate) fn unflatten(layout: &Weights, values: &[f32]) -> Weights {
     let mut offset = 0;
     let tensors: Vec<(String, WeightTensor)> = layout
         .iter()

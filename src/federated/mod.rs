@@ -4,7 +4,7 @@
 //! combines what they send by its rule ([`aggregator`]: [`fedavg`], [`fedau`], [`mifa`]),
 //! or on a simulated [`clock`] clients work asynchronously (async FedAvg, FedFix, FedBuff),
 //! or clients mix the server's momentum into their steps ([`momentum`]: FedAvg-M,
-//! SCAFFOLD-M).
+//! SCAFFOLD-M), or upload compressed control variates ([`scallion`]: SCALLION, SCAFCOM).
 //! [`simulator::run`] is what `stoke train` calls for a config with a `[federated]` section.
 
 pub mod aggregator;
@@ -18,5 +18,6 @@ pub mod momentum;
 pub mod participation;
 pub mod partition;
 pub mod probabilities;
+pub mod scallion;
 pub mod server_optimizer;
 pub mod simulator;

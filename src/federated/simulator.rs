@@ -10,6 +10,7 @@ use super::clock::{AsyncClock, ComputeTimes};
 use super::compress::Uploads;
 use super::momentum::ClientMomentum;
 use super::participation::{Sampler, SamplerState};
+use super::scallion::CompressedControl;
 use super::server_optimizer::ServerOptimizer;
 use super::{fedavg, keyed_weights, partition, probabilities};
 use crate::atomic::write_atomic;
@@ -191,6 +192,7 @@ pub fn run(
     let mut rule = aggregator::build(fed, known, async_clock.as_ref())?;
     let mut momentum = ClientMomentum::new(fed, config.optimizer.lr);
     let mut uploads = Uploads::new(fed, config.seed);
+    let mut scallion = CompressedControl::new(fed, config.optimizer.lr, config.seed);
     // Server models older than the current one that asynchronous clients work from.
     let mut versions: BTreeMap<usize, Weights> = BTreeMap::new();
     let mut server_trainer = Trainer::build(
@@ -212,6 +214,7 @@ pub fn run(
                 &mut server_optimizer,
                 rule.as_mut(),
                 momentum.as_mut(),
+                scallion.as_mut(),
                 &mut uploads,
             )?;
             sampler.state = progress.sampler.clone();
@@ -251,6 +254,7 @@ pub fn run(
                 optimizer: &ServerOptimizer,
                 rule: &dyn Aggregator,
                 momentum: Option<&ClientMomentum>,
+                scallion: Option<&CompressedControl>,
                 uploads: &Uploads,
                 versions: &BTreeMap<usize, Weights>,
                 progress: &Progress|
@@ -261,6 +265,9 @@ pub fn run(
         let mut files = rule.save()?;
         if let Some(momentum) = momentum {
             files.extend(momentum.save()?);
+        }
+        if let Some(scallion) = scallion {
+            files.extend(scallion.save()?);
         }
         files.extend(uploads.save()?);
         if !versions.is_empty() {
@@ -291,6 +298,7 @@ pub fn run(
                 &server_optimizer,
                 rule.as_ref(),
                 momentum.as_ref(),
+                scallion.as_ref(),
                 &uploads,
                 &versions,
                 &progress,
@@ -347,15 +355,16 @@ pub fn run(
             let mut trainer =
                 Trainer::build(&local_config, &device, Some(local), Setup::default())?;
             trainer.set_weights(start(version)?)?;
-            let reports = match &momentum {
-                Some(momentum) => {
+            let reports = match (&momentum, &scallion) {
+                (_, Some(scallion)) => scallion.train(&mut trainer, client)?,
+                (Some(momentum), _) => {
                     let (reports, control) = momentum.train(&mut trainer, client)?;
                     if let Some(control) = control {
                         controls[slot] = control;
                     }
                     reports
                 }
-                None => trainer.run_steps(fed.local_steps)?,
+                (None, None) => trainer.run_steps(fed.local_steps)?,
             };
             losses[slot] = reports.iter().map(|r| r.loss).sum::<f64>() / reports.len() as f64;
             updates.push(trainer.weights());
@@ -372,11 +381,23 @@ pub fn run(
             .zip(&started_from)
             .map(|(update, &version)| update.sub(start(version)?))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let (deltas, update_bytes) = uploads.send(round, &participants, deltas)?;
-        let delta = rule.aggregate(&participants, &deltas, &server.scale(0.0))?;
-        if let Some(momentum) = &mut momentum {
-            momentum.finish_round(&participants, &deltas, &controls)?;
-        }
+        let zero = server.scale(0.0);
+        let (delta, update_bytes) = match &mut scallion {
+            Some(scallion) => {
+                let step = scallion.aggregate(round, &participants, &deltas, &zero)?;
+                // Batch-norm statistics travel uncompressed beside the compressed vector.
+                let buffers = values - control_zero.num_values();
+                (step.delta, step.bytes + 4 * buffers * participants.len())
+            }
+            None => {
+                let (deltas, bytes) = uploads.send(round, &participants, deltas)?;
+                let delta = rule.aggregate(&participants, &deltas, &zero)?;
+                if let Some(momentum) = &mut momentum {
+                    momentum.finish_round(&participants, &deltas, &controls)?;
+                }
+                (delta, bytes)
+            }
+        };
         let next = fedavg::with_buffer_mean(server_optimizer.step(&server, &delta)?, &updates)?;
         let previous = std::mem::replace(&mut server, next);
         if let Some(clock) = &async_clock {
@@ -390,10 +411,12 @@ pub fn run(
         // f32 weights both ways; FedAvg-M and SCAFFOLD-M also send g^r (and c) down,
         // SCAFFOLD-M sends c_i+ up.
         let parameters = control_zero.num_values();
-        let (controls_up, down) = match &momentum {
-            Some(m) if m.has_controls() => (parameters, values + 2 * parameters),
-            Some(_) => (0, values + parameters),
-            None => (0, values),
+        let (controls_up, down) = match (&momentum, &scallion) {
+            (Some(m), _) if m.has_controls() => (parameters, values + 2 * parameters),
+            (Some(_), _) => (0, values + parameters),
+            // SCALLION and SCAFCOM clients receive x and c.
+            (None, Some(_)) => (0, values + parameters),
+            (None, None) => (0, values),
         };
         let bytes_up = update_bytes + 4 * controls_up * participants.len();
         let bytes_down = 4 * down * participants.len();
@@ -443,6 +466,7 @@ pub fn run(
                 &server_optimizer,
                 rule.as_ref(),
                 momentum.as_ref(),
+                scallion.as_ref(),
                 &uploads,
                 &versions,
                 &progress,
@@ -470,6 +494,7 @@ pub fn run(
         client_state_bytes: rule.state_bytes()
             + momentum.as_ref().map_or(0, ClientMomentum::state_bytes)
             + uploads.state_bytes()
+            + scallion.as_ref().map_or(0, CompressedControl::state_bytes)
             + versions.values().map(|w| 4 * w.num_values()).sum::<usize>(),
         server_run,
     };
@@ -541,6 +566,7 @@ fn load_checkpoint(
     optimizer: &mut ServerOptimizer,
     rule: &mut dyn Aggregator,
     momentum: Option<&mut ClientMomentum>,
+    scallion: Option<&mut CompressedControl>,
     uploads: &mut Uploads,
 ) -> anyhow::Result<(Weights, Progress)> {
     let dir = checkpoints.latest()?;
@@ -564,6 +590,11 @@ fn load_checkpoint(
         momentum
             .restore(&mut read_state, reference)
             .with_context(|| format!("restoring the clients' momentum from {}", dir.display()))?;
+    }
+    if let Some(scallion) = scallion {
+        scallion
+            .restore(&mut read_state, reference)
+            .with_context(|| format!("restoring control variates from {}", dir.display()))?;
     }
     uploads
         .restore(&mut read_state, reference)

@@ -398,8 +398,9 @@ fn federated_participation(fed: &crate::config::federated::FederatedConfig) -> a
     Ok(())
 }
 
-/// FedAvg-M and SCAFFOLD-M step the clients with plain SGD at optimizer.lr on their own
-/// mixed direction, so the local optimizer must be exactly that.
+/// FedAvg-M, SCAFFOLD-M, SCALLION and SCAFCOM step the clients with plain SGD at
+/// optimizer.lr on their own corrected direction, so the local optimizer must be exactly
+/// that; SCALLION needs an unbiased compressor.
 fn federated_momentum(
     config: &RunConfig,
     fed: &crate::config::federated::FederatedConfig,
@@ -407,9 +408,42 @@ fn federated_momentum(
     use crate::config::federated::AlgorithmName;
     if !matches!(
         fed.algorithm,
-        AlgorithmName::FedavgM | AlgorithmName::ScaffoldM
+        AlgorithmName::FedavgM
+            | AlgorithmName::ScaffoldM
+            | AlgorithmName::Scallion
+            | AlgorithmName::Scafcom
     ) {
         return Ok(());
+    }
+    use crate::config::federated::CompressorName;
+    if fed.algorithm == AlgorithmName::Scallion
+        && matches!(fed.compressor, CompressorName::Topk | CompressorName::Sign)
+    {
+        return Err(usage_error!(
+            "key `federated.compressor`: SCALLION needs an unbiased compressor (randk, qsgd \
+             or none); {:?} is biased, use algorithm = \"scafcom\"",
+            fed.compressor
+        ));
+    }
+    if matches!(
+        fed.algorithm,
+        AlgorithmName::Scallion | AlgorithmName::Scafcom
+    ) {
+        if fed.error_feedback {
+            return Err(usage_error!(
+                "key `federated.error_feedback`: {:?} compresses its control variates its own \
+                 way; leave error_feedback out",
+                fed.algorithm
+            ));
+        }
+        if let Some(alpha) = fed.scallion_alpha {
+            require(
+                "federated.scallion_alpha",
+                alpha,
+                alpha > 0.0 && alpha <= 1.0 && fed.algorithm == AlgorithmName::Scallion,
+                "a step in (0, 1], with algorithm = \"scallion\"",
+            )?;
+        }
     }
     let beta = fed.momentum_beta;
     require(
