@@ -215,6 +215,85 @@ fn fedavg_m_and_scaffold_m_follow_their_recursions() {
     }
 }
 
+/// Anarchic FL (Yang et al., ICML 2022) with the server waiting for every client: each
+/// client takes its own K_i (1..=4, keyed) plain full-batch SGD steps from the server model
+/// and the server steps on the mean of G_i = (x_i - x) / K_i; recomputed here from the
+/// clients' gradients (float rounding only: measured 3e-8; bound 1e-6). AFA-CS, averaging
+/// every client's latest G, is then the same sum: equal bit for bit.
+#[test]
+fn afa_follows_its_recursion() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |algorithm: &str| {
+        let section = format!(
+            "federated={{clients=2,rounds=3,local_steps=4,participation=\"full\",\
+             partition=\"dirichlet\",alpha=0.5,algorithm=\"{algorithm}\",afa_updates=2}}"
+        );
+        let extra = [section, "data.batch_size=64".to_string()];
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let summary = federated(&extra, &dir.path().join(algorithm));
+        let _generator = common::device_generator();
+        let mut overrides = PLAIN.to_vec();
+        overrides.extend_from_slice(&extra);
+        (
+            simulator::server_weights(&summary).unwrap(),
+            smoke(&overrides).0,
+        )
+    };
+    let (cd, config) = run("afa_cd");
+    let (cs, _) = run("afa_cs");
+    assert_eq!(max_difference(&cd, &cs), 0.0);
+
+    use stoke::train::TensorKind::Parameter;
+    let _generator = common::device_generator();
+    let fed = config.federated.clone().unwrap();
+    let times = stoke::federated::clock::ComputeTimes::new(&fed, config.seed);
+    let device = stoke::device::parse(&config.device).unwrap();
+    let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
+    let parts = stoke::federated::partition::partition(
+        &data.train.labels,
+        data.num_classes(),
+        &fed,
+        config.seed,
+    )
+    .unwrap();
+    let mut plain = config.clone();
+    plain.federated = None;
+    plain.train.steps = 100;
+    let mut x = Trainer::build(&plain, &device, Some(data.clone()), Setup::default())
+        .unwrap()
+        .weights()
+        .only(Parameter);
+    let mut clients: Vec<Trainer> = parts
+        .iter()
+        .map(|part| {
+            let mut config = plain.clone();
+            config.data.batch_size = part.len();
+            let local = simulator::client_data(&data, part);
+            Trainer::build(&config, &device, Some(local), Setup::default()).unwrap()
+        })
+        .collect();
+    let mut chosen = Vec::new();
+    for round in 0..fed.rounds {
+        let mut sum = x.scale(0.0);
+        for (i, client) in clients.iter_mut().enumerate() {
+            let k = times.steps(i, round, fed.local_steps);
+            chosen.push(k);
+            let mut y = x.clone();
+            for _ in 0..k {
+                client.set_weights(&y).unwrap();
+                let grad = client.gradients().unwrap().0;
+                y = y.sub(&grad.scale(config.optimizer.lr as f32)).unwrap();
+            }
+            sum = sum.add(&y.sub(&x).unwrap().scale(1.0 / k as f32)).unwrap();
+        }
+        x = x.add(&sum.scale(0.5)).unwrap();
+    }
+    let difference = max_difference(&cd, &x);
+    eprintln!("afa: steps chosen {chosen:?}, max |simulator - recursion| = {difference:e}");
+    assert!(chosen.iter().any(|&k| k != chosen[0]), "{chosen:?}");
+    assert!(difference < 1e-6, "{difference}");
+}
+
 /// SCALLION (random-k, half the values, alpha = k/d) and SCAFCOM (top-k 30%, beta = 0.5)
 /// against their recursions (Huang et al., ICLR 2024) recomputed here from full-batch client
 /// gradients and the public compressor with the same keyed draws: 2 Dirichlet clients, 2
@@ -665,6 +744,10 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
         (
             "scafcom-topk",
             "federated={clients=6,rounds=6,local_steps=2,clients_per_round=3,evaluate_every=2,algorithm=\"scafcom\",compressor=\"topk\",compress_ratio=0.05}".to_string(),
+        ),
+        (
+            "afa-cs",
+            "federated={clients=6,rounds=6,local_steps=3,evaluate_every=2,algorithm=\"afa_cs\",afa_updates=2,participation=\"full\",compute_spread=0.5}".to_string(),
         ),
         (
             "mifa-cyclic",

@@ -61,7 +61,8 @@ pub struct FederatedConfig {
     /// `fedfix` (every `fedfix_interval`) or `fedbuff` (every `fedbuff_size` arrivals); or
     /// with momentum in the clients' steps, `fedavg_m` and `scaffold_m` (with control
     /// variates; Cheng et al., ICLR 2024); or with compressed control variates, `scallion`
-    /// and `scafcom` (Huang et al., ICLR 2024).
+    /// and `scafcom` (Huang et al., ICLR 2024); or Anarchic FL's `afa_cd` and `afa_cs` (Yang
+    /// et al., ICML 2022: clients choose how many local steps, 1..=local_steps, per task).
     #[serde(default)]
     pub algorithm: AlgorithmName,
     /// fedavg: how updates are averaged: `participants` (1/|S| sum over those who trained,
@@ -81,6 +82,9 @@ pub struct FederatedConfig {
     /// fedbuff: the server aggregates as soon as this many clients have returned.
     #[serde(default = "default_fedbuff_size")]
     pub fedbuff_size: usize,
+    /// afa_cd, afa_cs: the server steps once this many clients have returned.
+    #[serde(default = "default_afa_updates")]
+    pub afa_updates: usize,
     /// Simulated compute time of a client's local work: client i of N takes
     /// tau_i = 1 - compute_spread * i / (N - 1) (the paper's linear scenario; 0: all take 1),
     /// times a mean-one log-normal factor exp(s z - s^2 / 2) per task with s =
@@ -192,12 +196,22 @@ pub enum AlgorithmName {
     ScaffoldM,
     Scallion,
     Scafcom,
+    AfaCd,
+    AfaCs,
 }
 
 impl AlgorithmName {
     /// Whether clients work on their own clock and return to the server when done.
     pub fn is_asynchronous(self) -> bool {
-        matches!(self, Self::AsyncFedavg | Self::Fedfix | Self::Fedbuff)
+        matches!(
+            self,
+            Self::AsyncFedavg | Self::Fedfix | Self::Fedbuff | Self::AfaCd | Self::AfaCs
+        )
+    }
+
+    /// Anarchic FL: each client picks its number of local steps per task.
+    pub fn is_anarchic(self) -> bool {
+        matches!(self, Self::AfaCd | Self::AfaCs)
     }
 }
 
@@ -277,6 +291,10 @@ fn default_momentum_beta() -> f64 {
 
 fn default_fedfix_interval() -> f64 {
     0.5
+}
+
+fn default_afa_updates() -> usize {
+    10
 }
 
 fn default_fedbuff_size() -> usize {

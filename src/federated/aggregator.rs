@@ -64,6 +64,14 @@ pub fn build(
         }),
         AlgorithmName::Fedau => Box::new(FedAu::new(config.clients, config.fedau_cutoff)),
         AlgorithmName::Mifa => Box::new(Mifa::new(config.clients)),
+        // Anarchic FL steps on G_i = Delta_i / K_i (the simulator divides): AFA-CD averages
+        // the m arrivals, AFA-CS the latest G of every client (as MIFA).
+        AlgorithmName::AfaCd => Box::new(FedAvg {
+            rule: AggregationName::Participants,
+            clients: config.clients,
+            probabilities,
+        }),
+        AlgorithmName::AfaCs => Box::new(Mifa::new(config.clients)),
         AlgorithmName::AsyncFedavg | AlgorithmName::Fedfix | AlgorithmName::Fedbuff => {
             let clock = clock.ok_or_else(|| {
                 anyhow::anyhow!("{:?} needs the asynchronous clock", config.algorithm)

@@ -25,6 +25,8 @@ pub struct ComputeTimes {
     base: Vec<f64>,
     jitter: f64,
     seed: u64,
+    /// Anarchic FL: the most local steps a client may choose (its time scales with them).
+    anarchic: Option<usize>,
 }
 
 impl ComputeTimes {
@@ -40,6 +42,21 @@ impl ComputeTimes {
             base,
             jitter: config.compute_jitter,
             seed,
+            anarchic: config.algorithm.is_anarchic().then_some(config.local_steps),
+        }
+    }
+
+    /// The local steps client `client` takes from server model `version`: `local_steps`,
+    /// or in Anarchic FL its own choice, uniform in 1..=local_steps, keyed by (seed, client,
+    /// version).
+    pub fn steps(&self, client: usize, version: usize, local_steps: usize) -> usize {
+        match self.anarchic {
+            None => local_steps,
+            Some(max) => {
+                let index = (self.base.len() + client) as u64;
+                1 + Rng::new(self.seed, Stream::Clock, version as u64, index).below(max as u64)
+                    as usize
+            }
         }
     }
 
@@ -50,11 +67,15 @@ impl ComputeTimes {
 
     /// The time client `client` takes to train from server model `version`.
     pub fn task(&self, client: usize, version: usize) -> f64 {
+        let share = match self.anarchic {
+            Some(max) => self.steps(client, version, max) as f64 / max as f64,
+            None => 1.0,
+        };
         if self.jitter == 0.0 {
-            return self.base[client];
+            return self.base[client] * share;
         }
         let z = Rng::new(self.seed, Stream::Clock, version as u64, client as u64).normal();
-        self.base[client] * (self.jitter * z - self.jitter * self.jitter / 2.0).exp()
+        self.base[client] * share * (self.jitter * z - self.jitter * self.jitter / 2.0).exp()
     }
 }
 
@@ -94,7 +115,10 @@ impl AsyncClock {
         let returns = (0..config.clients).map(|i| times.task(i, 0)).collect();
         Self {
             algorithm: config.algorithm,
-            buffer: config.fedbuff_size,
+            buffer: match config.algorithm.is_anarchic() {
+                true => config.afa_updates,
+                false => config.fedbuff_size,
+            },
             interval: config.fedfix_interval,
             max_clock: config.max_clock.unwrap_or(f64::INFINITY),
             rounds: config.rounds,
@@ -144,8 +168,8 @@ impl AsyncClock {
             }
             _ => {
                 let k = match self.algorithm {
-                    AlgorithmName::Fedbuff => self.buffer,
-                    _ => 1,
+                    AlgorithmName::AsyncFedavg => 1,
+                    _ => self.buffer,
                 };
                 let mut order: Vec<usize> = (0..self.returns.len()).collect();
                 order.sort_by(|&a, &b| self.returns[a].total_cmp(&self.returns[b]).then(a.cmp(&b)));
@@ -248,14 +272,16 @@ mod tests {
     use super::*;
     use crate::federated::fedavg::tests::weights;
 
-    /// Three clients, 6 rounds unless `text` says otherwise.
+    /// Three clients, 6 rounds and 1 local step unless `text` says otherwise.
     fn config(text: &str) -> FederatedConfig {
-        let rounds = match text.contains("rounds") {
-            true => "",
-            false => "rounds = 6\n",
+        let default = |key: &str, line: &str| match text.contains(key) {
+            true => String::new(),
+            false => format!("{line}\n"),
         };
+        let rounds = default("rounds", "rounds = 6");
+        let steps = default("local_steps", "local_steps = 1");
         toml::from_str(&format!(
-            "clients = 3\n{rounds}local_steps = 1\nparticipation = \"full\"\n{text}"
+            "clients = 3\n{rounds}{steps}participation = \"full\"\n{text}"
         ))
         .unwrap()
     }
@@ -372,6 +398,25 @@ mod tests {
             )
             .unwrap();
         assert_eq!(sum.get("w").unwrap().values, [3.5]);
+    }
+
+    /// Anarchic FL: each task's steps are keyed draws in 1..=local_steps, all of them drawn
+    /// (2,000 tasks of 4 choices), and its time is tau_i K / local_steps.
+    #[test]
+    fn anarchic_clients_choose_their_steps() {
+        let config = config("algorithm = \"afa_cd\"\nlocal_steps = 4\ncompute_spread = 0.5");
+        let times = ComputeTimes::new(&config, 5);
+        let mut seen = [0usize; 5];
+        for version in 0..2000 {
+            let k = times.steps(1, version, 4);
+            seen[k] += 1;
+            assert_eq!(times.task(1, version), 0.75 * k as f64 / 4.0);
+            assert_eq!(k, ComputeTimes::new(&config, 5).steps(1, version, 4));
+        }
+        assert_eq!(seen[0], 0);
+        assert!(seen[1..].iter().all(|&n| n.abs_diff(500) < 90), "{seen:?}");
+        let plain = ComputeTimes::new(&self::config("local_steps = 4"), 5);
+        assert_eq!(plain.steps(1, 7, 4), 4);
     }
 
     /// Jittered times are keyed, positive and average to tau_i (mean-one factor; 4,000

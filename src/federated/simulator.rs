@@ -351,7 +351,8 @@ pub fn run(
             }
             let version = started_from[slot];
             let local = client_data(&data, &parts[client]);
-            let local_config = client_config(config, fed, version, client, local.train.len());
+            let mut local_config = client_config(config, fed, version, client, local.train.len());
+            local_config.train.steps = times.steps(client, version, fed.local_steps);
             let mut trainer =
                 Trainer::build(&local_config, &device, Some(local), Setup::default())?;
             trainer.set_weights(start(version)?)?;
@@ -364,7 +365,7 @@ pub fn run(
                     }
                     reports
                 }
-                (None, None) => trainer.run_steps(fed.local_steps)?,
+                (None, None) => trainer.run_steps(local_config.train.steps)?,
             };
             losses[slot] = reports.iter().map(|r| r.loss).sum::<f64>() / reports.len() as f64;
             updates.push(trainer.weights());
@@ -376,11 +377,20 @@ pub fn run(
             round,
         )?;
         let loss: f64 = losses.iter().sum();
-        let deltas = updates
+        let mut deltas = updates
             .iter()
             .zip(&started_from)
             .map(|(update, &version)| update.sub(start(version)?))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        if fed.algorithm.is_anarchic() {
+            // G_i = Delta_i / K_i: the client's average step (times -eta), whatever its K_i.
+            for ((delta, &client), &version) in
+                deltas.iter_mut().zip(&participants).zip(&started_from)
+            {
+                let steps = times.steps(client, version, fed.local_steps);
+                *delta = delta.scale((1.0 / steps as f64) as f32);
+            }
+        }
         let zero = server.scale(0.0);
         let (delta, update_bytes) = match &mut scallion {
             Some(scallion) => {

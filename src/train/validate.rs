@@ -513,6 +513,14 @@ fn federated_clock(fed: &crate::config::federated::FederatedConfig) -> anyhow::R
             &format!("1..={} (federated.clients)", fed.clients),
         )?;
     }
+    if fed.algorithm.is_anarchic() {
+        require(
+            "federated.afa_updates",
+            fed.afa_updates,
+            (1..=fed.clients).contains(&fed.afa_updates),
+            &format!("1..={} (federated.clients)", fed.clients),
+        )?;
+    }
     if let Some(max) = fed.max_clock {
         positive_finite("federated.max_clock", max)?;
     }
