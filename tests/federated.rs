@@ -243,35 +243,10 @@ fn afa_follows_its_recursion() {
     let (cs, _) = run("afa_cs");
     assert_eq!(max_difference(&cd, &cs), 0.0);
 
-    use stoke::train::TensorKind::Parameter;
     let _generator = common::device_generator();
     let fed = config.federated.clone().unwrap();
     let times = stoke::federated::clock::ComputeTimes::new(&fed, config.seed);
-    let device = stoke::device::parse(&config.device).unwrap();
-    let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
-    let parts = stoke::federated::partition::partition(
-        &data.train.labels,
-        data.num_classes(),
-        &fed,
-        config.seed,
-    )
-    .unwrap();
-    let mut plain = config.clone();
-    plain.federated = None;
-    plain.train.steps = 100;
-    let mut x = Trainer::build(&plain, &device, Some(data.clone()), Setup::default())
-        .unwrap()
-        .weights()
-        .only(Parameter);
-    let mut clients: Vec<Trainer> = parts
-        .iter()
-        .map(|part| {
-            let mut config = plain.clone();
-            config.data.batch_size = part.len();
-            let local = simulator::client_data(&data, part);
-            Trainer::build(&config, &device, Some(local), Setup::default()).unwrap()
-        })
-        .collect();
+    let (mut x, mut clients) = full_batch_clients(&config);
     let mut chosen = Vec::new();
     for round in 0..fed.rounds {
         let mut sum = x.scale(0.0);
@@ -340,44 +315,17 @@ fn scallion_and_scafcom_follow_their_recursions() {
 fn compressed_control_by_hand(config: &stoke::config::RunConfig, alpha: Option<f64>) -> Weights {
     use stoke::config::federated::AlgorithmName;
     use stoke::rng::{Rng, Stream};
-    use stoke::train::TensorKind::Parameter;
     let fed = config.federated.clone().unwrap();
     let scafcom = fed.algorithm == AlgorithmName::Scafcom;
     let (eta, k, n) = (config.optimizer.lr, fed.local_steps, fed.clients);
     let beta = fed.momentum_beta as f32;
-    let (device, data) = (
-        stoke::device::parse(&config.device).unwrap(),
-        stoke::datasets::load(&config.dataset, config.seed).unwrap(),
-    );
-    let parts = stoke::federated::partition::partition(
-        &data.train.labels,
-        data.num_classes(),
-        &fed,
-        config.seed,
-    )
-    .unwrap();
-    let mut plain = config.clone();
-    plain.federated = None;
-    plain.train.steps = 100;
-    let mut x = Trainer::build(&plain, &device, Some(data.clone()), Setup::default())
-        .unwrap()
-        .weights()
-        .only(Parameter);
+    let (mut x, mut clients) = full_batch_clients(config);
     let d = x.num_values();
     let alpha = match (scafcom, alpha) {
         (true, _) => 1.0,
         (false, Some(alpha)) => alpha,
         (false, None) => (fed.compress_ratio * d as f64).ceil() / d as f64,
     };
-    let mut clients: Vec<Trainer> = parts
-        .iter()
-        .map(|part| {
-            let mut config = plain.clone();
-            config.data.batch_size = part.len();
-            let local = simulator::client_data(&data, part);
-            Trainer::build(&config, &device, Some(local), Setup::default()).unwrap()
-        })
-        .collect();
     let zero = x.scale(0.0);
     let (mut c, mut c_i, mut v_i) = (zero.clone(), vec![zero.clone(); n], vec![zero.clone(); n]);
     let flat = |w: &Weights| -> Vec<f32> { w.iter().flat_map(|(_, t)| t.values.clone()).collect() };
@@ -441,12 +389,10 @@ fn compressed_control_by_hand(config: &stoke::config::RunConfig, alpha: Option<f
     x
 }
 
-/// The server's parameters after the run of `config` by the FedAvg-M (or SCAFFOLD-M)
-/// recursion with weight `beta` of the fresh gradient, from full-batch client gradients.
-fn recursion_by_hand(config: &stoke::config::RunConfig, scaffold: bool, beta: f32) -> Weights {
-    use stoke::train::TensorKind::Parameter;
+/// Full-batch clients of `config`'s federated split (each a Trainer whose batch is all its
+/// images, so its gradients depend on the weights only) and the server's initial parameters.
+fn full_batch_clients(config: &stoke::config::RunConfig) -> (Weights, Vec<Trainer>) {
     let fed = config.federated.clone().unwrap();
-    let (eta, k, n) = (config.optimizer.lr as f32, fed.local_steps, fed.clients);
     let device = stoke::device::parse(&config.device).unwrap();
     let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
     let parts = stoke::federated::partition::partition(
@@ -459,19 +405,28 @@ fn recursion_by_hand(config: &stoke::config::RunConfig, scaffold: bool, beta: f3
     let mut plain = config.clone();
     plain.federated = None;
     plain.train.steps = 100;
-    let mut x = Trainer::build(&plain, &device, Some(data.clone()), Setup::default())
+    let x = Trainer::build(&plain, &device, Some(data.clone()), Setup::default())
         .unwrap()
         .weights()
-        .only(Parameter);
-    let mut clients: Vec<Trainer> = parts
+        .only(stoke::train::TensorKind::Parameter);
+    let clients = parts
         .iter()
         .map(|part| {
-            let local = simulator::client_data(&data, part);
             let mut config = plain.clone();
             config.data.batch_size = part.len();
+            let local = simulator::client_data(&data, part);
             Trainer::build(&config, &device, Some(local), Setup::default()).unwrap()
         })
         .collect();
+    (x, clients)
+}
+
+/// The server's parameters after the run of `config` by the FedAvg-M (or SCAFFOLD-M)
+/// recursion with weight `beta` of the fresh gradient, from full-batch client gradients.
+fn recursion_by_hand(config: &stoke::config::RunConfig, scaffold: bool, beta: f32) -> Weights {
+    let fed = config.federated.clone().unwrap();
+    let (eta, k, n) = (config.optimizer.lr as f32, fed.local_steps, fed.clients);
+    let (mut x, mut clients) = full_batch_clients(config);
     let mut gradient = |i: usize, at: &Weights| {
         clients[i].set_weights(at).unwrap();
         clients[i].gradients().unwrap().0

@@ -186,10 +186,7 @@ impl Uploads {
         reference: &Weights,
     ) -> anyhow::Result<()> {
         let parameters = reference.only(TensorKind::Parameter);
-        self.memory = match read(MEMORY_FILE)? {
-            Some(bytes) => keyed_weights::unpack(&bytes, MEMORY_FILE, &parameters, self.clients)?,
-            None => BTreeMap::new(),
-        };
+        self.memory = keyed_weights::read_keyed(read, MEMORY_FILE, &parameters, self.clients)?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
-//! Many models in one checkpoint file: tensor `name` of the model keyed `k` is stored as
-//! `k/name` in one safetensors file (MIFA's per-client updates, the server models that
-//! asynchronous clients still work from).
+//! Server-side state in checkpoint files: many models in one file (tensor `name` of the
+//! model keyed `k` stored as `k/name`: MIFA's per-client updates, control variates, the
+//! server models that asynchronous clients still work from) and single parameter-shaped
+//! vectors (momentum directions, server control variates).
 
 use crate::train::{WeightTensor, Weights};
 use std::collections::BTreeMap;
@@ -51,4 +52,39 @@ pub fn unpack(
         models.insert(key, weights);
     }
     Ok(models)
+}
+
+/// The parameter-shaped vector in checkpoint file `file` (None when the checkpoint has
+/// none), checked against `parameters`' tensors and tagged with their kinds.
+pub fn read_parameters(
+    read: &mut super::aggregator::ReadState,
+    file: &str,
+    parameters: &Weights,
+) -> anyhow::Result<Option<Weights>> {
+    let Some(bytes) = read(file)? else {
+        return Ok(None);
+    };
+    let weights = Weights::from_safetensors_bytes(&bytes, std::path::Path::new(file))?
+        .with_kinds_of(parameters);
+    anyhow::ensure!(
+        weights.len() == parameters.len()
+            && weights
+                .iter()
+                .all(|(name, t)| parameters.get(name).is_some_and(|p| p.shape == t.shape)),
+        "{file}: not the model's parameters"
+    );
+    Ok(Some(weights))
+}
+
+/// The models of file `file` (none when the checkpoint has none); see [`unpack`].
+pub fn read_keyed(
+    read: &mut super::aggregator::ReadState,
+    file: &str,
+    reference: &Weights,
+    limit: usize,
+) -> anyhow::Result<BTreeMap<usize, Weights>> {
+    match read(file)? {
+        Some(bytes) => unpack(&bytes, file, reference, limit),
+        None => Ok(BTreeMap::new()),
+    }
 }

@@ -163,27 +163,10 @@ impl ClientMomentum {
         reference: &Weights,
     ) -> anyhow::Result<()> {
         let parameters = reference.only(TensorKind::Parameter);
-        let mut one = |file: &str| -> anyhow::Result<Option<Weights>> {
-            read(file)?
-                .map(|bytes| {
-                    let weights = Weights::from_safetensors_bytes(&bytes, file.as_ref())?
-                        .with_kinds_of(&parameters);
-                    anyhow::ensure!(
-                        weights.len() == parameters.len(),
-                        "{file}: not the model's parameters"
-                    );
-                    Ok(weights)
-                })
-                .transpose()
-        };
-        self.direction = one(DIRECTION_FILE)?;
-        self.control = one(CONTROL_FILE)?;
-        self.client_controls = match read(CLIENT_CONTROLS_FILE)? {
-            Some(bytes) => {
-                keyed_weights::unpack(&bytes, CLIENT_CONTROLS_FILE, &parameters, self.clients)?
-            }
-            None => BTreeMap::new(),
-        };
+        self.direction = keyed_weights::read_parameters(read, DIRECTION_FILE, &parameters)?;
+        self.control = keyed_weights::read_parameters(read, CONTROL_FILE, &parameters)?;
+        self.client_controls =
+            keyed_weights::read_keyed(read, CLIENT_CONTROLS_FILE, &parameters, self.clients)?;
         Ok(())
     }
 

@@ -196,26 +196,11 @@ impl CompressedControl {
         reference: &Weights,
     ) -> anyhow::Result<()> {
         let parameters = reference.only(TensorKind::Parameter);
-        self.control = match read(CONTROL_FILE)? {
-            Some(bytes) => {
-                let c = Weights::from_safetensors_bytes(&bytes, CONTROL_FILE.as_ref())?
-                    .with_kinds_of(&parameters);
-                anyhow::ensure!(
-                    c.len() == parameters.len(),
-                    "{CONTROL_FILE}: not the model's parameters"
-                );
-                Some(c)
-            }
-            None => None,
-        };
-        let mut keyed = |file: &str| -> anyhow::Result<BTreeMap<usize, Weights>> {
-            match read(file)? {
-                Some(bytes) => keyed_weights::unpack(&bytes, file, &parameters, self.clients),
-                None => Ok(BTreeMap::new()),
-            }
-        };
-        self.client_controls = keyed(CLIENT_CONTROLS_FILE)?;
-        self.client_momenta = keyed(CLIENT_MOMENTA_FILE)?;
+        self.control = keyed_weights::read_parameters(read, CONTROL_FILE, &parameters)?;
+        self.client_controls =
+            keyed_weights::read_keyed(read, CLIENT_CONTROLS_FILE, &parameters, self.clients)?;
+        self.client_momenta =
+            keyed_weights::read_keyed(read, CLIENT_MOMENTA_FILE, &parameters, self.clients)?;
         Ok(())
     }
 
