@@ -182,24 +182,8 @@ fn max_clock_ends_the_run() {
 fn fedavg_m_and_scaffold_m_follow_their_recursions() {
     for scaffold in [false, true] {
         let algorithm = if scaffold { "scaffold_m" } else { "fedavg_m" };
-        let dir = tempfile::tempdir().unwrap();
-        let section = format!(
-            "federated={{clients=2,rounds=2,local_steps=2,participation=\"full\",\
-             partition=\"dirichlet\",alpha=0.5,algorithm=\"{algorithm}\",momentum_beta=0.5}}"
-        );
-        let extra = [
-            section.as_str(),
-            "data.batch_size=64",
-            "optimizer.lr_scaling=\"none\"",
-            "optimizer.weight_decay=0",
-        ];
-        let summary = federated(&extra, &dir.path().join("run"));
+        let (server, config) = two_full_batch_clients(&format!("algorithm=\"{algorithm}\""));
         let _generator = common::device_generator();
-        let server = simulator::server_weights(&summary).unwrap();
-
-        let mut overrides = PLAIN.to_vec();
-        overrides.extend_from_slice(&extra);
-        let (config, _) = smoke(&overrides);
         let reference = recursion_by_hand(&config, scaffold, 0.5);
         let without = recursion_by_hand(&config, scaffold, 1.0);
         let difference = max_difference(&server, &reference);
@@ -279,24 +263,10 @@ fn afa_follows_its_recursion() {
 fn scallion_and_scafcom_follow_their_recursions() {
     for (algorithm, compressor) in [("scallion", "randk"), ("scafcom", "topk")] {
         let ratio = if algorithm == "scallion" { 0.5 } else { 0.3 };
-        let dir = tempfile::tempdir().unwrap();
-        let section = format!(
-            "federated={{clients=2,rounds=2,local_steps=2,participation=\"full\",\
-             partition=\"dirichlet\",alpha=0.5,algorithm=\"{algorithm}\",momentum_beta=0.5,\
-             compressor=\"{compressor}\",compress_ratio={ratio}}}"
-        );
-        let extra = [
-            section.as_str(),
-            "data.batch_size=64",
-            "optimizer.lr_scaling=\"none\"",
-            "optimizer.weight_decay=0",
-        ];
-        let summary = federated(&extra, &dir.path().join("run"));
+        let (server, config) = two_full_batch_clients(&format!(
+            "algorithm=\"{algorithm}\",compressor=\"{compressor}\",compress_ratio={ratio}"
+        ));
         let _generator = common::device_generator();
-        let server = simulator::server_weights(&summary).unwrap();
-        let mut overrides = PLAIN.to_vec();
-        overrides.extend_from_slice(&extra);
-        let (config, _) = smoke(&overrides);
         let reference = compressed_control_by_hand(&config, None);
         let difference = max_difference(&server, &reference);
         eprintln!("{algorithm}: max |simulator - recursion| = {difference:e}");
@@ -387,6 +357,29 @@ fn compressed_control_by_hand(config: &stoke::config::RunConfig, alpha: Option<f
         c = c.add(&sum.scale((alpha / n as f64) as f32)).unwrap();
     }
     x
+}
+
+/// A federated run of 2 Dirichlet(0.5) clients, both in each of 2 rounds of 2 full-batch
+/// plain SGD steps, with `rule`'s keys added to its section (momentum_beta 0.5): the
+/// server's final weights and the run's config.
+fn two_full_batch_clients(rule: &str) -> (Weights, stoke::config::RunConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "federated={{clients=2,rounds=2,local_steps=2,participation=\"full\",\
+         partition=\"dirichlet\",alpha=0.5,momentum_beta=0.5,{rule}}}"
+    );
+    let extra = [
+        section.as_str(),
+        "data.batch_size=64",
+        "optimizer.lr_scaling=\"none\"",
+        "optimizer.weight_decay=0",
+    ];
+    let summary = federated(&extra, &dir.path().join("run"));
+    let _generator = common::device_generator();
+    let server = simulator::server_weights(&summary).unwrap();
+    let mut overrides = PLAIN.to_vec();
+    overrides.extend_from_slice(&extra);
+    (server, smoke(&overrides).0)
 }
 
 /// Full-batch clients of `config`'s federated split (each a Trainer whose batch is all its

@@ -107,11 +107,45 @@ pub fn compress(
     }
 }
 
+/// A compressor as the run configures it.
+#[derive(Clone, Copy, Debug)]
+pub struct CompressorSpec {
+    pub kind: CompressorName,
+    pub ratio: f64,
+    pub levels: u32,
+}
+
+impl CompressorSpec {
+    pub fn of(config: &FederatedConfig) -> Self {
+        Self {
+            kind: config.compressor,
+            ratio: config.compress_ratio,
+            levels: config.qsgd_levels,
+        }
+    }
+
+    /// Client `client`'s `vector` as the server receives it in `round` (draws keyed by
+    /// seed, round and client), and the bytes sent.
+    pub fn send(
+        &self,
+        seed: u64,
+        round: usize,
+        client: usize,
+        vector: &Weights,
+    ) -> (Weights, usize) {
+        let flat: Vec<f32> = vector
+            .iter()
+            .flat_map(|(_, t)| t.values.iter().copied())
+            .collect();
+        let mut rng = Rng::new(seed, Stream::Compress, round as u64, client as u64);
+        let sent = compress(self.kind, self.ratio, self.levels, &flat, &mut rng);
+        (unflatten(vector, &sent.values), sent.bytes)
+    }
+}
+
 /// The clients' uploads: compression of their updates and the error-feedback memories.
 pub struct Uploads {
-    kind: CompressorName,
-    ratio: f64,
-    levels: u32,
+    compressor: CompressorSpec,
     seed: u64,
     clients: usize,
     error_feedback: bool,
@@ -121,9 +155,7 @@ pub struct Uploads {
 impl Uploads {
     pub fn new(config: &FederatedConfig, seed: u64) -> Self {
         Self {
-            kind: config.compressor,
-            ratio: config.compress_ratio,
-            levels: config.qsgd_levels,
+            compressor: CompressorSpec::of(config),
             seed,
             clients: config.clients,
             error_feedback: config.error_feedback,
@@ -148,7 +180,7 @@ impl Uploads {
                 .map(|(_, t)| t.values.len())
                 .sum();
             bytes += 4 * buffers;
-            if self.kind == CompressorName::None {
+            if self.compressor.kind == CompressorName::None {
                 bytes += 4 * (delta.num_values() - buffers);
                 received.push(delta);
                 continue;
@@ -157,14 +189,8 @@ impl Uploads {
             if let Some(memory) = self.memory.get(&client) {
                 input = input.add(memory)?;
             }
-            let flat: Vec<f32> = input
-                .iter()
-                .flat_map(|(_, t)| t.values.iter().copied())
-                .collect();
-            let mut rng = Rng::new(self.seed, Stream::Compress, round as u64, client as u64);
-            let sent = compress(self.kind, self.ratio, self.levels, &flat, &mut rng);
-            bytes += sent.bytes;
-            let sent = unflatten(&input, &sent.values);
+            let (sent, sent_bytes) = self.compressor.send(self.seed, round, client, &input);
+            bytes += sent_bytes;
             if self.error_feedback {
                 self.memory.insert(client, input.sub(&sent)?);
             }
@@ -197,7 +223,7 @@ impl Uploads {
 }
 
 /// `layout`'s tensors filled with `values` in order.
-pub(crate) fn unflatten(layout: &Weights, values: &[f32]) -> Weights {
+fn unflatten(layout: &Weights, values: &[f32]) -> Weights {
     let mut offset = 0;
     let tensors: Vec<(String, WeightTensor)> = layout
         .iter()

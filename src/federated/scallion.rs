@@ -16,10 +16,9 @@
 //! (random-k: d/k - 1; QSGD: min(d/s^2, sqrt(d)/s)). The state (c, every client's c_i and
 //! SCAFCOM's v_i, f32 in memory) is saved in the federated checkpoint.
 
-use super::compress::compress;
+use super::compress::CompressorSpec;
 use super::keyed_weights;
 use crate::config::federated::{AlgorithmName, CompressorName, FederatedConfig};
-use crate::rng::{Rng, Stream};
 use crate::train::{StepReport, TensorKind, Trainer, Weights};
 use std::collections::BTreeMap;
 
@@ -29,9 +28,7 @@ const CLIENT_MOMENTA_FILE: &str = "client_momenta.safetensors";
 
 pub struct CompressedControl {
     scafcom: bool,
-    compressor: CompressorName,
-    ratio: f64,
-    levels: u32,
+    compressor: CompressorSpec,
     alpha: Option<f64>,
     beta: f32,
     lr: f64,
@@ -59,9 +56,7 @@ impl CompressedControl {
         };
         Some(Self {
             scafcom,
-            compressor: config.compressor,
-            ratio: config.compress_ratio,
-            levels: config.qsgd_levels,
+            compressor: CompressorSpec::of(config),
             alpha: config.scallion_alpha,
             beta: config.momentum_beta as f32,
             lr,
@@ -80,13 +75,13 @@ impl CompressedControl {
             return 1.0;
         }
         self.alpha.unwrap_or_else(|| {
-            let omega = match self.compressor {
+            let omega = match self.compressor.kind {
                 CompressorName::Randk => {
-                    let k = (self.ratio * d as f64).ceil().max(1.0);
+                    let k = (self.compressor.ratio * d as f64).ceil().max(1.0);
                     d as f64 / k - 1.0
                 }
                 CompressorName::Qsgd => {
-                    let s = f64::from(self.levels);
+                    let s = f64::from(self.compressor.levels);
                     (d as f64 / (s * s)).min((d as f64).sqrt() / s)
                 }
                 _ => 0.0,
@@ -150,14 +145,8 @@ impl CompressedControl {
                     v.sub(&c_i)?
                 }
             };
-            let flat: Vec<f32> = target
-                .iter()
-                .flat_map(|(_, t)| t.values.iter().copied())
-                .collect();
-            let mut rng = Rng::new(self.seed, Stream::Compress, round as u64, client as u64);
-            let sent = compress(self.compressor, self.ratio, self.levels, &flat, &mut rng);
-            bytes += sent.bytes;
-            let d_i = super::compress::unflatten(&target, &sent.values);
+            let (d_i, sent_bytes) = self.compressor.send(self.seed, round, client, &target);
+            bytes += sent_bytes;
             self.client_controls
                 .insert(client, c_i.add(&d_i.scale(alpha as f32))?);
             sum = sum.add(&d_i)?;
