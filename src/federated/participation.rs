@@ -89,6 +89,25 @@ impl Sampler {
         sampler
     }
 
+    /// Continues from `state` (a checkpoint's), refusing one that does not fit the clients.
+    pub fn restore(&mut self, state: SamplerState) -> anyhow::Result<()> {
+        let expected = |v: usize| match self.mode {
+            ParticipationName::Markov => v == self.clients,
+            ParticipationName::Cyclic => v == self.clients,
+            _ => true,
+        };
+        anyhow::ensure!(
+            expected(state.active.len())
+                && (self.mode != ParticipationName::Cyclic
+                    || state.rounds_to_switch.len() == self.clients),
+            "the checkpoint's participation state is for {} clients, not federated.clients = {}",
+            state.active.len(),
+            self.clients
+        );
+        self.state = state;
+        Ok(())
+    }
+
     /// Each client's participation probability (uniform: k/N; full: 1).
     pub fn probability(&self, client: usize) -> f64 {
         match self.mode {
@@ -269,7 +288,15 @@ mod tests {
         }
         let saved = serde_json::to_string(&first.state).unwrap();
         let mut resumed = sampler("participation = \"markov\"", p);
-        resumed.state = serde_json::from_str(&saved).unwrap();
+        resumed
+            .restore(serde_json::from_str(&saved).unwrap())
+            .unwrap();
+        let mut fewer = sampler("participation = \"markov\"", vec![0.5; 3]);
+        assert!(
+            fewer
+                .restore(serde_json::from_str(&saved).unwrap())
+                .is_err()
+        );
         for round in 30..60 {
             assert_eq!(whole.participants(round), resumed.participants(round));
         }

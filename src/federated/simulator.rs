@@ -217,7 +217,7 @@ pub fn run(
                 scallion.as_mut(),
                 &mut uploads,
             )?;
-            sampler.state = progress.sampler.clone();
+            sampler.restore(progress.sampler.clone())?;
             if let Some(clock) = &mut async_clock {
                 while clock.done() < progress.round && clock.next_aggregation().is_some() {}
                 versions = load_versions(&checkpoints, &server, progress.round)?;
