@@ -1,6 +1,7 @@
 //! stoke: a deep-learning training framework on Burn. Recipes define objectives, the engine
 //! optimises; models, recipes, optimizers and datasets each have a registry.
 
+pub mod aggregate;
 pub mod atomic;
 pub mod attacks;
 pub mod batch;

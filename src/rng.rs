@@ -27,6 +27,8 @@ pub enum Stream {
     Clock = 13,
     /// Random choices of federated upload compressors (random-k indices, QSGD rounding).
     Compress = 14,
+    /// Random starts of aggregation rules (the Flag Aggregator's first subspace).
+    Aggregate = 15,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

@@ -455,29 +455,70 @@ mod mpi {
         assert_checkpoint_loads(&run);
     }
 
-    /// Federated clients spread over 2 ranks (participant i on rank i mod 2) give the
+    /// Federated clients spread over ranks (participant i on rank i mod ranks) give the
     /// in-process run's server model bit for bit (the exported safetensors are the same
-    /// bytes) and the same metrics; only rank 0 writes.
+    /// bytes) and the same metrics; only rank 0 writes. Every algorithm on 4 ranks (with 3
+    /// participants a round, one rank trains nobody), the first also on 2.
     #[test]
-    fn federated_clients_on_two_ranks_equal_one_process() {
-        for federated in [
-            "federated={clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2}",
+    fn federated_clients_on_four_ranks_equal_one_process() {
+        let probabilities = "participation_mean=0.5,participation_min=0.2";
+        let sections = [
+            "clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2".to_string(),
             // Per-client state on every rank: FedAU's intervals, the markov chains.
-            "federated={clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedau\",\
-             participation=\"markov\",participation_mean=0.5,participation_min=0.2,\
-             markov_to_active=0.5}",
-            // Stale models kept on every rank: FedBuff's clients work from older versions.
-            "federated={clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedbuff\",\
-             fedbuff_size=2,participation=\"full\",compute_spread=0.5}",
-            // Control variates trained on one rank, exchanged with the updates.
-            "federated={clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2,\
-             algorithm=\"scaffold_m\"}",
-        ] {
-            federated_run_on_two_ranks_equals_one_process(federated);
+            format!(
+                "clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedau\",\
+                 participation=\"markov\",markov_to_active=0.5,{probabilities}"
+            ),
+            // MIFA's stored updates, on disk: every rank keeps its own files.
+            format!(
+                "clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"mifa\",\
+                 participation=\"cyclic\",cycle=3,client_state=\"disk\",{probabilities}"
+            ),
+            // Stale models kept on every rank: asynchronous clients work from older versions.
+            "clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedbuff\",\
+             fedbuff_size=2,participation=\"full\",compute_spread=0.5"
+                .to_string(),
+            "clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"fedfix\",\
+             fedfix_interval=0.6,participation=\"full\",compute_spread=0.5"
+                .to_string(),
+            "clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"async_fedavg\",\
+             participation=\"full\",compute_spread=0.5,server_lr=0.5"
+                .to_string(),
+            // Anarchic clients pick their own step counts.
+            "clients=6,rounds=4,local_steps=3,evaluate_every=2,algorithm=\"afa_cd\",\
+             afa_updates=2,participation=\"full\",compute_spread=0.5"
+                .to_string(),
+            "clients=6,rounds=4,local_steps=3,evaluate_every=2,algorithm=\"afa_cs\",\
+             afa_updates=2,participation=\"full\",compute_spread=0.5"
+                .to_string(),
+            // Momentum and control variates trained on one rank, exchanged with the updates.
+            "clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2,\
+             algorithm=\"fedavg_m\""
+                .to_string(),
+            "clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2,\
+             algorithm=\"scaffold_m\""
+                .to_string(),
+            // Compressed uploads keyed by (seed, round, client) on whichever rank.
+            "clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2,\
+             algorithm=\"scallion\",compressor=\"randk\",compress_ratio=0.1"
+                .to_string(),
+            "clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2,\
+             algorithm=\"scafcom\",compressor=\"topk\",compress_ratio=0.05,\
+             client_state=\"disk\""
+                .to_string(),
+            "clients=6,rounds=4,local_steps=2,clients_per_round=3,evaluate_every=2,\
+             server_optimizer=\"adam\",server_lr=0.01,compressor=\"qsgd\",\
+             error_feedback=true"
+                .to_string(),
+        ];
+        federated_run_on_ranks_equals_one_process(&sections[0], 2);
+        for section in &sections {
+            federated_run_on_ranks_equals_one_process(section, 4);
         }
     }
 
-    fn federated_run_on_two_ranks_equals_one_process(federated: &str) {
+    fn federated_run_on_ranks_equals_one_process(section: &str, ranks: usize) {
+        let federated = format!("federated={{{section}}}");
         let dir = tempfile::tempdir().unwrap();
         let (one, two) = (dir.path().join("one"), dir.path().join("two"));
         let args = |out: &Path| -> Vec<String> {
@@ -489,7 +530,7 @@ mod mpi {
                 // SCAFFOLD-M's clients take plain, unscaled SGD steps.
                 "optimizer.momentum=0",
                 "optimizer.lr_scaling=\"none\"",
-                federated,
+                &federated,
                 "--quiet",
                 "--out",
             ]
@@ -502,8 +543,11 @@ mod mpi {
         let output = stoke(&alone.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(output.status.success(), "{}", stderr(&output));
         let ranked = args(&two);
-        let output = launch(2, &ranked.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(output.status.success(), "{}", stderr(&output));
+        let output = launch(
+            ranks,
+            &ranked.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert!(output.status.success(), "{section}: {}", stderr(&output));
         assert_eq!(common::stdout(&output).lines().count(), 1);
         let export = |run: &Path| {
             let out = run.join("server.safetensors");
@@ -512,10 +556,13 @@ mod mpi {
             assert!(output.status.success(), "{}", stderr(&output));
             std::fs::read(out).unwrap()
         };
-        assert!(export(&one) == export(&two), "the server models differ");
+        assert!(
+            export(&one) == export(&two),
+            "{section} on {ranks} ranks: the server models differ"
+        );
         let metrics = |run: &Path| {
             stoke::train::metrics::read_without_timing(&run.join("metrics.jsonl")).unwrap()
         };
-        assert_eq!(metrics(&one), metrics(&two));
+        assert_eq!(metrics(&one), metrics(&two), "{section} on {ranks} ranks");
     }
 }

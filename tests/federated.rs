@@ -704,11 +704,12 @@ fn a_resumed_federated_run_equals_the_uninterrupted_one() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         // SCAFFOLD-M's clients take unscaled SGD steps.
-        resume_is_exact(dir.path(), &[&section, "optimizer.lr_scaling=\"none\""], name);
+        let _ = resume_is_exact(dir.path(), &[&section, "optimizer.lr_scaling=\"none\""], name);
     }
 }
 
-fn resume_is_exact(dir: &std::path::Path, extra: &[&str], name: &str) {
+/// The uninterrupted run's summary.
+fn resume_is_exact(dir: &std::path::Path, extra: &[&str], name: &str) -> FederatedSummary {
     let mut overrides = PLAIN.to_vec();
     overrides.extend_from_slice(extra);
     let (config, resolved) = smoke(&overrides);
@@ -787,4 +788,104 @@ fn resume_is_exact(dir: &std::path::Path, extra: &[&str], name: &str) {
             .is_some(),
         "{name}: {complete:#}"
     );
+    whole
+}
+
+/// With `client_state = "disk"` the clients' model-sized state (SCAFCOM's control variates
+/// and momenta, MIFA's stored updates, error-feedback memories) lives in files: the run is
+/// bit for bit the in-memory one, resumes exactly (also from a checkpoint written by an
+/// in-memory run), and afterwards the store holds only files that a kept checkpoint lists.
+#[test]
+fn client_state_on_disk_is_exact_and_tidy() {
+    for (name, section) in [
+        (
+            "scafcom-topk",
+            "clients=6,rounds=6,local_steps=2,clients_per_round=3,evaluate_every=2,algorithm=\"scafcom\",compressor=\"topk\",compress_ratio=0.05",
+        ),
+        (
+            "mifa-topk-error-feedback",
+            "clients=6,rounds=6,local_steps=2,clients_per_round=2,evaluate_every=2,algorithm=\"mifa\",compressor=\"topk\",compress_ratio=0.05,error_feedback=true",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let scaling = "optimizer.lr_scaling=\"none\"";
+        let memory = format!("federated={{{section}}}");
+        let disk = format!("federated={{{section},client_state=\"disk\"}}");
+        let on_disk = resume_is_exact(dir.path(), &[&disk, scaling], name);
+        let in_memory = federated(&[&memory, scaling], &dir.path().join("memory"));
+        let _generator = common::device_generator();
+        let server = |summary: &FederatedSummary| simulator::server_weights(summary).unwrap();
+        assert_eq!(
+            max_difference(&server(&in_memory), &server(&on_disk)),
+            0.0,
+            "{name}"
+        );
+        assert_eq!(in_memory.client_state_bytes, on_disk.client_state_bytes);
+        assert!(on_disk.client_state_bytes > 0, "{name}");
+
+        // Every stored file is listed by a kept checkpoint, and every listed file exists.
+        for run in ["whole", "parted"] {
+            let run = dir.path().join(run);
+            let mut listed = std::collections::BTreeSet::new();
+            for index in files_under(&run.join("checkpoints"), ".index.json") {
+                let index: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(index).unwrap()).unwrap();
+                for file in index["clients"].as_object().unwrap().values() {
+                    listed.insert(run.join(file["path"].as_str().unwrap()));
+                }
+            }
+            let stored: std::collections::BTreeSet<_> =
+                files_under(&run.join("client-state"), ".safetensors")
+                    .into_iter()
+                    .collect();
+            assert!(!stored.is_empty(), "{name}");
+            assert_eq!(stored, listed, "{name}");
+        }
+
+        // An in-memory run stopped after round 3 resumes onto disk, exactly.
+        let switched = dir.path().join("switched");
+        let (config, resolved) = smoke(&[PLAIN, &[memory.as_str(), scaling]].concat());
+        let cancel = CancelToken::new();
+        let stop = cancel.clone();
+        let mut on_round = |report: &simulator::RoundReport| {
+            if report.round == 3 {
+                stop.cancel();
+            }
+        };
+        assert!(
+            simulator::run(
+                &config,
+                &resolved,
+                &options(&switched, false, cancel),
+                &mut on_round
+            )
+            .is_err()
+        );
+        let (config, resolved) = smoke(&[PLAIN, &[disk.as_str(), scaling]].concat());
+        let resumed = simulator::run(
+            &config,
+            &resolved,
+            &options(&switched, true, CancelToken::new()),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            max_difference(&server(&in_memory), &server(&resumed)),
+            0.0,
+            "{name}"
+        );
+    }
+}
+
+fn files_under(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path, suffix));
+        } else if path.to_string_lossy().ends_with(suffix) {
+            found.push(path);
+        }
+    }
+    found
 }

@@ -2431,6 +2431,20 @@ const CASES: &[Case] = &[
         mentions: &[FEDERATED_MIFA],
     },
     Case {
+        name: "federated: a client-state file on disk damaged",
+        setup: |d| d.federated_disk_run().damage_client_state(),
+        args: "train --resume run --quiet federated.rounds=6",
+        exit: 1,
+        mentions: &["client-state/rank-0/mifa/", "is damaged"],
+    },
+    Case {
+        name: "federated: client state in an unknown place",
+        setup: |d| d,
+        args: "train smoke --quiet --out out train.epochs=0 schedule.name=\"constant\" federated={clients=4,rounds=1,local_steps=1,client_state=\"cloud\"}",
+        exit: 2,
+        mentions: &["client_state", "cloud"],
+    },
+    Case {
         name: "federated: MIFA's stored updates missing",
         setup: |d| d.federated_run().remove(FEDERATED_MIFA),
         args: "train --resume run --quiet federated.rounds=6",
@@ -2913,6 +2927,7 @@ struct Fixtures {
     ddpm: OnceLock<PathBuf>,
     mnist: OnceLock<PathBuf>,
     federated: OnceLock<PathBuf>,
+    federated_disk: OnceLock<PathBuf>,
 }
 
 impl Fixtures {
@@ -2924,6 +2939,7 @@ impl Fixtures {
             ddpm: OnceLock::new(),
             mnist: OnceLock::new(),
             federated: OnceLock::new(),
+            federated_disk: OnceLock::new(),
         }
     }
 
@@ -3130,6 +3146,42 @@ impl Dir<'_> {
             0,
         );
         copy_tree(&run.join("run"), &self.path("run"));
+        self
+    }
+
+    /// `run/`: the MIFA run of [`Dir::federated_run`] with its client state on disk.
+    fn federated_disk_run(&self) -> &Self {
+        let run = self.fixtures.train(
+            &self.fixtures.federated_disk,
+            "federated-disk",
+            |d| d,
+            "train smoke --quiet --out run train.epochs=0 schedule.name=\"constant\" \
+             federated={clients=6,rounds=4,local_steps=2,evaluate_every=2,algorithm=\"mifa\",\
+             participation=\"cyclic\",cycle=3,participation_mean=0.5,participation_min=0.2,\
+             client_state=\"disk\"}",
+            0,
+        );
+        copy_tree(&run.join("run"), &self.path("run"));
+        self
+    }
+
+    /// Flips the last byte of every client-state file of `run/`.
+    fn damage_client_state(&self) -> &Self {
+        let store = self.path("run/client-state/rank-0/mifa");
+        let files: Vec<_> = std::fs::read_dir(&store)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(
+            !files.is_empty(),
+            "no client-state files in {}",
+            store.display()
+        );
+        for file in files {
+            let mut bytes = std::fs::read(&file).unwrap();
+            *bytes.last_mut().unwrap() ^= 1;
+            std::fs::write(&file, bytes).unwrap();
+        }
         self
     }
 

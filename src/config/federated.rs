@@ -115,6 +115,10 @@ pub struct FederatedConfig {
     /// its compressor dropped last time to its next update (a model-sized memory per client).
     #[serde(default)]
     pub error_feedback: bool,
+    /// Where model-sized per-client state lives: `memory` or `disk` (exact either way; on
+    /// disk the process holds one client's state at a time).
+    #[serde(default)]
+    pub client_state: ClientStateName,
     /// scallion: the control variates' step alpha (default 1/(1 + omega), omega the
     /// compressor's variance bound).
     #[serde(default)]
@@ -213,6 +217,14 @@ impl AlgorithmName {
     pub fn is_anarchic(self) -> bool {
         matches!(self, Self::AfaCd | Self::AfaCs)
     }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientStateName {
+    #[default]
+    Memory,
+    Disk,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,8 +2,10 @@
 //! ([`super::fedavg`], [`super::fedau`], [`super::mifa`]) implements [`Aggregator`] in its
 //! own file and may keep per-client state, which the federated checkpoint saves.
 
+use super::client_states::StateStorage;
 use super::clock::{AsyncClock, AsyncWeights};
 use super::{fedau::FedAu, fedavg::FedAvg, mifa::Mifa};
+pub use crate::aggregate::mean::weighted_sum;
 use crate::config::federated::{AggregationName, AlgorithmName, FederatedConfig};
 use crate::train::Weights;
 
@@ -31,7 +33,7 @@ pub trait Aggregator {
         Ok(())
     }
 
-    /// Bytes of per-client state held in memory.
+    /// Bytes of per-client state (in memory or on disk).
     fn state_bytes(&self) -> usize {
         0
     }
@@ -39,11 +41,12 @@ pub trait Aggregator {
 
 /// The rule `config.algorithm` names; `probabilities` are the clients' participation
 /// probabilities (FedAvg's `known_probability` divides by them), `clock` the asynchronous
-/// schedule (its rules' weights depend on it).
+/// schedule (its rules' weights depend on it), `storage` where per-client updates live.
 pub fn build(
     config: &FederatedConfig,
     probabilities: Vec<f64>,
     clock: Option<&AsyncClock>,
+    storage: &StateStorage,
 ) -> anyhow::Result<Box<dyn Aggregator>> {
     Ok(match config.algorithm {
         // FedAvg-M and SCAFFOLD-M average over participants; their momentum acts in the
@@ -63,7 +66,7 @@ pub fn build(
             probabilities,
         }),
         AlgorithmName::Fedau => Box::new(FedAu::new(config.clients, config.fedau_cutoff)),
-        AlgorithmName::Mifa => Box::new(Mifa::new(config.clients)),
+        AlgorithmName::Mifa => Box::new(Mifa::new(config.clients, storage)),
         // Anarchic FL steps on G_i = Delta_i / K_i (the simulator divides): AFA-CD averages
         // the m arrivals, AFA-CS the latest G of every client (as MIFA).
         AlgorithmName::AfaCd => Box::new(FedAvg {
@@ -71,7 +74,7 @@ pub fn build(
             clients: config.clients,
             probabilities,
         }),
-        AlgorithmName::AfaCs => Box::new(Mifa::new(config.clients)),
+        AlgorithmName::AfaCs => Box::new(Mifa::new(config.clients, storage)),
         AlgorithmName::AsyncFedavg | AlgorithmName::Fedfix | AlgorithmName::Fedbuff => {
             let clock = clock.ok_or_else(|| {
                 anyhow::anyhow!("{:?} needs the asynchronous clock", config.algorithm)
@@ -79,22 +82,6 @@ pub fn build(
             Box::new(AsyncWeights::new(config, clock))
         }
     })
-}
-
-/// `items` summed in order, each scaled by its factor; `zero` when there are none.
-pub fn weighted_sum(items: &[(&Weights, f32)], zero: &Weights) -> anyhow::Result<Weights> {
-    let mut sum: Option<Weights> = None;
-    for (weights, factor) in items {
-        let term = match *factor == 1.0 {
-            true => (*weights).clone(),
-            false => weights.scale(*factor),
-        };
-        sum = Some(match sum {
-            None => term,
-            Some(sum) => sum.add(&term)?,
-        });
-    }
-    Ok(sum.unwrap_or_else(|| zero.clone()))
 }
 
 /// The divisor `rule` uses with `participants` of `clients` (FedAvg's plain rules).

@@ -13,13 +13,16 @@
 //! With error feedback each client keeps e_i, sends C(Delta_i + e_i) and keeps
 //! e_i <- Delta_i + e_i - C(Delta_i + e_i). Draws are keyed by (seed, round, client).
 
-use super::keyed_weights;
+use super::client_states::{ClientStates, StateFiles, StateStorage};
+use crate::aggregate::unflatten;
 use crate::config::federated::{CompressorName, FederatedConfig};
 use crate::rng::{Rng, Stream};
-use crate::train::{TensorKind, WeightTensor, Weights};
-use std::collections::BTreeMap;
+use crate::train::{TensorKind, Weights};
 
-const MEMORY_FILE: &str = "error_feedback.safetensors";
+const MEMORY: StateFiles = StateFiles {
+    memory: "error_feedback.safetensors",
+    index: "error_feedback.index.json",
+};
 
 /// A compressor's output, decompressed, and its size on the wire.
 #[derive(Clone, Debug, PartialEq)]
@@ -149,17 +152,17 @@ pub struct Uploads {
     seed: u64,
     clients: usize,
     error_feedback: bool,
-    memory: BTreeMap<usize, Weights>,
+    memory: ClientStates,
 }
 
 impl Uploads {
-    pub fn new(config: &FederatedConfig, seed: u64) -> Self {
+    pub fn new(config: &FederatedConfig, seed: u64, storage: &StateStorage) -> Self {
         Self {
             compressor: CompressorSpec::of(config),
             seed,
             clients: config.clients,
             error_feedback: config.error_feedback,
-            memory: BTreeMap::new(),
+            memory: ClientStates::new(storage, MEMORY),
         }
     }
 
@@ -186,13 +189,13 @@ impl Uploads {
                 continue;
             }
             let mut input = delta.only(TensorKind::Parameter);
-            if let Some(memory) = self.memory.get(&client) {
-                input = input.add(memory)?;
+            if let Some(memory) = self.memory.get(client)? {
+                input = input.add(&memory)?;
             }
             let (sent, sent_bytes) = self.compressor.send(self.seed, round, client, &input);
             bytes += sent_bytes;
             if self.error_feedback {
-                self.memory.insert(client, input.sub(&sent)?);
+                self.memory.insert(client, input.sub(&sent)?)?;
             }
             received.push(with_parameters(&delta, &sent)?);
         }
@@ -200,10 +203,7 @@ impl Uploads {
     }
 
     pub fn save(&self) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
-        Ok(match self.memory.is_empty() {
-            true => Vec::new(),
-            false => vec![(MEMORY_FILE, keyed_weights::pack(&self.memory)?)],
-        })
+        self.memory.save()
     }
 
     pub fn restore(
@@ -212,33 +212,13 @@ impl Uploads {
         reference: &Weights,
     ) -> anyhow::Result<()> {
         let parameters = reference.only(TensorKind::Parameter);
-        self.memory = keyed_weights::read_keyed(read, MEMORY_FILE, &parameters, self.clients)?;
-        Ok(())
+        self.memory.restore(read, &parameters, self.clients)
     }
 
     /// Bytes of the error-feedback memories.
     pub fn state_bytes(&self) -> usize {
-        self.memory.values().map(|w| 4 * w.num_values()).sum()
+        self.memory.state_bytes()
     }
-}
-
-/// `layout`'s tensors filled with `values` in order.
-fn unflatten(layout: &Weights, values: &[f32]) -> Weights {
-    let mut offset = 0;
-    let tensors: Vec<(String, WeightTensor)> = layout
-        .iter()
-        .map(|(name, t)| {
-            let len = t.values.len();
-            let tensor = WeightTensor {
-                shape: t.shape.clone(),
-                values: values[offset..offset + len].to_vec(),
-                kind: t.kind,
-            };
-            offset += len;
-            (name.to_string(), tensor)
-        })
-        .collect();
-    Weights::from_tensors(tensors).expect("the names come from a valid Weights")
 }
 
 /// `delta` with its parameters replaced by `parameters`.
@@ -331,7 +311,9 @@ mod tests {
             "clients = 2\nrounds = 1\nlocal_steps = 1\ncompressor = \"topk\"\ncompress_ratio = 0.25\nerror_feedback = true",
         )
         .unwrap();
-        let mut uploads = Uploads::new(&config, 0);
+        let run = tempfile::tempdir().unwrap();
+        let storage = StateStorage::new(false, run.path(), 0).unwrap();
+        let mut uploads = Uploads::new(&config, 0, &storage);
         let mut sent_total = vec![0.0f32; 8];
         let mut input_total = vec![0.0f32; 8];
         for round in 0..5 {
@@ -350,7 +332,8 @@ mod tests {
             assert_eq!(received[0].get("bn.running_mean").unwrap().values, [1.0]);
             sent.iter().zip(&mut sent_total).for_each(|(v, t)| *t += v);
         }
-        let memory = &uploads.memory[&1].get("w").unwrap().values;
+        let memory = uploads.memory.get(1).unwrap().unwrap();
+        let memory = &memory.get("w").unwrap().values;
         for i in 0..8 {
             assert!(
                 (sent_total[i] + memory[i] - input_total[i]).abs() < 1e-5,

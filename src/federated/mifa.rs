@@ -2,28 +2,30 @@
 //! Unavailability", NeurIPS 2021; IBM/fedau's `mifa` weighting): the server remembers every
 //! client's latest update (zero before its first) and steps on their mean over all N
 //! clients, so a client that is away still counts with what it last sent. The state is one
-//! parameter-sized update per client that has taken part, kept in f32 in memory (exactness:
-//! the mean is recomputed from them each round in client order) and saved whole in each
-//! checkpoint; its size is reported as `client_state_bytes`.
+//! parameter-sized update per client that has taken part, f32 in memory or on disk
+//! ([`ClientStates`]; exact: the mean is recomputed from them each round in client order)
+//! and checkpointed; its size is reported as `client_state_bytes`.
 
-use super::aggregator::{Aggregator, ReadState, weighted_sum};
-use super::keyed_weights;
+use super::aggregator::{Aggregator, ReadState};
+use super::client_states::{ClientStates, StateFiles, StateStorage};
 use crate::train::{TensorKind, Weights};
-use std::collections::BTreeMap;
 
-const STATE_FILE: &str = "mifa.safetensors";
+const FILES: StateFiles = StateFiles {
+    memory: "mifa.safetensors",
+    index: "mifa.index.json",
+};
 
 pub struct Mifa {
     clients: usize,
     /// The latest parameter update of each client that has taken part.
-    latest: BTreeMap<usize, Weights>,
+    latest: ClientStates,
 }
 
 impl Mifa {
-    pub fn new(clients: usize) -> Self {
+    pub fn new(clients: usize, storage: &StateStorage) -> Self {
         Self {
             clients,
-            latest: BTreeMap::new(),
+            latest: ClientStates::new(storage, FILES),
         }
     }
 }
@@ -36,28 +38,23 @@ impl Aggregator for Mifa {
         zero: &Weights,
     ) -> anyhow::Result<Weights> {
         for (&n, delta) in participants.iter().zip(deltas) {
-            self.latest.insert(n, delta.only(TensorKind::Parameter));
+            self.latest.insert(n, delta.only(TensorKind::Parameter))?;
         }
-        let items: Vec<(&Weights, f32)> = self.latest.values().map(|w| (w, 1.0)).collect();
-        let sum = weighted_sum(&items, &zero.only(TensorKind::Parameter))?;
+        let sum = self.latest.sum(&zero.only(TensorKind::Parameter))?;
         Ok(sum.scale((1.0 / self.clients as f64) as f32))
     }
 
-    /// One safetensors file: client n's tensor `name` stored as `n/name`.
     fn save(&self) -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
-        Ok(vec![(STATE_FILE, keyed_weights::pack(&self.latest)?)])
+        self.latest.save()
     }
 
     fn restore(&mut self, read: &mut ReadState, reference: &Weights) -> anyhow::Result<()> {
-        let bytes = read(STATE_FILE)?
-            .ok_or_else(|| anyhow::anyhow!("the checkpoint has no {STATE_FILE} (MIFA state)"))?;
         let parameters = reference.only(TensorKind::Parameter);
-        self.latest = keyed_weights::unpack(&bytes, STATE_FILE, &parameters, self.clients)?;
-        Ok(())
+        self.latest.restore(read, &parameters, self.clients)
     }
 
     fn state_bytes(&self) -> usize {
-        self.latest.values().map(|w| 4 * w.num_values()).sum()
+        self.latest.state_bytes()
     }
 }
 
@@ -71,7 +68,9 @@ mod tests {
     /// sends [12]: (4 + 12 - 4) / 4 = 3. Buffers are not remembered. Exact in f32.
     #[test]
     fn averages_the_latest_update_of_every_client() {
-        let mut mifa = Mifa::new(4);
+        let run = tempfile::tempdir().unwrap();
+        let storage = StateStorage::new(false, run.path(), 0).unwrap();
+        let mut mifa = Mifa::new(4, &storage);
         let zero = weights(&[0.0], &[0.0]);
         let d = |x: f32| weights(&[x], &[5.0]);
         let mut step = |participants: &[usize], deltas: &[Weights]| {
@@ -85,10 +84,10 @@ mod tests {
         assert_eq!(step(&[1], &[d(12.0)]), 3.0);
         assert_eq!(mifa.state_bytes(), 3 * 4);
         let saved = mifa.save().unwrap();
-        let mut restored = Mifa::new(4);
+        let mut restored = Mifa::new(4, &storage);
         let mut read = |name: &str| Ok(saved.iter().find(|f| f.0 == name).map(|f| f.1.clone()));
         restored.restore(&mut read, &zero).unwrap();
-        assert_eq!(restored.latest, mifa.latest);
+        assert_eq!(restored.latest.clients(), [0, 1, 2]);
         assert_eq!(
             restored
                 .aggregate(&[], &[], &zero)
@@ -98,7 +97,7 @@ mod tests {
                 .values,
             [3.0]
         );
-        let mut fewer = Mifa::new(2);
+        let mut fewer = Mifa::new(2, &storage);
         assert!(fewer.restore(&mut read, &zero).is_err());
     }
 }

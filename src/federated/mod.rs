@@ -8,6 +8,7 @@
 //! [`simulator::run`] is what `stoke train` calls for a config with a `[federated]` section.
 
 pub mod aggregator;
+pub mod client_states;
 pub mod clock;
 pub mod compress;
 pub mod fedau;
@@ -20,4 +21,5 @@ pub mod partition;
 pub mod probabilities;
 pub mod scallion;
 pub mod server_optimizer;
+pub mod server_state;
 pub mod simulator;

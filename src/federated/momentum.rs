@@ -13,17 +13,20 @@
 //! ```
 //!
 //! The first round has no g^0: its clients use d = grad (FedAvg-M) or grad - c_i + c. The
-//! state (g, c and every client's c_i, kept in f32 in memory, model-sized each) is saved
-//! in the federated checkpoint.
+//! state (g, c and every client's c_i, model-sized each; the c_i in memory or on disk,
+//! [`ClientStates`]) is saved in the federated checkpoint.
 
+use super::client_states::{ClientStates, StateFiles, StateStorage};
 use super::keyed_weights;
 use crate::config::federated::{AlgorithmName, FederatedConfig};
 use crate::train::{StepReport, TensorKind, Trainer, Weights};
-use std::collections::BTreeMap;
 
 const DIRECTION_FILE: &str = "momentum_direction.safetensors";
 const CONTROL_FILE: &str = "control.safetensors";
-const CLIENT_CONTROLS_FILE: &str = "client_controls.safetensors";
+pub(crate) const CLIENT_CONTROLS: StateFiles = StateFiles {
+    memory: "client_controls.safetensors",
+    index: "client_controls.index.json",
+};
 
 /// The client-side momentum of FedAvg-M and SCAFFOLD-M and the server state it needs.
 pub struct ClientMomentum {
@@ -38,12 +41,12 @@ pub struct ClientMomentum {
     direction: Option<Weights>,
     /// SCAFFOLD-M's server control variate c and the clients' c_i (zero when absent).
     control: Option<Weights>,
-    client_controls: BTreeMap<usize, Weights>,
+    client_controls: ClientStates,
 }
 
 impl ClientMomentum {
     /// The momentum of `config.algorithm`, None for algorithms without it.
-    pub fn new(config: &FederatedConfig, lr: f64) -> Option<Self> {
+    pub fn new(config: &FederatedConfig, lr: f64, storage: &StateStorage) -> Option<Self> {
         let scaffold = match config.algorithm {
             AlgorithmName::FedavgM => false,
             AlgorithmName::ScaffoldM => true,
@@ -57,7 +60,7 @@ impl ClientMomentum {
             clients: config.clients,
             direction: None,
             control: None,
-            client_controls: BTreeMap::new(),
+            client_controls: ClientStates::new(storage, CLIENT_CONTROLS),
         })
     }
 
@@ -75,6 +78,10 @@ impl ClientMomentum {
     ) -> anyhow::Result<(Vec<StepReport>, Option<Weights>)> {
         let mut reports = Vec::with_capacity(self.local_steps);
         let mut gradient_sum: Option<Weights> = None;
+        let client_control = match self.scaffold {
+            true => self.client_controls.get(client)?,
+            false => None,
+        };
         for _ in 0..self.local_steps {
             let (gradient, _) = trainer.gradients()?;
             let mut corrected = gradient.clone();
@@ -82,7 +89,7 @@ impl ClientMomentum {
                 if let Some(c) = &self.control {
                     corrected = corrected.add(c)?;
                 }
-                if let Some(c_i) = self.client_controls.get(&client) {
+                if let Some(c_i) = &client_control {
                     corrected = corrected.sub(c_i)?;
                 }
                 gradient_sum = Some(match gradient_sum {
@@ -121,13 +128,9 @@ impl ClientMomentum {
             let zero = || controls[0].scale(0.0);
             let mut change = zero();
             for (&client, new) in participants.iter().zip(controls) {
-                let old = self
-                    .client_controls
-                    .get(&client)
-                    .cloned()
-                    .unwrap_or_else(zero);
+                let old = self.client_controls.get(client)?.unwrap_or_else(zero);
                 change = change.add(&new.sub(&old)?)?;
-                self.client_controls.insert(client, new.clone());
+                self.client_controls.insert(client, new.clone())?;
             }
             let change = change.scale((1.0 / self.clients as f64) as f32);
             self.control = Some(match self.control.take() {
@@ -147,12 +150,7 @@ impl ClientMomentum {
         if let Some(c) = &self.control {
             files.push((CONTROL_FILE, c.to_safetensors_bytes()?));
         }
-        if !self.client_controls.is_empty() {
-            files.push((
-                CLIENT_CONTROLS_FILE,
-                keyed_weights::pack(&self.client_controls)?,
-            ));
-        }
+        files.extend(self.client_controls.save()?);
         Ok(files)
     }
 
@@ -165,16 +163,12 @@ impl ClientMomentum {
         let parameters = reference.only(TensorKind::Parameter);
         self.direction = keyed_weights::read_parameters(read, DIRECTION_FILE, &parameters)?;
         self.control = keyed_weights::read_parameters(read, CONTROL_FILE, &parameters)?;
-        self.client_controls =
-            keyed_weights::read_keyed(read, CLIENT_CONTROLS_FILE, &parameters, self.clients)?;
-        Ok(())
+        self.client_controls
+            .restore(read, &parameters, self.clients)
     }
 
     /// Bytes of per-client state (the clients' control variates).
     pub fn state_bytes(&self) -> usize {
-        self.client_controls
-            .values()
-            .map(|w| 4 * w.num_values())
-            .sum()
+        self.client_controls.state_bytes()
     }
 }

@@ -14,17 +14,21 @@
 //! C is the run's `compressor` (SCALLION needs an unbiased one: randk, qsgd or none; SCAFCOM
 //! takes any). alpha defaults to 1/(1 + omega) with omega the compressor's variance bound
 //! (random-k: d/k - 1; QSGD: min(d/s^2, sqrt(d)/s)). The state (c, every client's c_i and
-//! SCAFCOM's v_i, f32 in memory) is saved in the federated checkpoint.
+//! SCAFCOM's v_i, the latter two in memory or on disk: [`ClientStates`]) is saved in the
+//! federated checkpoint.
 
+use super::client_states::{ClientStates, StateFiles, StateStorage};
 use super::compress::CompressorSpec;
 use super::keyed_weights;
+use super::momentum::CLIENT_CONTROLS;
 use crate::config::federated::{AlgorithmName, CompressorName, FederatedConfig};
 use crate::train::{StepReport, TensorKind, Trainer, Weights};
-use std::collections::BTreeMap;
 
 const CONTROL_FILE: &str = "control.safetensors";
-const CLIENT_CONTROLS_FILE: &str = "client_controls.safetensors";
-const CLIENT_MOMENTA_FILE: &str = "client_momenta.safetensors";
+const CLIENT_MOMENTA: StateFiles = StateFiles {
+    memory: "client_momenta.safetensors",
+    index: "client_momenta.index.json",
+};
 
 pub struct CompressedControl {
     scafcom: bool,
@@ -36,8 +40,8 @@ pub struct CompressedControl {
     clients: usize,
     seed: u64,
     control: Option<Weights>,
-    client_controls: BTreeMap<usize, Weights>,
-    client_momenta: BTreeMap<usize, Weights>,
+    client_controls: ClientStates,
+    client_momenta: ClientStates,
 }
 
 /// What the server takes from a round: its step (to add with server_lr) and the bytes sent.
@@ -48,7 +52,12 @@ pub struct ControlledStep {
 
 impl CompressedControl {
     /// SCALLION or SCAFCOM for `config.algorithm` (None for others); `lr` is eta.
-    pub fn new(config: &FederatedConfig, lr: f64, seed: u64) -> Option<Self> {
+    pub fn new(
+        config: &FederatedConfig,
+        lr: f64,
+        seed: u64,
+        storage: &StateStorage,
+    ) -> Option<Self> {
         let scafcom = match config.algorithm {
             AlgorithmName::Scallion => false,
             AlgorithmName::Scafcom => true,
@@ -64,8 +73,8 @@ impl CompressedControl {
             clients: config.clients,
             seed,
             control: None,
-            client_controls: BTreeMap::new(),
-            client_momenta: BTreeMap::new(),
+            client_controls: ClientStates::new(storage, CLIENT_CONTROLS),
+            client_momenta: ClientStates::new(storage, CLIENT_MOMENTA),
         })
     }
 
@@ -92,13 +101,14 @@ impl CompressedControl {
 
     /// Client `client`'s K corrected SGD steps on `trainer` (holding the server's weights).
     pub fn train(&self, trainer: &mut Trainer, client: usize) -> anyhow::Result<Vec<StepReport>> {
+        let client_control = self.client_controls.get(client)?;
         (0..self.local_steps)
             .map(|_| {
                 let (mut step, _) = trainer.gradients()?;
                 if let Some(c) = &self.control {
                     step = step.add(c)?;
                 }
-                if let Some(c_i) = self.client_controls.get(&client) {
+                if let Some(c_i) = &client_control {
                     step = step.sub(c_i)?;
                 }
                 trainer.apply_gradients(&step)
@@ -126,8 +136,7 @@ impl CompressedControl {
         for (&client, delta) in participants.iter().zip(deltas) {
             let c_i = self
                 .client_controls
-                .get(&client)
-                .cloned()
+                .get(client)?
                 .unwrap_or_else(|| zero.clone());
             let g_i = delta
                 .only(TensorKind::Parameter)
@@ -137,18 +146,18 @@ impl CompressedControl {
             let target = match self.scafcom {
                 false => g_i.sub(&c_i)?,
                 true => {
-                    let v = match self.client_momenta.get(&client) {
+                    let v = match self.client_momenta.get(client)? {
                         Some(v) => v.scale(1.0 - self.beta).add(&g_i.scale(self.beta))?,
                         None => g_i.scale(self.beta),
                     };
-                    self.client_momenta.insert(client, v.clone());
+                    self.client_momenta.insert(client, v.clone())?;
                     v.sub(&c_i)?
                 }
             };
             let (d_i, sent_bytes) = self.compressor.send(self.seed, round, client, &target);
             bytes += sent_bytes;
             self.client_controls
-                .insert(client, c_i.add(&d_i.scale(alpha as f32))?);
+                .insert(client, c_i.add(&d_i.scale(alpha as f32))?)?;
             sum = sum.add(&d_i)?;
         }
         if participants.is_empty() {
@@ -168,14 +177,8 @@ impl CompressedControl {
         if let Some(c) = &self.control {
             files.push((CONTROL_FILE, c.to_safetensors_bytes()?));
         }
-        for (file, map) in [
-            (CLIENT_CONTROLS_FILE, &self.client_controls),
-            (CLIENT_MOMENTA_FILE, &self.client_momenta),
-        ] {
-            if !map.is_empty() {
-                files.push((file, keyed_weights::pack(map)?));
-            }
-        }
+        files.extend(self.client_controls.save()?);
+        files.extend(self.client_momenta.save()?);
         Ok(files)
     }
 
@@ -186,18 +189,12 @@ impl CompressedControl {
     ) -> anyhow::Result<()> {
         let parameters = reference.only(TensorKind::Parameter);
         self.control = keyed_weights::read_parameters(read, CONTROL_FILE, &parameters)?;
-        self.client_controls =
-            keyed_weights::read_keyed(read, CLIENT_CONTROLS_FILE, &parameters, self.clients)?;
-        self.client_momenta =
-            keyed_weights::read_keyed(read, CLIENT_MOMENTA_FILE, &parameters, self.clients)?;
-        Ok(())
+        self.client_controls
+            .restore(read, &parameters, self.clients)?;
+        self.client_momenta.restore(read, &parameters, self.clients)
     }
 
     pub fn state_bytes(&self) -> usize {
-        self.client_controls
-            .values()
-            .chain(self.client_momenta.values())
-            .map(|w| 4 * w.num_values())
-            .sum()
+        self.client_controls.state_bytes() + self.client_momenta.state_bytes()
     }
 }

@@ -5,17 +5,15 @@
 //! Only participants hold a model, so a thousand clients cost what ten do (plus what a
 //! stateful rule such as MIFA keeps per client).
 
-use super::aggregator::{self, Aggregator};
+use super::client_states::StateStorage;
 use super::clock::{AsyncClock, ComputeTimes};
-use super::compress::Uploads;
 use super::momentum::ClientMomentum;
 use super::participation::{Sampler, SamplerState};
-use super::scallion::CompressedControl;
-use super::server_optimizer::ServerOptimizer;
-use super::{fedavg, keyed_weights, partition, probabilities};
+use super::server_state::ServerState;
+use super::{fedavg, partition, probabilities};
 use crate::atomic::write_atomic;
 use crate::config::RunConfig;
-use crate::config::federated::FederatedConfig;
+use crate::config::federated::{ClientStateName, FederatedConfig};
 use crate::datasets::{ImageSet, LoadedData};
 use crate::distributed::World;
 use crate::rng::{self, Stream};
@@ -29,7 +27,6 @@ use crate::usage_error;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -94,8 +91,11 @@ pub struct FederatedSummary {
     pub wall_seconds: f64,
     pub bytes_up: usize,
     pub bytes_down: usize,
-    /// Memory the server's rule keeps per client (FedAU's intervals, MIFA's updates).
+    /// Bytes of state the server keeps per client (FedAU's intervals, MIFA's updates,
+    /// control variates, error-feedback memories; asynchronous runs' older models).
     pub client_state_bytes: usize,
+    /// Where the model-sized part of it lives (`federated.client_state`).
+    pub client_state: ClientStateName,
     /// The server model as a stoke run directory (`stoke eval`, `export`, `sample` read it).
     pub server_run: PathBuf,
 }
@@ -125,10 +125,6 @@ struct Progress {
 
 const SERVER_FILE: &str = "server.safetensors";
 const PROGRESS_FILE: &str = "federated.json";
-/// The server optimizer's first and second moments, when it has them.
-const MOMENT_FILES: [&str; 2] = ["server_m.safetensors", "server_v.safetensors"];
-/// Older server models that asynchronous clients are still working from.
-const VERSIONS_FILE: &str = "versions.safetensors";
 
 /// Where and how a federated run trains.
 #[derive(Clone, Debug, Default)]
@@ -189,12 +185,19 @@ pub fn run(
         .algorithm
         .is_asynchronous()
         .then(|| AsyncClock::new(fed, times.clone()));
-    let mut rule = aggregator::build(fed, known, async_clock.as_ref())?;
-    let mut momentum = ClientMomentum::new(fed, config.optimizer.lr);
-    let mut uploads = Uploads::new(fed, config.seed);
-    let mut scallion = CompressedControl::new(fed, config.optimizer.lr, config.seed);
-    // Server models older than the current one that asynchronous clients work from.
-    let mut versions: BTreeMap<usize, Weights> = BTreeMap::new();
+    let storage = StateStorage::new(
+        fed.client_state == ClientStateName::Disk,
+        out_dir,
+        world.rank(),
+    )?;
+    let mut state = ServerState::new(
+        fed,
+        config.optimizer.lr,
+        config.seed,
+        known,
+        async_clock.as_ref(),
+        storage,
+    )?;
     let mut server_trainer = Trainer::build(
         &server_config(config),
         &device,
@@ -202,25 +205,22 @@ pub fn run(
         Setup::default(),
     )?;
     let checkpoints = CheckpointDir::new(out_dir);
-    let mut server_optimizer = ServerOptimizer::new(fed);
     let (mut server, mut progress, mut metrics) = match resume {
         true => {
             let (_, saved) = load_run_config(out_dir, &[])?;
             let changes = config_change::changes(&saved, resolved);
             config_change::check_resumable(&changes)?;
-            let (server, progress) = load_checkpoint(
-                &checkpoints,
-                &server_trainer.weights(),
-                &mut server_optimizer,
-                rule.as_mut(),
-                momentum.as_mut(),
-                scallion.as_mut(),
-                &mut uploads,
-            )?;
+            let (server, progress) =
+                load_checkpoint(&checkpoints, &server_trainer.weights(), &mut state)?;
+            if leader {
+                // Files written after the checkpoint by the interrupted process go.
+                state
+                    .storage
+                    .keep_only_checkpointed(&checkpoints.step_dirs()?)?;
+            }
             sampler.restore(progress.sampler.clone())?;
             if let Some(clock) = &mut async_clock {
                 while clock.done() < progress.round && clock.next_aggregation().is_some() {}
-                versions = load_versions(&checkpoints, &server, progress.round)?;
             }
             if progress.round >= fed.rounds || progress.out_of_time {
                 return Err(RunComplete {
@@ -251,58 +251,29 @@ pub fn run(
     let values = server.num_values();
     let keep_last = config.train.keep_last;
     let save = |server: &Weights,
-                optimizer: &ServerOptimizer,
-                rule: &dyn Aggregator,
-                momentum: Option<&ClientMomentum>,
-                scallion: Option<&CompressedControl>,
-                uploads: &Uploads,
-                versions: &BTreeMap<usize, Weights>,
+                state: &ServerState,
                 progress: &Progress|
      -> anyhow::Result<Option<PathBuf>> {
         if !leader {
             return Ok(None);
         }
-        let mut files = rule.save()?;
-        if let Some(momentum) = momentum {
-            files.extend(momentum.save()?);
-        }
-        if let Some(scallion) = scallion {
-            files.extend(scallion.save()?);
-        }
-        files.extend(uploads.save()?);
-        if !versions.is_empty() {
-            files.push((VERSIONS_FILE, keyed_weights::pack(versions)?));
-        }
+        let mut files = state.files()?;
         files.extend([
             (SERVER_FILE, server.to_safetensors_bytes()?),
             (PROGRESS_FILE, serde_json::to_vec_pretty(progress)?),
         ]);
-        for (name, state) in [
-            (MOMENT_FILES[0], &optimizer.m),
-            (MOMENT_FILES[1], &optimizer.v),
-        ] {
-            if let Some(state) = state {
-                files.push((name, state.to_safetensors_bytes()?));
-            }
-        }
-        checkpoints
-            .save_files(progress.round, &files, false, keep_last)
-            .map(Some)
+        let saved = checkpoints.save_files(progress.round, &files, false, keep_last)?;
+        // Client-state files that no retained checkpoint lists go.
+        state
+            .storage
+            .keep_only_checkpointed(&checkpoints.step_dirs()?)?;
+        Ok(Some(saved))
     };
     for round in progress.round..fed.rounds {
         if agreed(world, cancel.is_cancelled()) {
             progress.wall_seconds = wall(&started);
             progress.sampler = sampler.state.clone();
-            let checkpoint = save(
-                &server,
-                &server_optimizer,
-                rule.as_ref(),
-                momentum.as_ref(),
-                scallion.as_ref(),
-                &uploads,
-                &versions,
-                &progress,
-            )?;
+            let checkpoint = save(&server, &state, &progress)?;
             return Err(Interrupted {
                 step: round,
                 checkpoint,
@@ -331,7 +302,7 @@ pub fn run(
         };
         let start = |version: usize| match version == round {
             true => Ok(&server),
-            false => versions.get(&version).ok_or_else(|| {
+            false => state.versions.get(&version).ok_or_else(|| {
                 anyhow::anyhow!("server model {version} of an asynchronous client was not kept")
             }),
         };
@@ -339,7 +310,11 @@ pub fn run(
         let mut losses = vec![0.0; participants.len()];
         // SCAFFOLD-M's new client control variates, one per participant.
         let control_zero = server.only(TensorKind::Parameter).scale(0.0);
-        let mut controls = match momentum.as_ref().is_some_and(ClientMomentum::has_controls) {
+        let mut controls = match state
+            .momentum
+            .as_ref()
+            .is_some_and(ClientMomentum::has_controls)
+        {
             true => vec![control_zero.clone(); participants.len()],
             false => Vec::new(),
         };
@@ -356,7 +331,7 @@ pub fn run(
             let mut trainer =
                 Trainer::build(&local_config, &device, Some(local), Setup::default())?;
             trainer.set_weights(start(version)?)?;
-            let reports = match (&momentum, &scallion) {
+            let reports = match (&state.momentum, &state.scallion) {
                 (_, Some(scallion)) => scallion.train(&mut trainer, client)?,
                 (Some(momentum), _) => {
                     let (reports, control) = momentum.train(&mut trainer, client)?;
@@ -392,7 +367,7 @@ pub fn run(
             }
         }
         let zero = server.scale(0.0);
-        let (delta, update_bytes) = match &mut scallion {
+        let (delta, update_bytes) = match &mut state.scallion {
             Some(scallion) => {
                 let step = scallion.aggregate(round, &participants, &deltas, &zero)?;
                 // Batch-norm statistics travel uncompressed beside the compressed vector.
@@ -400,28 +375,28 @@ pub fn run(
                 (step.delta, step.bytes + 4 * buffers * participants.len())
             }
             None => {
-                let (deltas, bytes) = uploads.send(round, &participants, deltas)?;
-                let delta = rule.aggregate(&participants, &deltas, &zero)?;
-                if let Some(momentum) = &mut momentum {
+                let (deltas, bytes) = state.uploads.send(round, &participants, deltas)?;
+                let delta = state.rule.aggregate(&participants, &deltas, &zero)?;
+                if let Some(momentum) = &mut state.momentum {
                     momentum.finish_round(&participants, &deltas, &controls)?;
                 }
                 (delta, bytes)
             }
         };
-        let next = fedavg::with_buffer_mean(server_optimizer.step(&server, &delta)?, &updates)?;
+        let next = fedavg::with_buffer_mean(state.optimizer.step(&server, &delta)?, &updates)?;
         let previous = std::mem::replace(&mut server, next);
         if let Some(clock) = &async_clock {
             // Keep the models clients still work from: the one just replaced if some client
             // started from it, and older ones while their clients are away.
             let held = clock.held_versions();
-            versions.insert(round, previous);
-            versions.retain(|version, _| held.contains(version));
+            state.versions.insert(round, previous);
+            state.versions.retain(|version, _| held.contains(version));
         }
         progress.clock = clock;
         // f32 weights both ways; FedAvg-M and SCAFFOLD-M also send g^r (and c) down,
         // SCAFFOLD-M sends c_i+ up.
         let parameters = control_zero.num_values();
-        let (controls_up, down) = match (&momentum, &scallion) {
+        let (controls_up, down) = match (&state.momentum, &state.scallion) {
             (Some(m), _) if m.has_controls() => (parameters, values + 2 * parameters),
             (Some(_), _) => (0, values + parameters),
             // SCALLION and SCAFCOM clients receive x and c.
@@ -471,16 +446,7 @@ pub fn run(
             progress.test_accuracy = eval.test_accuracy;
             progress.wall_seconds = wall(&started);
             progress.sampler = sampler.state.clone();
-            save(
-                &server,
-                &server_optimizer,
-                rule.as_ref(),
-                momentum.as_ref(),
-                scallion.as_ref(),
-                &uploads,
-                &versions,
-                &progress,
-            )?;
+            save(&server, &state, &progress)?;
         }
         on_round(&report);
         if progress.out_of_time {
@@ -501,11 +467,8 @@ pub fn run(
         wall_seconds: wall(&started),
         bytes_up: progress.bytes_up,
         bytes_down: progress.bytes_down,
-        client_state_bytes: rule.state_bytes()
-            + momentum.as_ref().map_or(0, ClientMomentum::state_bytes)
-            + uploads.state_bytes()
-            + scallion.as_ref().map_or(0, CompressedControl::state_bytes)
-            + versions.values().map(|w| 4 * w.num_values()).sum::<usize>(),
+        client_state_bytes: state.client_state_bytes(),
+        client_state: fed.client_state,
         server_run,
     };
     if leader {
@@ -568,47 +531,17 @@ fn exchange(
     Ok(())
 }
 
-/// The server weights (tagged as `reference`'s), the server optimizer's state and the
-/// progress of the latest checkpoint.
+/// The server weights (tagged as `reference`'s) and progress of the latest checkpoint, with
+/// `state` restored from it.
 fn load_checkpoint(
     checkpoints: &CheckpointDir,
     reference: &Weights,
-    optimizer: &mut ServerOptimizer,
-    rule: &mut dyn Aggregator,
-    momentum: Option<&mut ClientMomentum>,
-    scallion: Option<&mut CompressedControl>,
-    uploads: &mut Uploads,
+    state: &mut ServerState,
 ) -> anyhow::Result<(Weights, Progress)> {
     let dir = checkpoints.latest()?;
-    let read = |name: &str| -> anyhow::Result<Weights> {
-        let bytes = read_verified(&dir, name)?;
-        Ok(Weights::from_safetensors_bytes(&bytes, &dir.join(name))?.with_kinds_of(reference))
-    };
-    let server = read(SERVER_FILE)?;
-    let moment = |name: &str| dir.join(name).exists().then(|| read(name)).transpose();
-    optimizer.m = moment(MOMENT_FILES[0])?;
-    optimizer.v = moment(MOMENT_FILES[1])?;
-    let mut read_state = |name: &str| -> anyhow::Result<Option<Vec<u8>>> {
-        dir.join(name)
-            .exists()
-            .then(|| read_verified(&dir, name))
-            .transpose()
-    };
-    rule.restore(&mut read_state, reference)
-        .with_context(|| format!("restoring the server's rule from {}", dir.display()))?;
-    if let Some(momentum) = momentum {
-        momentum
-            .restore(&mut read_state, reference)
-            .with_context(|| format!("restoring the clients' momentum from {}", dir.display()))?;
-    }
-    if let Some(scallion) = scallion {
-        scallion
-            .restore(&mut read_state, reference)
-            .with_context(|| format!("restoring control variates from {}", dir.display()))?;
-    }
-    uploads
-        .restore(&mut read_state, reference)
-        .with_context(|| format!("restoring error-feedback memories from {}", dir.display()))?;
+    let bytes = read_verified(&dir, SERVER_FILE)?;
+    let server =
+        Weights::from_safetensors_bytes(&bytes, &dir.join(SERVER_FILE))?.with_kinds_of(reference);
     let path = dir.join(PROGRESS_FILE);
     let progress: Progress = serde_json::from_slice(&read_verified(&dir, PROGRESS_FILE)?)
         .with_context(|| format!("{}: not a federated run's progress", path.display()))?;
@@ -619,6 +552,7 @@ fn load_checkpoint(
         progress.round,
         dir.display()
     );
+    state.restore(&dir, reference, progress.round)?;
     Ok((server, progress))
 }
 
@@ -628,21 +562,6 @@ fn slowest(times: &ComputeTimes, participants: &[usize], round: usize) -> f64 {
         .iter()
         .map(|&n| times.task(n, round))
         .fold(0.0, f64::max)
-}
-
-/// The older server models saved with the latest checkpoint (none for a synchronous run).
-fn load_versions(
-    checkpoints: &CheckpointDir,
-    reference: &Weights,
-    round: usize,
-) -> anyhow::Result<BTreeMap<usize, Weights>> {
-    let dir = checkpoints.latest()?;
-    if !dir.join(VERSIONS_FILE).exists() {
-        return Ok(BTreeMap::new());
-    }
-    let bytes = read_verified(&dir, VERSIONS_FILE)?;
-    keyed_weights::unpack(&bytes, VERSIONS_FILE, reference, round)
-        .with_context(|| format!("{}", dir.join(VERSIONS_FILE).display()))
 }
 
 /// The server model's own config: the run without `[federated]`, one nominal step (the

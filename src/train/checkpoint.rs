@@ -236,6 +236,24 @@ impl CheckpointDir {
         Ok(final_dir)
     }
 
+    /// The checkpoint directories kept now (none before the first).
+    pub fn step_dirs(&self) -> anyhow::Result<Vec<PathBuf>> {
+        if !self.root.exists() {
+            return Ok(Vec::new());
+        }
+        let mut dirs = Vec::new();
+        for entry in
+            fs::read_dir(&self.root).with_context(|| format!("listing {}", self.root.display()))?
+        {
+            let name = entry?.file_name().to_string_lossy().to_string();
+            if step_of_name(&name).is_some() {
+                dirs.push(self.root.join(name));
+            }
+        }
+        dirs.sort();
+        Ok(dirs)
+    }
+
     /// The step directory a pointer file names; a name that is not `step-N` (a path out of
     /// the directory, say) counts as no pointer.
     fn pointer(&self, which: &str) -> Option<String> {
@@ -340,6 +358,16 @@ pub fn decode_model<M: Module>(bytes: Vec<u8>, model: M, source: &str) -> anyhow
     model
         .try_load_record(record)
         .map_err(|e| anyhow::anyhow!("{source}: does not fit this model: {e}"))
+}
+
+/// The verified bytes of `name` in checkpoint `dir` when its manifest lists it (None when
+/// it does not); a listed file that is missing or damaged is an error naming it.
+pub fn read_if_listed(dir: &Path, name: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let manifest = Manifest::read(dir)?;
+    match manifest.files.contains_key(name) {
+        true => manifest.read_verified(dir, name).map(Some),
+        false => Ok(None),
+    }
 }
 
 /// Loads optimizer state encoded by [`encode_optim`] into `optim`.

@@ -21,6 +21,7 @@ pub const RESUMABLE: &[&str] = &[
     "kernels.",
     "federated.rounds",
     "federated.evaluate_every",
+    "federated.client_state",
 ];
 
 /// Keys under a resumable prefix that still may not change.
