@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod attacks;
 pub mod batch;
 pub mod bench;
+pub mod byzantine;
 pub mod cli;
 pub mod config;
 pub mod datasets;

@@ -29,6 +29,8 @@ pub enum Stream {
     Compress = 14,
     /// Random starts of aggregation rules (the Flag Aggregator's first subspace).
     Aggregate = 15,
+    /// Byzantine runs: each worker's seed and the random attack's values.
+    Byzantine = 16,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

@@ -15,11 +15,10 @@
 //! output (1/r) sum_i Y Y^T x_i
 //! ```
 //!
-//! Every column lies in the span of the x_i, so the singular vectors come from the
-//! eigendecomposition (faer) of the small Gram matrix B^T (X^T X) B of the columns'
-//! coefficients B, and Y = X C for an n x r matrix C: after one pass over the d values for
-//! X^T X, each iteration costs O(n^3) for n vectors (O(n^6) with lambda's n^2 pairs), not
-//! O(d). Computed in f64.
+//! Every column lies in the span of the x_i, so the singular vectors come from
+//! eigendecompositions (faer) of n x n matrices built from the Gram matrix X^T X, and
+//! Y = X C for an n x r matrix C: after one O(n^2 d) pass for X^T X, each iteration costs
+//! O(n^3) for n vectors, with or without lambda's n^2 pairwise columns. Computed in f64.
 
 use super::Combined;
 use crate::rng::{Rng, Stream};
@@ -73,13 +72,14 @@ pub fn flag_from(
     let gram = Mat::<f64>::from_fn(n, n, |i, j| dot(&x[i], &x[j]));
     // Projections P = Y^T X (r x n): of the start directly, later from Y = X C.
     let start_projections = Mat::<f64>::from_fn(options.rank, n, |k, i| dot(&start[k], &x[i]));
+    let roots = GramRoots::of(&gram)?;
     let mut current = Subspace::Start(start_projections);
     let mut errors = vec![objective(&current.projections(&gram))];
     let (mut iteration, mut diff) = (1, 1.0);
     let mut previous = current.clone();
     while iteration <= options.iterations && diff > TOLERANCE && errors[iteration - 1] > TOLERANCE {
         previous = current.clone();
-        current = Subspace::Span(irls_step(&current.projections(&gram), &gram, options)?);
+        current = Subspace::Span(irls_step(&current.projections(&gram), &roots, options)?);
         errors.push(objective(&current.projections(&gram)));
         diff = errors[iteration - 1] - errors[iteration];
         iteration += 1;
@@ -143,18 +143,49 @@ fn column_norm_squared(p: &Mat<f64>, i: usize) -> f64 {
     (0..p.nrows()).map(|k| p[(k, i)] * p[(k, i)]).sum()
 }
 
-/// One weighted flag mean: the new Y as C (n x r) with Y = X C.
-fn irls_step(p: &Mat<f64>, gram: &Mat<f64>, options: &FlagOptions) -> anyhow::Result<Mat<f64>> {
-    let n = gram.nrows();
-    let weight = |sin_squared: f64| (sin_squared.abs() + EPS).powf(-0.25);
-    // Columns as coefficients over the x_i: w_i e_i, then w_ij (e_i - e_j).
-    let mut columns: Vec<Vec<f64>> = (0..n)
-        .map(|i| {
-            let mut column = vec![0.0; n];
-            column[i] = weight(1.0 - column_norm_squared(p, i));
-            column
+/// K^(1/2) and the pseudo-inverse K^(+1/2) of the Gram matrix K = X^T X (eigenvalues
+/// below 1e-12 of the largest count as zero: repeated or parallel vectors).
+struct GramRoots {
+    root: Mat<f64>,
+    inverse_root: Mat<f64>,
+}
+
+impl GramRoots {
+    fn of(gram: &Mat<f64>) -> anyhow::Result<Self> {
+        let n = gram.nrows();
+        let eigen = gram
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|e| anyhow::anyhow!("flag: eigendecomposition failed: {e:?}"))?;
+        let (vectors, values) = (eigen.U(), eigen.S().column_vector());
+        let largest = values[n - 1].max(0.0);
+        let scaled = |power: f64| {
+            Mat::<f64>::from_fn(n, n, |i, j| {
+                (0..n)
+                    .filter(|&k| values[k] > 1e-12 * largest && values[k] > 0.0)
+                    .map(|k| vectors[(i, k)] * values[k].powf(power) * vectors[(j, k)])
+                    .sum()
+            })
+        };
+        Ok(Self {
+            root: scaled(0.5),
+            inverse_root: scaled(-0.5),
         })
-        .collect();
+    }
+}
+
+/// One weighted flag mean: the new Y as C (n x r) with Y = X C. The columns are A = X B
+/// (w_i e_i, then w_ij (e_i - e_j)), so A A^T = X (B B^T) X^T, whose top eigenvectors in the
+/// span of X are X K^(+1/2) v for the top eigenvectors v of the n x n matrix
+/// K^(1/2) B B^T K^(1/2): O(n^3) per iteration with or without the n^2 pairwise columns.
+fn irls_step(p: &Mat<f64>, roots: &GramRoots, options: &FlagOptions) -> anyhow::Result<Mat<f64>> {
+    let n = p.ncols();
+    let weight = |sin_squared: f64| (sin_squared.abs() + EPS).powf(-0.25);
+    // B B^T: sum over columns of b b^T.
+    let mut bbt = Mat::<f64>::zeros(n, n);
+    for i in 0..n {
+        let w = weight(1.0 - column_norm_squared(p, i));
+        bbt[(i, i)] += w * w;
+    }
     if options.lambda > 0.0 {
         let scale = options.lambda / (n * (n - 1)) as f64;
         for i in 0..n {
@@ -165,34 +196,31 @@ fn irls_step(p: &Mat<f64>, gram: &Mat<f64>, options: &FlagOptions) -> anyhow::Re
                 let projected: f64 = (0..p.nrows())
                     .map(|k| (p[(k, i)] - p[(k, j)]).powi(2))
                     .sum();
-                let w = weight(1.0 - projected) * scale;
-                let mut column = vec![0.0; n];
-                column[i] = w;
-                column[j] = -w;
-                columns.push(column);
+                let w2 = (weight(1.0 - projected) * scale).powi(2);
+                bbt[(i, i)] += w2;
+                bbt[(j, j)] += w2;
+                bbt[(i, j)] -= w2;
+                bbt[(j, i)] -= w2;
             }
         }
     }
-    let m = columns.len();
-    let b = Mat::<f64>::from_fn(n, m, |i, c| columns[c][i]);
-    let small = b.transpose() * gram * &b;
+    let small = &roots.root * &bbt * &roots.root;
     let eigen = small
         .self_adjoint_eigen(Side::Lower)
         .map_err(|e| anyhow::anyhow!("flag: eigendecomposition failed: {e:?}"))?;
     let (vectors, values) = (eigen.U(), eigen.S().column_vector());
-    let largest = values[m - 1].max(0.0);
-    // Left singular vector k = A v_k / sigma_k = X (B v_k / sigma_k), largest first; a
-    // direction with no length (fewer independent columns than r) stays zero.
+    let largest = values[n - 1].max(0.0);
+    // A direction with no length (fewer independent vectors than r) stays zero.
     let mut c = Mat::<f64>::zeros(n, options.rank);
     for k in 0..options.rank {
-        let index = m - 1 - k;
-        let sigma_squared = values[index];
-        if sigma_squared <= 1e-12 * largest || sigma_squared <= 0.0 {
+        let index = n - 1 - k;
+        if values[index] <= 1e-12 * largest || values[index] <= 0.0 {
             continue;
         }
-        let sigma = sigma_squared.sqrt();
         for i in 0..n {
-            c[(i, k)] = (0..m).map(|t| b[(i, t)] * vectors[(t, index)]).sum::<f64>() / sigma;
+            c[(i, k)] = (0..n)
+                .map(|t| roots.inverse_root[(i, t)] * vectors[(t, index)])
+                .sum();
         }
     }
     Ok(c)

@@ -122,6 +122,9 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
     if config.federated.is_some() {
         return train_federated(&world, &args, &config, &resolved, &out_dir, resume);
     }
+    if config.byzantine.is_some() {
+        return train_byzantine(&world, &args, &config, &resolved, &out_dir, resume);
+    }
     let options = TrainOptions {
         out_dir: out_dir.clone(),
         resume,
@@ -154,6 +157,67 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
             "{scores} after {} steps ({:.2} epochs) in {:.1} s; run saved in {}",
             summary.steps,
             summary.epochs,
+            summary.wall_seconds,
+            out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `stoke train` of a config with `[byzantine]`: workers, attacks and a robust rule.
+fn train_byzantine(
+    world: &World,
+    args: &TrainArgs,
+    config: &crate::config::RunConfig,
+    resolved: &toml::Table,
+    out_dir: &Path,
+    resume: bool,
+) -> anyhow::Result<()> {
+    // Not built yet; refused rather than ignored.
+    let unsupported = [
+        (args.stop_after.is_some(), "--stop-after"),
+        (args.devices.is_some(), "--devices"),
+        (world.size() > 1, "several MPI ranks"),
+    ];
+    if let Some((_, what)) = unsupported.iter().find(|(given, _)| *given) {
+        return Err(usage_error!(
+            "{what} is not supported for Byzantine runs yet (the workers run in one process)"
+        ));
+    }
+    let cancel = CancelToken::new();
+    super::interrupt::cancel_on_signals(&cancel);
+    let quiet = args.quiet;
+    let mut on_step = |report: &crate::byzantine::driver::ByzantineStep| {
+        let Some(eval) = &report.evaluation else {
+            return;
+        };
+        if !quiet {
+            eprintln!(
+                "step {}/{}: honest loss {:.4}, {}",
+                report.step,
+                report.steps,
+                report.honest_loss,
+                eval.describe("test")
+            );
+        }
+    };
+    let options = crate::byzantine::driver::ByzantineOptions {
+        out_dir: out_dir.to_path_buf(),
+        resume,
+        cancel,
+    };
+    let summary = crate::byzantine::driver::run(config, resolved, &options, &mut on_step)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "{} after {} steps of {} workers ({} faulty, {:?}, rule {}) in {:.1} s; run saved in {}",
+            scores(summary.test_accuracy, summary.test_loss),
+            summary.steps,
+            summary.workers,
+            summary.faulty,
+            summary.attack,
+            summary.rule,
             summary.wall_seconds,
             out_dir.display()
         );

@@ -1,5 +1,6 @@
 //! Run configuration: TOML presets, dotted overrides, and the typed schema they resolve to.
 
+pub mod byzantine;
 pub mod federated;
 pub mod overrides;
 pub mod presets;

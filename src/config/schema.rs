@@ -41,6 +41,10 @@ pub struct RunConfig {
     /// Federated training over simulated clients; absent for ordinary runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federated: Option<super::federated::FederatedConfig>,
+    /// Distributed SGD with faulty workers and a robust aggregation rule; absent for
+    /// ordinary runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byzantine: Option<super::byzantine::ByzantineConfig>,
 }
 
 /// Robust accuracy measured at each evaluation during training, on the first `images` test

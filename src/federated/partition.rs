@@ -10,6 +10,18 @@ use crate::usage_error;
 /// Dirichlet draws tried before a split with an empty client is an error.
 const DIRICHLET_ATTEMPTS: usize = 100;
 
+/// How to split a training set: into `parts`, by `kind`, with the options of the config
+/// section `section` (named in errors, the parts counted by its key `count_key`).
+#[derive(Clone, Debug)]
+pub struct Split {
+    pub parts: usize,
+    pub kind: PartitionName,
+    pub alpha: f64,
+    pub shards_per_part: usize,
+    pub section: &'static str,
+    pub count_key: &'static str,
+}
+
 /// The image indices of each client, each list ascending.
 pub fn partition(
     labels: &[u32],
@@ -17,21 +29,41 @@ pub fn partition(
     config: &FederatedConfig,
     seed: u64,
 ) -> anyhow::Result<Vec<Vec<usize>>> {
-    let clients = config.clients;
+    let split = Split {
+        parts: config.clients,
+        kind: config.partition,
+        alpha: config.alpha,
+        shards_per_part: config.shards_per_client,
+        section: "federated",
+        count_key: "clients",
+    };
+    split_indices(labels, num_classes, &split, seed)
+}
+
+/// The image indices of each of `split.parts` parts, each list ascending: every image in
+/// exactly one part, a pure function of the labels, the split and the seed.
+pub fn split_indices(
+    labels: &[u32],
+    num_classes: usize,
+    split: &Split,
+    seed: u64,
+) -> anyhow::Result<Vec<Vec<usize>>> {
+    let (clients, section) = (split.parts, split.section);
     if clients == 0 || clients > labels.len() {
         return Err(usage_error!(
-            "key `federated.clients`: expected 1..={} (the training images), got {clients}",
+            "key `{section}.{}`: expected 1..={} (the training images), got {clients}",
+            split.count_key,
             labels.len()
         ));
     }
     let mut rng = Rng::new(seed, Stream::Federated, 0, 0);
-    let mut parts = match config.partition {
+    let mut parts = match split.kind {
         PartitionName::Iid => iid(labels.len(), clients, &mut rng),
         PartitionName::Dirichlet => {
-            let alpha = config.alpha;
+            let alpha = split.alpha;
             if !(alpha.is_finite() && alpha > 0.0) {
                 return Err(usage_error!(
-                    "key `federated.alpha`: expected a positive number, got {alpha}"
+                    "key `{section}.alpha`: expected a positive number, got {alpha}"
                 ));
             }
             // As the usual Dirichlet splitters do (NIID-Bench, FedLab), draw again until no
@@ -45,20 +77,21 @@ pub fn partition(
             }
             parts
         }
-        PartitionName::Shards => shards(labels, clients, config.shards_per_client, &mut rng)?,
+        PartitionName::Shards => shards(labels, clients, split.shards_per_part, &mut rng)?,
         PartitionName::ByClass => by_class(labels, num_classes, clients, &mut rng),
     };
     if let Some(empty) = parts.iter().position(Vec::is_empty) {
         return Err(usage_error!(
-            "key `federated.partition`: the {:?} split of {} images over {clients} clients leaves \
-             client {empty} with no data; use fewer clients{}",
-            config.partition,
+            "key `{section}.partition`: the {:?} split of {} images over {clients} {count} leaves \
+             part {empty} with no data; use fewer {count}{}",
+            split.kind,
             labels.len(),
-            match config.partition {
-                PartitionName::Dirichlet => " or a larger federated.alpha",
-                PartitionName::ByClass => " (at most as many as images of the rarest class)",
-                _ => "",
-            }
+            match split.kind {
+                PartitionName::Dirichlet => format!(" or a larger {section}.alpha"),
+                PartitionName::ByClass => " (at most as many as images of the rarest class)".into(),
+                _ => String::new(),
+            },
+            count = split.count_key,
         ));
     }
     for part in &mut parts {

@@ -620,7 +620,7 @@ fn subset(set: &ImageSet, indices: &[usize]) -> ImageSet {
 }
 
 /// A new run directory holding `resolved`; refuses one that holds a run.
-fn create_run_dir(dir: &Path, resolved: &toml::Table) -> anyhow::Result<MetricsLog> {
+pub(crate) fn create_run_dir(dir: &Path, resolved: &toml::Table) -> anyhow::Result<MetricsLog> {
     if dir.join("metrics.jsonl").exists() {
         return Err(usage_error!(
             "{} already holds a run; choose another --out",

@@ -130,7 +130,12 @@ fn is_zero(n: &usize) -> bool {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Window {
     pub steps: usize,
+    /// The sum of the window's known losses (a step on gradients handed in has none).
     pub loss_sum: f64,
+    /// How many steps `loss_sum` adds (None in checkpoints written before it was counted:
+    /// every step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_steps: Option<usize>,
     pub correct: usize,
     pub samples: usize,
     pub grad_norm_sum: f64,

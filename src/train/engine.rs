@@ -764,7 +764,13 @@ impl<R: Recipe> Engine<R> {
             window.skipped += 1;
         } else {
             window.steps += 1;
-            window.loss_sum += report.loss;
+            // A step on gradients handed in has no loss; NaN would also not survive JSON.
+            if report.loss.is_finite() {
+                window.loss_sum += report.loss;
+                window.loss_steps = Some(window.loss_steps.unwrap_or(window.steps - 1) + 1);
+            } else {
+                window.loss_steps.get_or_insert(window.steps - 1);
+            }
             window.grad_norm_sum += norms.l2;
             window.samples += report.batch_size;
             window.correct += report.correct.unwrap_or(0);
@@ -778,7 +784,7 @@ impl<R: Recipe> Engine<R> {
             step: self.state.step,
             total_steps: self.total_steps,
             epoch: self.epochs_done(),
-            loss: window.loss_sum / window.steps as f64,
+            loss: window.loss_sum / window.loss_steps.unwrap_or(window.steps) as f64,
             accuracy: report
                 .correct
                 .map(|_| window.correct as f64 / window.samples.max(1) as f64),

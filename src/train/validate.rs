@@ -25,6 +25,7 @@ pub fn validate(config: &RunConfig) -> anyhow::Result<()> {
     schedule(config)?;
     train(config)?;
     robust_eval(config)?;
+    byzantine(config)?;
     federated(config)?;
     crate::train::recipes::build(config)?;
     Ok(())
@@ -256,6 +257,71 @@ fn robust_eval(config: &RunConfig) -> anyhow::Result<()> {
             "at least 1",
         )?;
     }
+    Ok(())
+}
+
+fn byzantine(config: &RunConfig) -> anyhow::Result<()> {
+    use crate::config::byzantine::AttackName;
+    use crate::config::federated::PartitionName;
+    let Some(byz) = &config.byzantine else {
+        return Ok(());
+    };
+    if config.federated.is_some() {
+        return Err(usage_error!(
+            "key `byzantine`: a run is federated or Byzantine, not both; drop [federated] or \
+             [byzantine]"
+        ));
+    }
+    if config.train.epochs != 0 || config.train.steps == 0 {
+        return Err(usage_error!(
+            "key `train.steps`: a Byzantine run's length is train.steps (server steps); set it \
+             and leave train.epochs out"
+        ));
+    }
+    require(
+        "byzantine.workers",
+        byz.workers,
+        byz.workers >= 1,
+        "at least 1",
+    )?;
+    require(
+        "byzantine.faulty",
+        byz.faulty,
+        byz.faulty < byz.workers,
+        &format!("fewer than byzantine.workers = {}", byz.workers),
+    )?;
+    if byz.attack != AttackName::None && byz.faulty == 0 {
+        return Err(usage_error!(
+            "key `byzantine.attack`: {:?} needs faulty workers; set byzantine.faulty",
+            byz.attack
+        ));
+    }
+    if let Some(problem) = byz.rule().check(byz.workers) {
+        return Err(usage_error!(
+            "key `byzantine.rule`: {problem} (byzantine.workers = {}, byzantine.faulty = {})",
+            byz.workers,
+            byz.faulty
+        ));
+    }
+    if byz.partition == PartitionName::Shards {
+        return Err(usage_error!(
+            "key `byzantine.partition`: expected iid, dirichlet or by_class, got shards"
+        ));
+    }
+    for (key, value) in [
+        ("byzantine.reverse_scale", byz.reverse_scale),
+        ("byzantine.little_z", byz.little_z),
+        ("byzantine.empire_eps", byz.empire_eps),
+    ] {
+        require(key, value, value.is_finite(), "a finite number")?;
+    }
+    positive_finite("byzantine.alpha", byz.alpha)?;
+    require(
+        "byzantine.evaluate_every",
+        byz.evaluate_every,
+        byz.evaluate_every >= 1,
+        "at least 1 step",
+    )?;
     Ok(())
 }
 
