@@ -2,7 +2,7 @@
 //! grows, at the small CNN's size (61,042 values per vector), f = (n - 3) / 4 faulty (the
 //! most Bulyan allows). Median of 5 repetitions, one thread of work per rule call.
 //!
-//!     cargo run --release --example aggregation_time
+//!     cargo run --release --example aggregation_time [RULE]
 
 use stoke::aggregate::{Rule, combine_flat};
 use stoke::rng::{Rng, Stream};
@@ -59,7 +59,9 @@ fn main() -> anyhow::Result<()> {
             }),
         ),
     ];
-    for (name, rule) in &rules {
+    // An argument keeps the rules whose names contain it.
+    let only = std::env::args().nth(1).unwrap_or_default();
+    for (name, rule) in rules.iter().filter(|(name, _)| name.contains(&only)) {
         print!("{name:<28}");
         for n in sizes {
             let f = (n - 3) / 4;

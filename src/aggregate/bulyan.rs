@@ -9,10 +9,12 @@ use super::Combined;
 pub fn bulyan(vectors: &[Vec<f32>], f: usize) -> Combined {
     let n = vectors.len();
     let theta = n - 2 * f;
+    // The distances once; each pick rescores the pool from them.
+    let distances = super::krum::distances(vectors);
     let mut pool: Vec<usize> = (0..n).collect();
     let mut picked = Vec::with_capacity(theta);
     while picked.len() < theta {
-        let best = super::krum::by_score(vectors, f, &pool)[0];
+        let best = super::krum::by_score(&distances, f, &pool)[0];
         pool.retain(|&i| i != best);
         picked.push(best);
     }

@@ -7,7 +7,8 @@
 use super::Combined;
 
 pub fn multi_krum(vectors: &[Vec<f32>], f: usize, m: usize) -> Combined {
-    let order = by_score(vectors, f, &(0..vectors.len()).collect::<Vec<_>>());
+    let all: Vec<usize> = (0..vectors.len()).collect();
+    let order = by_score(&distances(vectors), f, &all);
     let mut selected = order[..m].to_vec();
     let chosen: Vec<Vec<f32>> = selected.iter().map(|&i| vectors[i].clone()).collect();
     selected.sort_unstable();
@@ -18,33 +19,39 @@ pub fn multi_krum(vectors: &[Vec<f32>], f: usize, m: usize) -> Combined {
     }
 }
 
-/// The workers of `among` ordered by Krum's score within `among` (n = its length; the
-/// n - f - 1 nearest others count, none when that is not positive).
-pub(crate) fn by_score(vectors: &[Vec<f32>], f: usize, among: &[usize]) -> Vec<usize> {
-    let n = among.len();
-    let neighbours = n.saturating_sub(f + 1);
-    let distance = |a: usize, b: usize| -> f64 {
-        let squared: f64 = vectors[a]
-            .iter()
-            .zip(&vectors[b])
-            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-            .sum();
-        let d = squared.sqrt();
-        if d.is_finite() { d } else { f64::INFINITY }
-    };
+/// The un-squared Euclidean distances between every two vectors (f64; a non-finite one
+/// counts as infinite, as in the Flag repository).
+pub(crate) fn distances(vectors: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    let n = vectors.len();
     let mut distances = vec![vec![0.0; n]; n];
     for i in 0..n {
         for j in i + 1..n {
-            let d = distance(among[i], among[j]);
+            let squared: f64 = vectors[i]
+                .iter()
+                .zip(&vectors[j])
+                .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+                .sum();
+            let d = squared.sqrt();
+            let d = if d.is_finite() { d } else { f64::INFINITY };
             distances[i][j] = d;
             distances[j][i] = d;
         }
     }
-    let scores: Vec<f64> = (0..n)
-        .map(|i| {
-            let mut others: Vec<f64> = (0..n)
-                .filter(|&j| j != i)
-                .map(|j| distances[i][j])
+    distances
+}
+
+/// The workers of `among` ordered by Krum's score within `among` (n = its length: the sum
+/// of the distances to the n - f - 1 nearest others, none when that is not positive).
+pub(crate) fn by_score(distances: &[Vec<f64>], f: usize, among: &[usize]) -> Vec<usize> {
+    let n = among.len();
+    let neighbours = n.saturating_sub(f + 1);
+    let scores: Vec<f64> = among
+        .iter()
+        .map(|&i| {
+            let mut others: Vec<f64> = among
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| distances[i][j])
                 .collect();
             others.sort_by(f64::total_cmp);
             others[..neighbours.min(others.len())].iter().sum()
