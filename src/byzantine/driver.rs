@@ -111,6 +111,7 @@ pub fn run(
         .as_ref()
         .ok_or_else(|| usage_error!("the config has no [byzantine] section"))?;
     crate::train::validate::validate(config)?;
+    super::check_rule(byz)?;
     let (out_dir, started) = (options.out_dir.as_path(), Instant::now());
     let device = crate::device::parse(&config.device)?;
     let data = crate::datasets::load(&config.dataset, config.seed)?;
@@ -123,7 +124,7 @@ pub fn run(
         count_key: "workers",
     };
     let parts = split_indices(&data.train.labels, data.num_classes(), &split, config.seed)?;
-    let rule = byz.rule();
+    let rule = super::rule(byz);
     let first_faulty = byz.workers - byz.faulty;
     let server_run = out_dir.join("server");
     let mut server = Trainer::build(

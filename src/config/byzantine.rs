@@ -117,33 +117,3 @@ fn default_alpha() -> f64 {
 fn default_evaluate_every() -> usize {
     25
 }
-
-impl ByzantineConfig {
-    /// The aggregation rule with its options, told f = `faulty`.
-    pub fn rule(&self) -> crate::aggregate::Rule {
-        use crate::aggregate::Rule;
-        let f = self.faulty;
-        match self.rule {
-            RuleName::Mean => Rule::Mean,
-            RuleName::Median => Rule::Median,
-            RuleName::TrimmedMean => Rule::TrimmedMean { f },
-            RuleName::Krum => Rule::Krum { f },
-            RuleName::MultiKrum => Rule::MultiKrum {
-                f,
-                m: self.multi_krum_m,
-            },
-            RuleName::Bulyan => Rule::Bulyan { f },
-            RuleName::Phocas => Rule::Phocas { f },
-            RuleName::Meamed => Rule::Meamed { f },
-            RuleName::GeometricMedian => Rule::GeometricMedian {
-                nu: self.geometric_nu,
-                iterations: self.geometric_iterations,
-            },
-            RuleName::Flag => Rule::Flag {
-                rank: self.flag_rank,
-                lambda: self.flag_lambda,
-                iterations: self.flag_iterations,
-            },
-        }
-    }
-}

@@ -296,13 +296,7 @@ fn byzantine(config: &RunConfig) -> anyhow::Result<()> {
             byz.attack
         ));
     }
-    if let Some(problem) = byz.rule().check(byz.workers) {
-        return Err(usage_error!(
-            "key `byzantine.rule`: {problem} (byzantine.workers = {}, byzantine.faulty = {})",
-            byz.workers,
-            byz.faulty
-        ));
-    }
+    // (Whether the rule can tolerate faulty of workers: crate::byzantine::check_rule.)
     if byz.partition == PartitionName::Shards {
         return Err(usage_error!(
             "key `byzantine.partition`: expected iid, dirichlet or by_class, got shards"
