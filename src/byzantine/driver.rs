@@ -70,10 +70,7 @@ impl ByzantineStep {
             line["iterations"] = iterations.into();
         }
         if let Some(eval) = &self.evaluation {
-            line["test_loss"] = eval.test_loss.into();
-            if let Some(accuracy) = eval.test_accuracy {
-                line["test_accuracy"] = accuracy.into();
-            }
+            eval.add_test_scores(&mut line);
         }
         line
     }

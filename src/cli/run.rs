@@ -164,6 +164,20 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses, rather than ignores, what a driver does not support yet: `--stop-after`,
+/// `--devices` and (`ranks`) several MPI ranks.
+fn refuse_unsupported(args: &TrainArgs, ranks: bool, runs: &str) -> anyhow::Result<()> {
+    let unsupported = [
+        (args.stop_after.is_some(), "--stop-after"),
+        (args.devices.is_some(), "--devices"),
+        (ranks, "several MPI ranks"),
+    ];
+    match unsupported.iter().find(|(given, _)| *given) {
+        Some((_, what)) => Err(usage_error!("{what} is not supported for {runs} yet")),
+        None => Ok(()),
+    }
+}
+
 /// `stoke train` of a config with `[byzantine]`: workers, attacks and a robust rule.
 fn train_byzantine(
     world: &World,
@@ -173,17 +187,11 @@ fn train_byzantine(
     out_dir: &Path,
     resume: bool,
 ) -> anyhow::Result<()> {
-    // Not built yet; refused rather than ignored.
-    let unsupported = [
-        (args.stop_after.is_some(), "--stop-after"),
-        (args.devices.is_some(), "--devices"),
-        (world.size() > 1, "several MPI ranks"),
-    ];
-    if let Some((_, what)) = unsupported.iter().find(|(given, _)| *given) {
-        return Err(usage_error!(
-            "{what} is not supported for Byzantine runs yet (the workers run in one process)"
-        ));
-    }
+    refuse_unsupported(
+        args,
+        world.size() > 1,
+        "Byzantine runs (the workers run in one process)",
+    )?;
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
     let quiet = args.quiet;
@@ -234,16 +242,11 @@ fn train_federated(
     out_dir: &Path,
     resume: bool,
 ) -> anyhow::Result<()> {
-    // Not built yet; refused rather than ignored.
-    let unsupported = [
-        (args.stop_after.is_some(), "--stop-after"),
-        (args.devices.is_some(), "--devices"),
-    ];
-    if let Some((_, what)) = unsupported.iter().find(|(given, _)| *given) {
-        return Err(usage_error!(
-            "{what} is not supported for federated runs yet (the simulator runs in one process)"
-        ));
-    }
+    refuse_unsupported(
+        args,
+        false,
+        "federated runs (the simulator runs in one process)",
+    )?;
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
     let quiet = args.quiet || !world.is_leader();

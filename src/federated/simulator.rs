@@ -68,10 +68,7 @@ impl RoundReport {
             line["client_loss"] = loss.into();
         }
         if let Some(eval) = &self.evaluation {
-            line["test_loss"] = eval.test_loss.into();
-            if let Some(accuracy) = eval.test_accuracy {
-                line["test_accuracy"] = accuracy.into();
-            }
+            eval.add_test_scores(&mut line);
         }
         line
     }

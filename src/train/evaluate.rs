@@ -34,6 +34,14 @@ impl Evaluation {
         }
     }
 
+    /// Adds `test_loss` (and `test_accuracy` when there is one) to a metrics line.
+    pub fn add_test_scores(&self, line: &mut serde_json::Value) {
+        line["test_loss"] = self.test_loss.into();
+        if let Some(accuracy) = self.test_accuracy {
+            line["test_accuracy"] = accuracy.into();
+        }
+    }
+
     /// "test loss 0.1234, test accuracy 90.00%" for `split` "test" (the accuracy when there
     /// is one).
     pub fn describe(&self, split: &str) -> String {
