@@ -216,6 +216,18 @@ fn the_cli_trains_byzantine_runs_and_refuses_impossible_ones() {
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(run.join("summary.json").exists() && run.join("server/checkpoints").exists());
+    // Resumed with a longer budget and another learning rate, it trains on.
+    let output = stoke(&[
+        "train",
+        "--resume",
+        run.to_str().unwrap(),
+        "train.steps=4",
+        "optimizer.lr=0.01",
+        "--quiet",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines = stoke::train::metrics::read_without_timing(&run.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.len(), 4);
     for (section, key) in [
         (
             "byzantine={workers=6,faulty=1,rule=\"bulyan\"}",

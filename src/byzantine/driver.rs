@@ -150,6 +150,10 @@ pub fn run(
             let (_, saved) = load_run_config(out_dir, &[])?;
             let changes = config_change::changes(&saved, resolved);
             config_change::check_resumable(&changes)?;
+            // The server run's config follows what the resume may change (train.steps, the
+            // optimizer's hyper-parameters), so its checkpoints keep saving.
+            let server_toml = toml::to_string_pretty(&server_config(config))?;
+            crate::atomic::write_atomic(&server_run.join("config.toml"), server_toml.as_bytes())?;
             let latest = CheckpointDir::new(&server_run).latest()?;
             server.load_checkpoint(&latest)?;
             // The workers take the server's step (hence their next batch) from it too.
