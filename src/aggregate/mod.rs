@@ -220,8 +220,16 @@ pub fn combine(rule: &Rule, updates: &[Weights]) -> anyhow::Result<Weights> {
     Ok(unflatten(&layout, &combined))
 }
 
-/// `layout`'s tensors filled with `values` in order.
+/// `layout`'s tensors filled with `values` in order. Panics when `values` is not exactly
+/// `layout.num_values()` long (callers pass what they flattened from it).
 pub fn unflatten(layout: &Weights, values: &[f32]) -> Weights {
+    assert_eq!(
+        values.len(),
+        layout.num_values(),
+        "unflatten: {} values for weights of {}",
+        values.len(),
+        layout.num_values()
+    );
     let mut offset = 0;
     let tensors: Vec<(String, WeightTensor)> = layout
         .iter()
