@@ -18,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod fault;
 pub mod federated;
+pub mod gossip;
 pub mod kernels;
 pub mod loss;
 pub mod memory;

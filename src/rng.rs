@@ -31,6 +31,8 @@ pub enum Stream {
     Aggregate = 15,
     /// Byzantine runs: each worker's seed and the random attack's values.
     Byzantine = 16,
+    /// Gossip runs: the random graph, each node's seed.
+    Gossip = 17,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

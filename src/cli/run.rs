@@ -125,6 +125,9 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
     if config.byzantine.is_some() {
         return train_byzantine(&world, &args, &config, &resolved, &out_dir, resume);
     }
+    if config.gossip.is_some() {
+        return train_gossip(&world, &args, &config, &resolved, &out_dir, resume);
+    }
     let options = TrainOptions {
         out_dir: out_dir.clone(),
         resume,
@@ -226,6 +229,76 @@ fn train_byzantine(
             summary.faulty,
             summary.attack,
             summary.rule,
+            summary.wall_seconds,
+            out_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `stoke train` of a config with `[gossip]`: nodes on a graph, alone or over MPI ranks.
+fn train_gossip(
+    world: &World,
+    args: &TrainArgs,
+    config: &crate::config::RunConfig,
+    resolved: &toml::Table,
+    out_dir: &Path,
+    resume: bool,
+) -> anyhow::Result<()> {
+    refuse_unsupported(args, false, "gossip runs")?;
+    let cancel = CancelToken::new();
+    super::interrupt::cancel_on_signals(&cancel);
+    let quiet = args.quiet || !world.is_leader();
+    let mut on_round = |report: &crate::gossip::driver::GossipRound| {
+        let Some(scores) = report.scores.as_ref().filter(|_| !quiet) else {
+            return;
+        };
+        let accuracy = match (scores.mean_accuracy(), scores.accuracy_spread()) {
+            (Some(mean), Some((std, min, max))) => format!(
+                "node test accuracy {:.2}% +- {:.2} (min {:.2}%, max {:.2}%)",
+                100.0 * mean,
+                100.0 * std,
+                100.0 * min,
+                100.0 * max
+            ),
+            _ => format!("node test loss {:.4}", scores.mean_loss()),
+        };
+        eprintln!(
+            "round {}/{}: train loss {:.4}, {accuracy}, consensus distance {:.4}, weight \
+             variance ratio {:.3}",
+            report.round,
+            report.rounds,
+            report.train_loss,
+            report.consensus_distance,
+            report.variance_ratio()
+        );
+    };
+    let options = crate::gossip::driver::GossipOptions {
+        out_dir: out_dir.to_path_buf(),
+        resume,
+        cancel,
+        world: world.clone(),
+    };
+    let summary = crate::gossip::driver::run(config, resolved, &options, &mut on_round)?;
+    if !world.is_leader() {
+        return Ok(());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "{} (mean of {} nodes) after {} rounds ({:?}, degree {}, variance correction {}) in \
+             {:.1} s; run saved in {}",
+            scores(summary.test_accuracy, summary.test_loss),
+            summary.nodes,
+            summary.rounds,
+            summary.topology,
+            summary.degree,
+            if summary.variance_correction {
+                "on"
+            } else {
+                "off"
+            },
             summary.wall_seconds,
             out_dir.display()
         );

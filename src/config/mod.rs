@@ -2,6 +2,7 @@
 
 pub mod byzantine;
 pub mod federated;
+pub mod gossip;
 pub mod overrides;
 pub mod presets;
 pub mod resolve;

@@ -45,6 +45,10 @@ pub struct RunConfig {
     /// ordinary runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub byzantine: Option<super::byzantine::ByzantineConfig>,
+    /// Decentralized learning: nodes on a graph averaging with their neighbours; absent for
+    /// ordinary runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip: Option<super::gossip::GossipConfig>,
 }
 
 /// Robust accuracy measured at each evaluation during training, on the first `images` test

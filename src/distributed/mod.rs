@@ -35,6 +35,51 @@ pub trait Collective {
     /// Ends every rank of the job with `code` (after a rank-local error the others would
     /// otherwise wait forever in their next collective).
     fn abort(&self, code: i32) -> !;
+    /// Point to point: sends each `(rank, values)` of `outgoing` to that (other) rank, at
+    /// most one message per rank, and returns what each `(rank, len)` of `incoming` sent
+    /// here, in `incoming`'s order. Every rank calls it together. This default routes the
+    /// messages through two sums (every rank sees all of them), right for any world;
+    /// `MpiWorld` sends them point to point.
+    fn exchange_f32(
+        &self,
+        outgoing: &[(usize, Vec<f32>)],
+        incoming: &[(usize, usize)],
+        what: &str,
+    ) -> Vec<Vec<f32>> {
+        let (me, size) = (self.rank(), self.size());
+        // lengths[from * size + to]: the message from `from` to `to`.
+        let mut lengths = vec![0.0; size * size];
+        for (to, values) in outgoing {
+            assert!(*to != me && *to < size, "{what}: no rank {to} to send to");
+            lengths[me * size + to] = values.len() as f64;
+        }
+        self.sum_f64(&mut lengths, &format!("{what} (message lengths)"));
+        let offsets: Vec<usize> = std::iter::once(0)
+            .chain(lengths.iter().scan(0, |total, &len| {
+                *total += len as usize;
+                Some(*total)
+            }))
+            .collect();
+        let mut all = vec![0.0; offsets[size * size]];
+        for (to, values) in outgoing {
+            let at = offsets[me * size + to];
+            all[at..at + values.len()].copy_from_slice(values);
+        }
+        let mut buffers = [all];
+        self.sum_f32(&mut buffers, what);
+        incoming
+            .iter()
+            .map(|&(from, len)| {
+                let slot = from * size + me;
+                assert_eq!(
+                    offsets[slot + 1] - offsets[slot],
+                    len,
+                    "{what}: rank {from} sent another length than expected"
+                );
+                buffers[0][offsets[slot]..offsets[slot] + len].to_vec()
+            })
+            .collect()
+    }
     /// Whether the backend averages the gradients of distributed-marked parameters during
     /// the backward pass (Burn's DDP), so the engine must not average them again.
     fn averages_gradients_in_backward(&self) -> bool {

@@ -78,6 +78,40 @@ impl Collective for MpiWorld {
         }
     }
 
+    fn exchange_f32(
+        &self,
+        outgoing: &[(usize, Vec<f32>)],
+        incoming: &[(usize, usize)],
+        what: &str,
+    ) -> Vec<Vec<f32>> {
+        let _guard = self.watchdog.arm(what);
+        let mut received: Vec<Vec<f32>> = incoming.iter().map(|&(_, len)| vec![0.0; len]).collect();
+        mpi::request::scope(|scope| {
+            // Sends never block, so every rank reaches its receives; messages between two
+            // ranks arrive in the order they were sent (MPI's non-overtaking rule), which
+            // keeps the chunks of a long message in order.
+            let sends: Vec<_> = outgoing
+                .iter()
+                .flat_map(|(to, values)| {
+                    let process = self.world.process_at_rank(*to as i32);
+                    values
+                        .chunks(MAX_CHUNK)
+                        .map(move |chunk| process.immediate_send(scope, chunk))
+                })
+                .collect();
+            for ((from, _), buffer) in incoming.iter().zip(received.iter_mut()) {
+                let process = self.world.process_at_rank(*from as i32);
+                for chunk in buffer.chunks_mut(MAX_CHUNK) {
+                    process.receive_into(chunk);
+                }
+            }
+            for send in sends {
+                send.wait();
+            }
+        });
+        received
+    }
+
     fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
     }

@@ -261,6 +261,27 @@ mod tests {
     }
 
     #[test]
+    fn messages_reach_the_ranks_they_are_sent_to() {
+        // Rank r sends r + 1 copies of 10 r + to to every other rank `to`.
+        let results = run(3, |member| {
+            let me = member.rank();
+            let others: Vec<usize> = (0..3).filter(|&r| r != me).collect();
+            let outgoing: Vec<(usize, Vec<f32>)> = others
+                .iter()
+                .map(|&to| (to, vec![(10 * me + to) as f32; me + 1]))
+                .collect();
+            let incoming: Vec<(usize, usize)> =
+                others.iter().map(|&from| (from, from + 1)).collect();
+            (others, member.exchange_f32(&outgoing, &incoming, "test"))
+        });
+        for (me, (others, received)) in results.iter().enumerate() {
+            for (from, values) in others.iter().zip(received) {
+                assert_eq!(values, &vec![(10 * from + me) as f32; from + 1]);
+            }
+        }
+    }
+
+    #[test]
     fn a_collective_a_rank_never_joins_times_out() {
         let group = ThreadGroup::new(2, Duration::from_millis(200));
         let alone = group.member(1);

@@ -14,7 +14,7 @@ use super::{fedavg, partition, probabilities};
 use crate::atomic::write_atomic;
 use crate::config::RunConfig;
 use crate::config::federated::{ClientStateName, FederatedConfig};
-use crate::datasets::{ImageSet, LoadedData};
+use crate::datasets::LoadedData;
 use crate::distributed::World;
 use crate::rng::{self, Stream};
 use crate::train::checkpoint::{CheckpointDir, manifest_step, read_verified};
@@ -597,22 +597,9 @@ fn client_config(
 /// Trainer needs a test split; the server evaluates, not the clients).
 pub fn client_data(data: &LoadedData, indices: &[usize]) -> LoadedData {
     LoadedData {
-        train: subset(&data.train, indices),
-        test: subset(&data.test, &[0]),
+        train: data.train.select(indices),
+        test: data.test.select(&[0]),
         class_names: data.class_names.clone(),
-    }
-}
-
-fn subset(set: &ImageSet, indices: &[usize]) -> ImageSet {
-    let size = set.image_size();
-    let mut pixels = Vec::with_capacity(indices.len() * size);
-    for &i in indices {
-        pixels.extend_from_slice(&set.pixels[i * size..(i + 1) * size]);
-    }
-    ImageSet {
-        pixels,
-        labels: indices.iter().map(|&i| set.labels[i]).collect(),
-        ..*set
     }
 }
 

@@ -22,6 +22,8 @@ pub const RESUMABLE: &[&str] = &[
     "federated.rounds",
     "federated.evaluate_every",
     "federated.client_state",
+    "gossip.rounds",
+    "gossip.evaluate_every",
 ];
 
 /// Keys under a resumable prefix that still may not change.

@@ -25,6 +25,7 @@ pub fn validate(config: &RunConfig) -> anyhow::Result<()> {
     schedule(config)?;
     train(config)?;
     robust_eval(config)?;
+    gossip(config)?;
     byzantine(config)?;
     federated(config)?;
     crate::train::recipes::build(config)?;
@@ -316,6 +317,73 @@ fn byzantine(config: &RunConfig) -> anyhow::Result<()> {
         byz.evaluate_every >= 1,
         "at least 1 step",
     )?;
+    Ok(())
+}
+
+fn gossip(config: &RunConfig) -> anyhow::Result<()> {
+    use crate::config::federated::PartitionName;
+    let Some(gossip) = &config.gossip else {
+        return Ok(());
+    };
+    if config.federated.is_some() || config.byzantine.is_some() {
+        return Err(usage_error!(
+            "key `gossip`: a gossip run is not also federated or Byzantine; drop [gossip] or \
+             the other section"
+        ));
+    }
+    for (key, value) in [
+        ("train.steps", config.train.steps),
+        ("train.epochs", config.train.epochs),
+    ] {
+        if value != 0 {
+            return Err(usage_error!(
+                "key `{key}`: a gossip run's length is gossip.rounds x gossip.local_steps; \
+                 leave {key} out"
+            ));
+        }
+    }
+    require(
+        "gossip.nodes",
+        gossip.nodes,
+        gossip.nodes >= 2,
+        "at least 2",
+    )?;
+    for (key, value) in [
+        ("gossip.rounds", gossip.rounds),
+        ("gossip.local_steps", gossip.local_steps),
+    ] {
+        require(
+            key,
+            value,
+            (1..=MAX_STEPS).contains(&value),
+            &format!("1..={MAX_STEPS}"),
+        )?;
+    }
+    require(
+        "gossip.rounds x gossip.local_steps",
+        gossip.rounds.saturating_mul(gossip.local_steps),
+        gossip.rounds.saturating_mul(gossip.local_steps) <= MAX_STEPS,
+        &format!("at most {MAX_STEPS} steps"),
+    )?;
+    require(
+        "gossip.self_weight",
+        gossip.self_weight,
+        (0.0..1.0).contains(&gossip.self_weight),
+        "a weight in [0, 1) (1 would ignore the neighbours)",
+    )?;
+    require(
+        "gossip.evaluate_every",
+        gossip.evaluate_every,
+        gossip.evaluate_every >= 1,
+        "at least 1 round",
+    )?;
+    if gossip.partition == PartitionName::Shards {
+        return Err(usage_error!(
+            "key `gossip.partition`: expected iid, dirichlet or by_class, got shards"
+        ));
+    }
+    positive_finite("gossip.alpha", gossip.alpha)?;
+    // (Whether the graph can exist: crate::gossip::topology::build.)
     Ok(())
 }
 

@@ -216,17 +216,26 @@ impl ModuleMapper for Writer<'_> {
             return param;
         }
         self.seen += 1;
-        let dims: [usize; D] = match tensor.shape.clone().try_into() {
-            Ok(dims) => dims,
-            Err(_) => unreachable!("the shape was compared with a rank-{D} shape"),
+        // Transposed on the host, so the model gets a contiguous tensor exactly as a loaded
+        // checkpoint gives it (a transposed view makes flex's matmuls sum in another order,
+        // and a resumed run would drift from the uninterrupted one in the last bits).
+        let values = match transposed {
+            true => {
+                let (rows, cols) = (tensor.shape[0], tensor.shape[1]);
+                let mut out = vec![0.0; tensor.values.len()];
+                for (r, row) in tensor.values.chunks(cols.max(1)).enumerate() {
+                    for (c, &v) in row.iter().enumerate() {
+                        out[c * rows + r] = v;
+                    }
+                }
+                out
+            }
+            false => tensor.values.clone(),
         };
         param.map(|old| {
             let device = old.device();
-            let data = TensorData::new(tensor.values.clone(), dims);
-            let mut new = Tensor::<D>::from_data(data, &device);
-            if transposed {
-                new = new.transpose();
-            }
+            let data = TensorData::new(values, model_dims);
+            let new = Tensor::<D>::from_data(data, &device);
             new.set_require_grad(old.is_require_grad())
         })
     }
