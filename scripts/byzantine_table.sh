@@ -12,7 +12,7 @@ set -euo pipefail
 out=$1 steps=${2:-50}
 stoke=${STOKE:-target/release/stoke}
 rules=(mean median trimmed_mean phocas meamed krum multi_krum bulyan geometric_median flag)
-attacks=(none random reversed little empire label_flip)
+attacks=(none random reversed little empire label_flip augmented)
 mkdir -p "$out"
 cell() { # rule attack faulty: the accuracy, or "diverged" when the weights became infinite
   local run="$out/$1-$2-f$3"

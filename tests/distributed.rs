@@ -517,6 +517,58 @@ mod mpi {
         }
     }
 
+    /// Byzantine workers spread over ranks (worker w on rank w mod size) give the one-process
+    /// run's server model bit for bit and the same metrics: colluding attacks that need the
+    /// faulty workers' honest gradients from several ranks, a data attack, and a rule that
+    /// draws a random start.
+    #[test]
+    fn byzantine_workers_on_ranks_equal_one_process() {
+        let sections = [
+            "byzantine={workers=7,faulty=2,attack=\"little\",rule=\"flag\",flag_iterations=2,evaluate_every=2}",
+            "byzantine={workers=7,faulty=2,attack=\"augmented\",rule=\"median\",evaluate_every=2}",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (k, section) in sections.iter().enumerate() {
+            let args = |out: &Path| -> Vec<String> {
+                [
+                    "train",
+                    "smoke",
+                    "train.epochs=0",
+                    "train.steps=4",
+                    section,
+                    "--quiet",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["--out".into(), out.to_string_lossy().into()])
+                .collect()
+            };
+            let (one, many) = (
+                dir.path().join(format!("one-{k}")),
+                dir.path().join(format!("many-{k}")),
+            );
+            let alone = args(&one);
+            let output = stoke(&alone.iter().map(String::as_str).collect::<Vec<_>>());
+            assert!(output.status.success(), "{}", stderr(&output));
+            let ranked = args(&many);
+            let output = launch(3, &ranked.iter().map(String::as_str).collect::<Vec<_>>());
+            assert!(output.status.success(), "{section}: {}", stderr(&output));
+            assert_eq!(common::stdout(&output).lines().count(), 1);
+            let export = |run: &Path| {
+                let out = run.join("server.safetensors");
+                let server = run.join("server");
+                let output = stoke(&["export", server.to_str().unwrap(), out.to_str().unwrap()]);
+                assert!(output.status.success(), "{}", stderr(&output));
+                std::fs::read(out).unwrap()
+            };
+            assert!(
+                export(&one) == export(&many),
+                "{section}: the server models differ"
+            );
+            assert_eq!(metrics(&one), metrics(&many), "{section}");
+        }
+    }
+
     /// Gossip nodes spread over ranks (contiguous blocks, neighbours' models sent point to
     /// point) end with every node's weights of the one-process run bit for bit, and the same
     /// metrics (the consensus distance, whose mean model is summed across ranks in f64, to

@@ -3,7 +3,7 @@
 //! own data; `reversed` scales it, `little` and `empire` collude through the faulty workers'
 //! honest gradients (their mean mu and unbiased standard deviation sigma: the repository's
 //! worker estimates them from f gradients of its own), `random` ignores it, `label_flip`
-//! already trained on flipped labels.
+//! and `augmented` already trained on flipped labels or warped images ([`super::augment`]).
 
 use crate::config::byzantine::{AttackName, ByzantineConfig};
 use crate::rng::{Rng, Stream};
@@ -19,7 +19,7 @@ pub fn forge(
 ) -> Vec<Vec<f32>> {
     let same_for_all = |vector: Vec<f32>| vec![vector; own.len()];
     match config.attack {
-        AttackName::None | AttackName::LabelFlip => own.to_vec(),
+        AttackName::None | AttackName::LabelFlip | AttackName::Augmented => own.to_vec(),
         AttackName::Random => (0..own.len())
             .map(|i| {
                 let mut rng = Rng::new(seed, Stream::Byzantine, step as u64, (first + i) as u64);

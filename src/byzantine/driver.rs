@@ -3,14 +3,18 @@
 //! faulty ones replace theirs by the attack's ([`super::attack`]), the rule
 //! ([`crate::aggregate`]) combines the n vectors in worker order and the server's optimizer
 //! steps on the result; its batch-norm statistics are the workers' mean after their
-//! forward passes (attacks forge gradients only). The server is a stoke run in `out_dir/server`, checkpointed at each
-//! evaluation; a resumed run equals the uninterrupted one bit for bit (each worker's batches
-//! follow from its seed and the step, which workers take from the server's checkpoint).
+//! forward passes (attacks forge gradients only). The server is a stoke run in
+//! `out_dir/server`, checkpointed at each evaluation; a resumed run equals the uninterrupted
+//! one bit for bit (each worker's batches follow from its seed and the step, which workers
+//! take from the server's checkpoint). Over MPI ranks, worker w computes on rank w mod size,
+//! every rank receives every vector and steps its own copy of the server identically, and
+//! rank 0 writes.
 
 use super::attack;
 use crate::aggregate::{self, Rule};
 use crate::config::RunConfig;
 use crate::config::byzantine::AttackName;
+use crate::distributed::World;
 use crate::federated::fedavg::with_buffer_mean;
 use crate::federated::partition::{Split, split_indices};
 use crate::federated::simulator::{client_data, create_run_dir};
@@ -35,6 +39,10 @@ pub struct ByzantineOptions {
     pub resume: bool,
     /// Stops the run between steps, with a checkpoint.
     pub cancel: CancelToken,
+    /// The ranks sharing the workers (worker w on rank w mod size); the result is the
+    /// one-process run's bit for bit. A resume reads the checkpoint on every rank (a shared
+    /// filesystem, as `--resume` needs for config.toml).
+    pub world: World,
 }
 
 /// One server step, as metrics.jsonl records it.
@@ -110,6 +118,9 @@ pub fn run(
     crate::train::validate::validate(config)?;
     super::check_rule(byz)?;
     let (out_dir, started) = (options.out_dir.as_path(), Instant::now());
+    let world = &options.world;
+    let leader = world.is_leader();
+    let is_mine = |w: usize| w % world.size() == world.rank();
     let device = crate::device::parse(&config.device)?;
     let data = crate::datasets::load(&config.dataset, config.seed)?;
     let split = Split {
@@ -131,6 +142,7 @@ pub fn run(
         Setup::default(),
     )?;
     let mut workers = (0..byz.workers)
+        .filter(|&w| is_mine(w))
         .map(|w| {
             let mut local = client_data(&data, &parts[w]);
             if w >= first_faulty && byz.attack == AttackName::LabelFlip {
@@ -141,8 +153,14 @@ pub fn run(
                     .iter_mut()
                     .for_each(|y| *y = classes - 1 - *y);
             }
+            if w >= first_faulty && byz.attack == AttackName::Augmented {
+                super::augment::warp_images(&mut local.train, byz.augment_time);
+            }
             let worker = worker_config(config, w, local.train.len());
-            Trainer::build(&worker, &device, Some(local), Setup::default())
+            Ok((
+                w,
+                Trainer::build(&worker, &device, Some(local), Setup::default())?,
+            ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (mut metrics, mut done) = match options.resume {
@@ -152,12 +170,15 @@ pub fn run(
             config_change::check_resumable(&changes)?;
             // The server run's config follows what the resume may change (train.steps, the
             // optimizer's hyper-parameters), so its checkpoints keep saving.
-            let server_toml = toml::to_string_pretty(&server_config(config))?;
-            crate::atomic::write_atomic(&server_run.join("config.toml"), server_toml.as_bytes())?;
             let latest = CheckpointDir::new(&server_run).latest()?;
+            if leader {
+                let server_toml = toml::to_string_pretty(&server_config(config))?;
+                let path = server_run.join("config.toml");
+                crate::atomic::write_atomic(&path, server_toml.as_bytes())?;
+            }
             server.load_checkpoint(&latest)?;
             // The workers take the server's step (hence their next batch) from it too.
-            for worker in &mut workers {
+            for (_, worker) in &mut workers {
                 worker.load_checkpoint(&latest)?;
             }
             let done = server.completed_steps();
@@ -168,41 +189,72 @@ pub fn run(
                 }
                 .into());
             }
-            config_change::record(out_dir, done, resolved, &changes)?;
-            (MetricsLog::open(out_dir, done)?, done)
+            let metrics = match leader {
+                true => {
+                    config_change::record(out_dir, done, resolved, &changes)?;
+                    MetricsLog::open(out_dir, done)?
+                }
+                false => MetricsLog::discard(),
+            };
+            (metrics, done)
         }
-        false => (create_run_dir(out_dir, resolved)?, 0),
+        false => match leader {
+            true => (create_run_dir(out_dir, resolved)?, 0),
+            false => (MetricsLog::discard(), 0),
+        },
+    };
+    let save = |server: &mut Trainer| -> anyhow::Result<Option<PathBuf>> {
+        match leader {
+            true => Ok(Some(server.save(&server_run)?)),
+            false => Ok(None),
+        }
     };
     let mut evaluation = None;
     let (mut rule_total, mut rule_steps) = (0.0, 0usize);
     while done < config.train.steps {
-        if options.cancel.is_cancelled() {
-            let checkpoint = server.save(&server_run)?;
+        if world.any(
+            options.cancel.is_cancelled(),
+            "agreeing on an interrupt between steps",
+        ) {
+            let checkpoint = save(&mut server)?;
             return Err(Interrupted {
                 step: done,
-                checkpoint: Some(checkpoint),
+                checkpoint,
             }
             .into());
         }
         let weights = server.weights();
-        let mut vectors = Vec::with_capacity(byz.workers);
-        let mut statistics = Vec::with_capacity(byz.workers);
-        let mut layout = None;
-        let mut honest_loss = 0.0;
-        for (w, worker) in workers.iter_mut().enumerate() {
+        let layout = weights.only(TensorKind::Parameter);
+        let buffers = weights.only(TensorKind::Buffer);
+        // Each worker's slot: its gradient, its batch-norm statistics and its loss; the
+        // slots of other ranks' workers stay zero until the exchange.
+        let mut vectors = vec![vec![0.0; layout.num_values()]; byz.workers];
+        let mut statistics = vec![vec![0.0; buffers.num_values()]; byz.workers];
+        let mut losses = vec![0.0; byz.workers];
+        for (w, worker) in &mut workers {
             worker.set_weights(&weights)?;
             let (gradient, report) = worker.gradients()?;
             // Batch-norm statistics as the forward pass left them (the worker's own images).
-            statistics.push(worker.weights().only(TensorKind::Buffer));
+            statistics[*w] = flatten(&worker.weights().only(TensorKind::Buffer));
             // Advances the worker's step (its next batch); its weights are reset next step.
             worker.apply_gradients(&gradient)?;
-            if w < first_faulty {
-                honest_loss += report.loss / first_faulty as f64;
-            }
-            let parameters = gradient.only(TensorKind::Parameter);
-            vectors.push(flatten(&parameters));
-            layout.get_or_insert(parameters);
+            losses[*w] = report.loss;
+            vectors[*w] = flatten(&gradient.only(TensorKind::Parameter));
         }
+        if world.size() > 1 {
+            // x + 0 = x: every rank ends with every worker's values, bit for bit.
+            let what = format!("the workers' gradients of step {}", done + 1);
+            world.sum_f32(&mut vectors, &what);
+            world.sum_f32(&mut statistics, &what);
+            world.sum_f64(&mut losses, &what);
+        }
+        let honest_loss = losses[..first_faulty]
+            .iter()
+            .fold(0.0, |total, loss| total + loss / first_faulty as f64);
+        let statistics: Vec<Weights> = statistics
+            .iter()
+            .map(|values| aggregate::unflatten(&buffers, values))
+            .collect();
         let forged = attack::forge(
             byz,
             &vectors[first_faulty..],
@@ -216,7 +268,6 @@ pub fn run(
         let combined = aggregate::combine_flat(&rule, &vectors)?;
         let rule_seconds = rule_started.elapsed().as_secs_f64();
         (rule_total, rule_steps) = (rule_total + rule_seconds, rule_steps + 1);
-        let layout = layout.expect("at least one worker");
         server.apply_gradients(&aggregate::unflatten(&layout, &combined.vector))?;
         // Attacks forge gradients, not statistics: the server keeps the workers' mean.
         if statistics.iter().any(|s| !s.is_empty()) {
@@ -224,7 +275,8 @@ pub fn run(
         }
         done += 1;
         let due = done.is_multiple_of(byz.evaluate_every) || done == config.train.steps;
-        evaluation = match due {
+        // Only rank 0 reports scores; the others train on.
+        evaluation = match due && leader {
             true => Some(server.evaluate()?),
             false => None,
         }
@@ -241,7 +293,7 @@ pub fn run(
         };
         metrics.write(&report.to_json())?;
         if due {
-            server.save(&server_run)?;
+            save(&mut server)?;
         }
         on_step(&report);
     }
@@ -261,10 +313,12 @@ pub fn run(
         wall_seconds: started.elapsed().as_secs_f64(),
         server_run,
     };
-    crate::atomic::write_atomic(
-        &out_dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
-    )?;
+    if leader {
+        crate::atomic::write_atomic(
+            &out_dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary)?.as_bytes(),
+        )?;
+    }
     Ok(summary)
 }
 

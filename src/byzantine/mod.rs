@@ -5,6 +5,7 @@
 //! config with a `[byzantine]` section).
 
 pub mod attack;
+pub mod augment;
 pub mod driver;
 
 use crate::aggregate::Rule;

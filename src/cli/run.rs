@@ -190,14 +190,10 @@ fn train_byzantine(
     out_dir: &Path,
     resume: bool,
 ) -> anyhow::Result<()> {
-    refuse_unsupported(
-        args,
-        world.size() > 1,
-        "Byzantine runs (the workers run in one process)",
-    )?;
+    refuse_unsupported(args, false, "Byzantine runs")?;
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
-    let quiet = args.quiet;
+    let quiet = args.quiet || !world.is_leader();
     let mut on_step = |report: &crate::byzantine::driver::ByzantineStep| {
         let Some(eval) = &report.evaluation else {
             return;
@@ -216,8 +212,12 @@ fn train_byzantine(
         out_dir: out_dir.to_path_buf(),
         resume,
         cancel,
+        world: world.clone(),
     };
     let summary = crate::byzantine::driver::run(config, resolved, &options, &mut on_step)?;
+    if !world.is_leader() {
+        return Ok(());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

@@ -24,6 +24,10 @@ pub struct ByzantineConfig {
     /// empire: -eps mu of the faulty workers' gradients (the Flag repository's 0.1).
     #[serde(default = "default_empire_eps")]
     pub empire_eps: f64,
+    /// augmented: how long the faulty workers' pixels follow the Lotka-Volterra flow (the
+    /// Flag repository's 0.001 ... 0.010; 0.01 moves the corners of a 28 x 28 image ~2.5 px).
+    #[serde(default = "default_augment_time")]
+    pub augment_time: f64,
     #[serde(default)]
     pub rule: RuleName,
     /// multi_krum: how many best-scored vectors to average (default n - f - 2).
@@ -68,6 +72,9 @@ pub enum AttackName {
     Empire,
     /// Gradients of the worker's own images with labels c -> C - 1 - c.
     LabelFlip,
+    /// Honest gradients of the worker's images warped by the Lotka-Volterra flow for
+    /// `augment_time` (the Flag paper's "augmented losses").
+    Augmented,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +103,10 @@ fn default_little_z() -> f64 {
 
 fn default_empire_eps() -> f64 {
     0.1
+}
+
+fn default_augment_time() -> f64 {
+    0.01
 }
 
 fn one() -> usize {

@@ -119,6 +119,17 @@ impl World {
     pub fn is_leader(&self) -> bool {
         self.rank() == 0
     }
+
+    /// Whether any rank holds `flag` (one process: the flag itself); with several ranks a
+    /// collective, so also a barrier. `what` names it in errors.
+    pub fn any(&self, flag: bool, what: &str) -> bool {
+        if self.size() == 1 {
+            return flag;
+        }
+        let mut votes = [f64::from(u8::from(flag))];
+        self.sum_f64(&mut votes, what);
+        votes[0] > 0.0
+    }
 }
 
 impl Default for World {

@@ -267,7 +267,10 @@ pub fn run(
         Ok(Some(saved))
     };
     for round in progress.round..fed.rounds {
-        if agreed(world, cancel.is_cancelled()) {
+        if world.any(
+            cancel.is_cancelled(),
+            "agreeing on an interrupt between rounds",
+        ) {
             progress.wall_seconds = wall(&started);
             progress.sampler = sampler.state.clone();
             let checkpoint = save(&server, &state, &progress)?;
@@ -475,16 +478,6 @@ pub fn run(
         )?;
     }
     Ok(summary)
-}
-
-/// Whether any rank asks to stop (one process: the flag itself).
-fn agreed(world: &World, flag: bool) -> bool {
-    if world.size() == 1 {
-        return flag;
-    }
-    let mut votes = [f64::from(u8::from(flag))];
-    world.sum_f64(&mut votes, "agreeing on an interrupt between rounds");
-    votes[0] > 0.0
 }
 
 /// Gives every rank all participants' weights (each group: one per participant; updates,

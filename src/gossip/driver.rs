@@ -297,7 +297,7 @@ pub fn run(
             node.save(&node_runs.join(node_name(i)))?;
         }
         // The round is complete only once every rank has saved its nodes.
-        agreed(world, false, "saving the nodes' checkpoints")?;
+        world.any(false, "saving the nodes' checkpoints");
         let published = checkpoints.step_dir(progress.round);
         if leader {
             let bytes = serde_json::to_vec_pretty(progress)?;
@@ -307,11 +307,10 @@ pub fn run(
         Ok(published)
     };
     for round in progress.round..gossip.rounds {
-        if agreed(
-            world,
+        if world.any(
             cancel.is_cancelled(),
             "agreeing on an interrupt between rounds",
-        )? {
+        ) {
             progress.wall_seconds = wall(&started);
             let checkpoint = save(&mut nodes, &progress)?;
             return Err(Interrupted {
@@ -665,16 +664,6 @@ fn evaluate(
         accuracies: all.iter().map(|(a, _)| *a).collect(),
         losses: all.iter().map(|(_, l)| *l).collect(),
     })
-}
-
-/// Whether any rank asks for `flag` (one rank: the flag itself); also a barrier.
-fn agreed(world: &World, flag: bool, what: &str) -> anyhow::Result<bool> {
-    if world.size() == 1 {
-        return Ok(flag);
-    }
-    let mut votes = [f64::from(u8::from(flag))];
-    world.sum_f64(&mut votes, what);
-    Ok(votes[0] > 0.0)
 }
 
 /// The weights of node `node` of a finished or interrupted run (its latest checkpoint).

@@ -658,11 +658,11 @@ impl<R: Recipe> Engine<R> {
             let optim_before = self.optim.clone();
             let updated = self.optim.step(lr, self.model.clone(), grads);
             let finite = weights_finite(&updated);
-            if agreed(
-                &self.setup.world,
-                !finite,
-                "agreeing on a non-finite update",
-            ) {
+            if self
+                .setup
+                .world
+                .any(!finite, "agreeing on a non-finite update")
+            {
                 self.optim = optim_before;
                 rejected = Some(("updated weights", f64::NAN));
             } else {
@@ -831,7 +831,7 @@ impl<R: Recipe> Engine<R> {
         let checkpoint_every = self.every(self.config.train.checkpoint_every);
         while !self.is_finished() {
             let stop = cancel.is_cancelled() || stop_after == Some(self.state.step);
-            if agreed(&self.setup.world, stop, "agreeing on an interrupt") {
+            if self.setup.world.any(stop, "agreeing on an interrupt") {
                 let step = self.state.step;
                 self.last_checkpoint = None;
                 self.notify(observers, &Event::Interrupted { step })?;
@@ -1175,16 +1175,6 @@ impl<R: Recipe> TrainerAccess for Engine<R> {
     fn weights(&self) -> Weights {
         Engine::weights(self)
     }
-}
-
-/// Whether any rank asks for `flag` (on one rank, the flag itself).
-fn agreed(world: &World, flag: bool, what: &str) -> bool {
-    if world.size() == 1 {
-        return flag;
-    }
-    let mut votes = [f64::from(u8::from(flag))];
-    world.sum_f64(&mut votes, what);
-    votes[0] > 0.0
 }
 
 /// A step's loss, accuracy count and recipe metrics over the global batch.

@@ -9,7 +9,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// Fields that measure the machine, not the training; they differ between identical runs.
-pub const TIMING_FIELDS: [&str; 3] = ["images_per_second", "wall_seconds", "attack_wait_ms"];
+pub const TIMING_FIELDS: [&str; 4] = [
+    "images_per_second",
+    "wall_seconds",
+    "attack_wait_ms",
+    "rule_seconds",
+];
 
 pub struct MetricsLog {
     path: PathBuf,

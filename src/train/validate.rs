@@ -310,6 +310,12 @@ fn byzantine(config: &RunConfig) -> anyhow::Result<()> {
     ] {
         require(key, value, value.is_finite(), "a finite number")?;
     }
+    require(
+        "byzantine.augment_time",
+        byz.augment_time,
+        (0.0..=1.0).contains(&byz.augment_time),
+        "a time in [0, 1] (the Flag repository's 0.001 ... 0.010)",
+    )?;
     positive_finite("byzantine.alpha", byz.alpha)?;
     require(
         "byzantine.evaluate_every",
