@@ -177,3 +177,63 @@ fn the_cli_trains_gossip_and_resume_names_a_missing_node_checkpoint() {
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("node-0002"), "{}", stderr(&output));
 }
+
+/// The driver averages each node with exactly its graph neighbours: after one round node i
+/// holds the averaging rule applied by hand to its own and its ring neighbours' weights
+/// after their local step (Trainers built from `node_config` on the node's share and stepped
+/// once give those weights; bit for bit).
+#[test]
+fn one_round_is_the_rule_applied_to_each_node_and_its_neighbours() {
+    use stoke::config::gossip::GossipConfig;
+    use stoke::federated::partition::{Split, split_indices};
+    use stoke::federated::simulator::client_data;
+    use stoke::gossip::averaging::gossip_average;
+    use stoke::gossip::driver::node_config;
+    use stoke::train::{Setup, TensorKind};
+    let section = "gossip={nodes=5,topology=\"ring\",rounds=1,evaluate_every=1,eval_images=64,\
+                   variance_correction=true,self_weight=0.3}";
+    let dir = tempfile::tempdir().unwrap();
+    let (config, resolved) = smoke(&overrides(section));
+    let out = dir.path().join("run");
+    {
+        let _generator = common::device_generator();
+        let options = GossipOptions {
+            out_dir: out.clone(),
+            ..Default::default()
+        };
+        driver::run(&config, &resolved, &options, &mut |_| {}).unwrap();
+    }
+    let gossip: &GossipConfig = config.gossip.as_ref().unwrap();
+    let _generator = common::device_generator();
+    let device = stoke::device::parse(&config.device).unwrap();
+    let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
+    let split = Split {
+        parts: 5,
+        kind: gossip.partition,
+        alpha: gossip.alpha,
+        shards_per_part: 1,
+        section: "gossip",
+        count_key: "nodes",
+    };
+    let parts = split_indices(&data.train.labels, data.num_classes(), &split, config.seed).unwrap();
+    let trained: Vec<stoke::Weights> = (0..5)
+        .map(|i| {
+            let local = client_data(&data, &parts[i]);
+            let node = node_config(&config, gossip, i, local.train.len());
+            let mut trainer =
+                stoke::Trainer::build(&node, &device, Some(local), Setup::default()).unwrap();
+            trainer.run_steps(1).unwrap();
+            trainer.weights().only(TensorKind::Parameter)
+        })
+        .collect();
+    drop(_generator);
+    let after = nodes_weights(&out, 5);
+    for i in 0..5 {
+        let neighbours = [&trained[(i + 4) % 5], &trained[(i + 1) % 5]];
+        let expected = gossip_average(&trained[i], &neighbours, 0.3, true).unwrap();
+        assert!(
+            after[i].only(TensorKind::Parameter) == expected,
+            "node {i} is not the average of itself and its ring neighbours"
+        );
+    }
+}
