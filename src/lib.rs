@@ -30,6 +30,7 @@ pub mod quality;
 pub mod recipes;
 pub mod registry;
 pub mod rng;
+pub mod soup;
 pub mod train;
 
 pub use train::{CancelToken, Trainer, Weights};

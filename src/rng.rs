@@ -33,6 +33,8 @@ pub enum Stream {
     Byzantine = 16,
     /// Gossip runs: the random graph, each node's seed.
     Gossip = 17,
+    /// The held-out split of `dataset.holdout`.
+    Holdout = 18,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

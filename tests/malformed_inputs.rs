@@ -2473,6 +2473,20 @@ const CASES: &[Case] = &[
         mentions: &["[byzantine]", "[federated]"],
     },
     Case {
+        name: "dataset: a holdout larger than a class",
+        setup: |d| d,
+        args: "train smoke --quiet --out out dataset.holdout=510",
+        exit: 2,
+        mentions: &["dataset.holdout", "hold out fewer"],
+    },
+    Case {
+        name: "soup: a run directory that is not one",
+        setup: |d| d,
+        args: "soup uniform nowhere --out soup",
+        exit: 2,
+        mentions: &["nowhere", "config.toml"],
+    },
+    Case {
         name: "gossip: a regular graph that cannot exist",
         setup: |d| d,
         args: "train smoke --quiet --out out train.epochs=0 gossip={nodes=5,degree=3,rounds=1}",

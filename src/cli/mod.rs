@@ -13,6 +13,7 @@ mod progress;
 mod run;
 mod sample;
 mod schedule;
+mod soup;
 
 use crate::error::exit_code;
 use crate::train::session::{Interrupted, RunComplete};
@@ -74,6 +75,10 @@ enum Command {
     Fid(fid::FidArgs),
     /// Plot a metric of runs against epochs or steps as an SVG line chart.
     Plot(plot::PlotArgs),
+    /// Average finished runs' weights: `stoke soup greedy RUN... --out DIR`.
+    Soup(soup::SoupArgs),
+    /// Score the weights between two runs (WiSE-FT): `stoke interpolate RUN_A RUN_B`.
+    Interpolate(soup::InterpolateArgs),
     /// Export a run's weights for other frameworks.
     Export {
         /// A run directory or a checkpoint directory.
@@ -159,6 +164,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => run::export(&target, &format, &path, best, force),
         Command::Optim { what } => optim::run(what),
         Command::Plot(args) => plot::run(args),
+        Command::Soup(args) => soup::soup(args),
+        Command::Interpolate(args) => soup::interpolate_runs(args),
         Command::Sample(args) => sample::run(args),
         Command::Fid(args) => fid::run(args),
         Command::Schedule { what } => schedule::run(what),

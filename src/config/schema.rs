@@ -175,6 +175,15 @@ pub struct DatasetConfig {
     /// Images in the test split, as `train_size`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_size: Option<usize>,
+    /// Training images kept out of training (seeded, class-balanced) and scored at every
+    /// evaluation: what selects the best checkpoint, soup ingredients and the like, so the
+    /// test split never selects anything. 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub holdout: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -59,6 +59,7 @@ pub fn load(name: &str) -> anyhow::Result<LoadedData> {
                 train: split(FASHION_TRAIN)?,
                 test: split(FASHION_TEST)?,
                 class_names: FASHION_CLASSES.iter().map(|s| s.to_string()).collect(),
+                holdout: None,
             })
         }
         other => Err(usage_error!(

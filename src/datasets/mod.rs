@@ -4,6 +4,7 @@
 pub mod augment;
 pub mod cifar;
 pub mod embedded;
+pub mod holdout;
 pub mod idx;
 pub mod image_folder;
 pub mod image_set;

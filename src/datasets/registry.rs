@@ -18,6 +18,8 @@ pub struct LoadedData {
     pub train: ImageSet,
     pub test: ImageSet,
     pub class_names: Vec<String>,
+    /// Training images kept out of training for selection (`dataset.holdout`).
+    pub holdout: Option<ImageSet>,
 }
 
 impl LoadedData {
@@ -158,6 +160,11 @@ pub fn load(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
             config.path
         ));
     }
+    if config.holdout > 0 {
+        let (train, holdout) = super::holdout::split_holdout(&data.train, config.holdout, seed)?;
+        data.train = train;
+        data.holdout = Some(holdout);
+    }
     Ok(data)
 }
 
@@ -217,6 +224,7 @@ fn read_idx(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
         train: split("train")?,
         test: split("t10k")?,
         class_names: numbered_classes(10),
+        holdout: None,
     })
 }
 
@@ -226,6 +234,7 @@ fn read_cifar10_set(config: &DatasetConfig, _seed: u64) -> anyhow::Result<Loaded
         train: read_cifar10(&dir, true)?,
         test: read_cifar10(&dir, false)?,
         class_names: numbered_classes(10),
+        holdout: None,
     })
 }
 
@@ -246,6 +255,7 @@ fn read_cifar100_set(config: &DatasetConfig, _seed: u64) -> anyhow::Result<Loade
         train,
         test: read_cifar100(&dir, false, label)?,
         class_names: numbered_classes(classes),
+        holdout: None,
     })
 }
 
@@ -273,6 +283,7 @@ fn read_folder(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData>
         train,
         test,
         class_names,
+        holdout: None,
     })
 }
 
@@ -293,5 +304,6 @@ fn read_synthetic(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedDat
         train: generate(spec, config.train_size.unwrap_or(512), 0, seed),
         test: generate(spec, config.test_size.unwrap_or(128), 1, seed),
         class_names: numbered_classes(spec.num_classes),
+        holdout: None,
     })
 }

@@ -593,6 +593,7 @@ pub fn client_data(data: &LoadedData, indices: &[usize]) -> LoadedData {
         train: data.train.select(indices),
         test: data.test.select(&[0]),
         class_names: data.class_names.clone(),
+        holdout: None,
     }
 }
 

@@ -21,9 +21,15 @@ pub fn conv(
         .init(device)
 }
 
+/// The weight of a batch's statistics in a batch norm's running statistics (PyTorch's 0.1;
+/// soups recover a batch's statistics from one update with it).
+pub const BATCH_NORM_MOMENTUM: f64 = 0.1;
+
 /// Batch norm with PyTorch's defaults (momentum 0.1, eps 1e-5).
 pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(channels).init(device)
+    BatchNormConfig::new(channels)
+        .with_momentum(BATCH_NORM_MOMENTUM)
+        .init(device)
 }
 
 /// Convolution followed by batch norm (no activation): stems and projection shortcuts.

@@ -95,6 +95,10 @@ pub(crate) struct Engine<R: Recipe> {
     pipeline: Pipeline,
     train_set: Arc<ImageSet>,
     test_set: ImageSet,
+    /// `dataset.holdout`'s images: scored at each evaluation, and what picks the best.
+    holdout_set: Option<ImageSet>,
+    /// The last evaluation on the holdout split.
+    last_holdout: Option<Evaluation>,
     steps_per_epoch: usize,
     total_steps: usize,
     trainable: usize,
@@ -275,6 +279,8 @@ impl<R: Recipe> Engine<R> {
             evaluation_extensions,
             train_set: Arc::new(data.train),
             test_set: data.test,
+            holdout_set: data.holdout,
+            last_holdout: None,
             steps_per_epoch,
             total_steps,
             trainable,
@@ -899,7 +905,18 @@ impl<R: Recipe> Engine<R> {
         let mut summary = Summary {
             test_accuracy: eval.test_accuracy,
             test_loss: eval.test_loss,
-            best_test_accuracy: self.state.best_accuracy.or(eval.test_accuracy),
+            best_test_accuracy: match self.holdout_set {
+                Some(_) => None,
+                None => self.state.best_accuracy.or(eval.test_accuracy),
+            },
+            holdout_accuracy: match self.holdout_set {
+                Some(_) => match &self.last_holdout {
+                    Some(held) => held.test_accuracy,
+                    None => self.evaluate_holdout()?.and_then(|e| e.test_accuracy),
+                },
+                None => None,
+            },
+            best_holdout_accuracy: self.holdout_set.as_ref().and(self.state.best_accuracy),
             best_step: self.state.best_step,
             test_loss_parts: eval.parts.clone(),
             steps: self.state.step,
@@ -937,6 +954,14 @@ impl<R: Recipe> Engine<R> {
             }
         }
         let mut text = format!("epoch {epoch:.2} step {step}: {}", eval.describe("test"));
+        let holdout = self.evaluate_holdout()?;
+        if let Some(held) = &holdout {
+            record["holdout_loss"] = held.test_loss.into();
+            if let Some(accuracy) = held.test_accuracy {
+                record["holdout_accuracy"] = accuracy.into();
+            }
+            text.push_str(&format!(", {}", held.describe("holdout")));
+        }
         let view = EvalView {
             recipe: &self.recipe,
             model: &self.model,
@@ -959,12 +984,15 @@ impl<R: Recipe> Engine<R> {
             }
         }
         record["wall_seconds"] = self.wall_seconds().into();
-        let is_best = eval.improves_on(self.state.best_accuracy, self.state.best_loss);
+        // The holdout split selects when there is one; the test split only reports then.
+        let selecting = holdout.as_ref().unwrap_or(&eval);
+        let is_best = selecting.improves_on(self.state.best_accuracy, self.state.best_loss);
         if is_best {
-            self.state.best_accuracy = eval.test_accuracy;
-            self.state.best_loss = Some(eval.test_loss);
+            self.state.best_accuracy = selecting.test_accuracy;
+            self.state.best_loss = Some(selecting.test_loss);
             self.state.best_step = Some(step);
         }
+        self.last_holdout = holdout;
         self.last_eval = Some(eval.clone());
         let report = EvalReport {
             step,
@@ -1016,6 +1044,14 @@ impl<R: Recipe> Engine<R> {
             self.config.data.eval_batch_size,
             &self.device,
         )
+    }
+
+    /// The evaluation on `dataset.holdout`'s images, when the run holds some out.
+    pub(crate) fn evaluate_holdout(&self) -> anyhow::Result<Option<Evaluation>> {
+        self.holdout_set
+            .as_ref()
+            .map(|set| self.evaluate_on(set))
+            .transpose()
     }
 
     /// The training split, for scoring it like the test split.

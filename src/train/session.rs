@@ -37,8 +37,15 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_accuracy: Option<f64>,
     pub test_loss: f64,
+    /// The best test accuracy at an evaluation (absent when a holdout split selects).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub best_test_accuracy: Option<f64>,
+    /// The last accuracy on `dataset.holdout`'s images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_accuracy: Option<f64>,
+    /// The best holdout accuracy (what picked `best_step`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_holdout_accuracy: Option<f64>,
     /// The step of the `best` checkpoint: highest test accuracy, or lowest test loss.
     pub best_step: Option<usize>,
     /// The final evaluation's named loss parts (`test_loss_<name>`).

@@ -97,6 +97,7 @@ pub trait Core: TrainerAccess {
     fn evaluate(&self) -> anyhow::Result<Evaluation>;
     fn evaluate_on(&self, set: &ImageSet) -> anyhow::Result<Evaluation>;
     fn train_set(&self) -> &ImageSet;
+    fn evaluate_holdout(&self) -> anyhow::Result<Option<Evaluation>>;
     fn predict(&self, set: &ImageSet) -> anyhow::Result<Predictions>;
     fn evaluate_robust(
         &self,
@@ -159,6 +160,9 @@ impl<R: Recipe> Core for Engine<R> {
     }
     fn train_set(&self) -> &ImageSet {
         Engine::train_set(self)
+    }
+    fn evaluate_holdout(&self) -> anyhow::Result<Option<Evaluation>> {
+        Engine::evaluate_holdout(self)
     }
     fn predict(&self, set: &ImageSet) -> anyhow::Result<Predictions> {
         Engine::predict(self, set)
@@ -225,6 +229,7 @@ impl Trainer {
             train,
             test,
             class_names: Vec::new(),
+            holdout: None,
         };
         Self::build(config, device, Some(data), Setup::default())
     }
@@ -372,6 +377,11 @@ impl Trainer {
     /// The same on the Trainer's own training split (without augmentation).
     pub fn evaluate_train_split(&self) -> anyhow::Result<Evaluation> {
         self.core.evaluate_on(self.core.train_set())
+    }
+
+    /// The evaluation on the images `dataset.holdout` keeps out of training (None without).
+    pub fn evaluate_holdout(&self) -> anyhow::Result<Option<Evaluation>> {
+        self.core.evaluate_holdout()
     }
 
     /// Per-example logits and losses on `data`, in its order (classifier recipes).

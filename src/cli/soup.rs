@@ -1,0 +1,189 @@
+//! `stoke soup uniform|greedy RUN... --out DIR` and `stoke interpolate RUN_A RUN_B`: thin
+//! callers of [`crate::soup`].
+
+use crate::atomic::write_atomic;
+use crate::soup::interpolate::{Shift, chart, interpolate};
+use crate::soup::{Buffers, Scores};
+use crate::usage_error;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SoupKind {
+    /// The mean of every run.
+    Uniform,
+    /// Runs in decreasing held-out accuracy, each kept if the soup's rises.
+    Greedy,
+}
+
+/// How averaged weights get their batch-norm statistics.
+#[derive(Args, Debug)]
+pub struct BufferArgs {
+    /// Average the batch-norm statistics like the weights instead of recomputing them on
+    /// training batches.
+    #[arg(long)]
+    average_buffers: bool,
+    /// Training batches the statistics are recomputed on.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    bn_batches: usize,
+}
+
+impl BufferArgs {
+    fn buffers(&self) -> Buffers {
+        match self.average_buffers {
+            true => Buffers::Average,
+            false => Buffers::Recompute {
+                batches: self.bn_batches,
+            },
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SoupArgs {
+    kind: SoupKind,
+    /// The runs to average (one architecture; each run's latest checkpoint).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// The soup's run directory (new).
+    #[arg(long)]
+    out: PathBuf,
+    /// Greedy: a run also joins when the held-out accuracy stays equal (Sparse Model Soups).
+    #[arg(long)]
+    ties_join: bool,
+    #[command(flatten)]
+    buffers: BufferArgs,
+    /// Print soup.json on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn describe(scores: &Scores) -> String {
+    let percent = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+    format!(
+        "holdout {}, test {}",
+        percent(scores.holdout_accuracy),
+        percent(scores.test_accuracy)
+    )
+}
+
+pub fn soup(args: SoupArgs) -> anyhow::Result<()> {
+    let buffers = args.buffers.buffers();
+    let (summary, json) = match args.kind {
+        SoupKind::Uniform => {
+            let summary = crate::soup::uniform_soup(&args.runs, buffers, &args.out)?;
+            let json = serde_json::to_string_pretty(&summary)?;
+            (summary, json)
+        }
+        SoupKind::Greedy => {
+            let strict = !args.ties_join;
+            let greedy = crate::soup::greedy::greedy_soup(&args.runs, buffers, strict, &args.out)?;
+            let json = serde_json::to_string_pretty(&greedy)?;
+            (greedy.soup, json)
+        }
+    };
+    if args.json {
+        println!("{json}");
+        return Ok(());
+    }
+    for ingredient in &summary.ingredients {
+        println!(
+            "{}: {}",
+            ingredient.run.display(),
+            describe(&ingredient.scores)
+        );
+    }
+    println!(
+        "{} soup of {} of {} runs: {}; saved in {}",
+        summary.kind,
+        summary.kept.len(),
+        summary.ingredients.len(),
+        describe(&summary.scores),
+        summary.out.display()
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct InterpolateArgs {
+    /// The run at alpha = 0 (e.g. the pre-trained or zero-shot model).
+    run_a: PathBuf,
+    /// The run at alpha = 1 (e.g. the fine-tuned model).
+    run_b: PathBuf,
+    /// Comma-separated mixing coefficients.
+    #[arg(long, default_value = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1")]
+    alpha: String,
+    /// The shifted split: the test images with Gaussian pixel noise of this standard
+    /// deviation (pixel range 1).
+    #[arg(long, default_value_t = 0.2, value_name = "STD")]
+    noise: f64,
+    #[command(flatten)]
+    buffers: BufferArgs,
+    /// A directory for interpolation.json and interpolation.svg.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the curve as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn interpolate_runs(args: InterpolateArgs) -> anyhow::Result<()> {
+    let alphas = args
+        .alpha
+        .split(',')
+        .map(|a| {
+            a.trim()
+                .parse::<f64>()
+                .map_err(|_| usage_error!("--alpha: `{a}` is not a number (give e.g. 0,0.5,1)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !(args.noise.is_finite() && args.noise >= 0.0) {
+        return Err(usage_error!(
+            "--noise: expected a non-negative standard deviation, got {}",
+            args.noise
+        ));
+    }
+    let shift = Shift::GaussianNoise { std: args.noise };
+    let quiet = args.json;
+    let percent = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{:.2}", 100.0 * a));
+    if !quiet {
+        println!("alpha  test %  shifted %  holdout %");
+    }
+    let points = interpolate(
+        &args.run_a,
+        &args.run_b,
+        &alphas,
+        args.buffers.buffers(),
+        shift,
+        &mut |p| {
+            if !quiet {
+                println!(
+                    "{:5.2}  {:>6}  {:>9}  {:>9}",
+                    p.alpha,
+                    percent(p.test_accuracy),
+                    percent(p.shifted_accuracy),
+                    percent(p.holdout_accuracy)
+                );
+            }
+        },
+    )?;
+    let json = serde_json::to_string_pretty(&points)?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out)
+            .map_err(|e| usage_error!("--out {}: cannot create it: {e}", out.display()))?;
+        write_atomic(&out.join("interpolation.json"), json.as_bytes())?;
+        let title = format!(
+            "{} (alpha 0) to {} (alpha 1)",
+            args.run_a.display(),
+            args.run_b.display()
+        );
+        write_atomic(
+            &out.join("interpolation.svg"),
+            chart(&points, &title).as_bytes(),
+        )?;
+    }
+    if args.json {
+        println!("{json}");
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+//! Batch-norm statistics for weights that were never trained as such (a soup, an
+//! interpolation): the running mean and variance of every batch norm, recomputed as the
+//! average of per-batch statistics over training batches (PyTorch's `momentum=None`
+//! recomputation, which timm and the model-soups code use).
+//!
+//! Each batch goes through the model in training mode from running statistics of zero, so a
+//! batch norm's running value after it is momentum x the batch's statistic: dividing by the
+//! momentum gives the statistic itself, exactly as the layer computed it.
+
+use crate::models::layers::BATCH_NORM_MOMENTUM;
+use crate::train::{TensorKind, Trainer, Weights};
+
+/// Whether a tensor is a batch norm's running statistic (by its export name).
+pub fn is_running_statistic(name: &str) -> bool {
+    name.ends_with("running_mean") || name.ends_with("running_var")
+}
+
+/// `weights` with every running statistic replaced by its average over `batches` of the
+/// trainer's training batches (augmented as in training). The trainer's weights are left
+/// as `weights` but with the new statistics; its step advances by `batches`.
+pub fn recompute(
+    trainer: &mut Trainer,
+    weights: &Weights,
+    batches: usize,
+) -> anyhow::Result<Weights> {
+    let names: Vec<String> = weights
+        .iter()
+        .filter(|(name, t)| t.kind == TensorKind::Buffer && is_running_statistic(name))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if names.is_empty() || batches == 0 {
+        trainer.set_weights(weights)?;
+        return Ok(weights.clone());
+    }
+    let mut zeroed = weights.clone();
+    for name in &names {
+        zeroed.values_mut(name).expect("listed").fill(0.0);
+    }
+    let mut sums: Vec<Vec<f64>> = names
+        .iter()
+        .map(|n| vec![0.0; weights.get(n).expect("listed").values.len()])
+        .collect();
+    for _ in 0..batches {
+        trainer.set_weights(&zeroed)?;
+        // A forward pass in training mode (the gradient is not used); applying it moves the
+        // trainer to its next batch, and the weights are reset before the next pass.
+        let (gradient, _) = trainer.gradients()?;
+        let after = trainer.weights();
+        for (name, sum) in names.iter().zip(&mut sums) {
+            let running = &after.get(name).expect("same model").values;
+            for (s, &r) in sum.iter_mut().zip(running) {
+                *s += r as f64 / BATCH_NORM_MOMENTUM;
+            }
+        }
+        trainer.apply_gradients(&gradient)?;
+    }
+    let mut out = weights.clone();
+    for (name, sum) in names.iter().zip(&sums) {
+        let values = out.values_mut(name).expect("listed");
+        for (v, s) in values.iter_mut().zip(sum) {
+            *v = (s / batches as f64) as f32;
+        }
+    }
+    trainer.set_weights(&out)?;
+    Ok(out)
+}
