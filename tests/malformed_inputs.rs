@@ -2487,6 +2487,20 @@ const CASES: &[Case] = &[
         mentions: &["nowhere", "config.toml"],
     },
     Case {
+        name: "sweep: a grid axis without values",
+        setup: |d| d,
+        args: "sweep smoke --from nowhere --grid optimizer.lr --out sweep",
+        exit: 2,
+        mentions: &["--grid", "key=v1,v2"],
+    },
+    Case {
+        name: "train: init_from a directory that is no run",
+        setup: |d| d,
+        args: "train smoke --quiet --out out train.init_from=\"nowhere\"",
+        exit: 2,
+        mentions: &["train.init_from", "nowhere"],
+    },
+    Case {
         name: "gossip: a regular graph that cannot exist",
         setup: |d| d,
         args: "train smoke --quiet --out out train.epochs=0 gossip={nodes=5,degree=3,rounds=1}",

@@ -12,9 +12,8 @@ use stoke::soup::greedy::greedy_soup;
 use stoke::soup::{Buffers, Scorer, load_ingredients, uniform, uniform_soup};
 use stoke::train::TensorKind;
 
-/// A base run (4 steps, 64 of the 512 synthetic training images held out) and `n` runs
-/// continued from it with other learning rates: ingredients of one soup.
-fn ingredients(dir: &Path, n: usize) -> Vec<PathBuf> {
+/// A base run: 4 steps, 64 of the 512 synthetic training images held out.
+fn base_run(dir: &Path) -> PathBuf {
     let base = dir.join("base");
     let args = [
         "train",
@@ -29,6 +28,13 @@ fn ingredients(dir: &Path, n: usize) -> Vec<PathBuf> {
     ];
     let output = stoke(&args);
     assert!(output.status.success(), "{}", stderr(&output));
+    base
+}
+
+/// The base run and `n` runs continued from it with other learning rates: ingredients of
+/// one soup.
+fn ingredients(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let base = base_run(dir);
     (0..n)
         .map(|i| {
             let run = dir.join(format!("run-{i}"));
@@ -262,4 +268,77 @@ fn the_cli_writes_soups_and_curves_and_refuses_what_cannot_be_averaged() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--alpha"), "{}", stderr(&output));
+}
+
+/// `stoke sweep` fine-tunes every grid point from the run's weights (`train.init_from`): at a
+/// learning rate of 1e-30 one step cannot move a parameter (the update is far below an f32
+/// ulp of any weight here, so the parameters are the base run's bit for bit) while each
+/// seed's batch sets other batch-norm statistics; points run as separate processes
+/// (`--jobs 2`) equal those run in this process bit for bit, and a finished sweep reruns as
+/// a no-op.
+#[test]
+fn sweeps_fine_tune_every_grid_point_from_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base_run(dir.path());
+    let sweep = |out: &Path, jobs: &str| {
+        let output = stoke(&[
+            "sweep",
+            "smoke",
+            "train.epochs=0",
+            "train.steps=1",
+            "optimizer.lr=1e-30",
+            "optimizer.momentum=0",
+            "schedule.name=\"constant\"",
+            "--from",
+            base.to_str().unwrap(),
+            "--grid",
+            "seed=1,2",
+            "--out",
+            out.to_str().unwrap(),
+            "--jobs",
+            jobs,
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        common::stdout(&output)
+            .lines()
+            .map(PathBuf::from)
+            .collect::<Vec<_>>()
+    };
+    let here = dir.path().join("here");
+    let points = sweep(&here, "1");
+    assert_eq!(points, vec![here.join("point-00"), here.join("point-01")]);
+    let _generator = common::device_generator();
+    let weights = |runs: &[PathBuf]| -> Vec<stoke::Weights> {
+        load_ingredients(runs)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.weights)
+            .collect()
+    };
+    let base_weights = weights(&[base.clone()]).remove(0);
+    let tuned = weights(&[here.join("point-00"), here.join("point-01")]);
+    for point in &tuned {
+        assert!(point.only(TensorKind::Parameter) == base_weights.only(TensorKind::Parameter));
+    }
+    assert!(tuned[0].only(TensorKind::Buffer) != tuned[1].only(TensorKind::Buffer));
+    drop(_generator);
+    let apart = dir.path().join("apart");
+    assert_eq!(
+        sweep(&apart, "2"),
+        vec![apart.join("point-00"), apart.join("point-01")]
+    );
+    let _generator = common::device_generator();
+    assert!(weights(&[apart.join("point-00"), apart.join("point-01")]) == tuned);
+    drop(_generator);
+    // Finished: nothing trains again.
+    let before = std::fs::metadata(here.join("point-00/summary.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    sweep(&here, "1");
+    let after = std::fs::metadata(here.join("point-00/summary.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(before, after);
 }

@@ -79,6 +79,9 @@ enum Command {
     Soup(soup::SoupArgs),
     /// Score the weights between two runs (WiSE-FT): `stoke interpolate RUN_A RUN_B`.
     Interpolate(soup::InterpolateArgs),
+    /// Fine-tune a config from one run over a grid: `stoke sweep CONFIG --from RUN --grid
+    /// optimizer.lr=0.01,0.03 --out DIR` (the ingredients of a soup).
+    Sweep(soup::SweepArgs),
     /// Export a run's weights for other frameworks.
     Export {
         /// A run directory or a checkpoint directory.
@@ -166,6 +169,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Plot(args) => plot::run(args),
         Command::Soup(args) => soup::soup(args),
         Command::Interpolate(args) => soup::interpolate_runs(args),
+        Command::Sweep(args) => soup::sweep(args),
         Command::Sample(args) => sample::run(args),
         Command::Fid(args) => fid::run(args),
         Command::Schedule { what } => schedule::run(what),

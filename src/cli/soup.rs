@@ -187,3 +187,110 @@ pub fn interpolate_runs(args: InterpolateArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// The config (preset name or TOML file) every point fine-tunes with.
+    recipe: String,
+    /// Overrides for every point (key=value).
+    overrides: Vec<String>,
+    /// The run whose latest weights every point starts from.
+    #[arg(long)]
+    from: PathBuf,
+    /// key=v1,v2,...: one axis of the grid (repeat for more; every combination runs).
+    #[arg(long, required = true)]
+    grid: Vec<String>,
+    /// The directory of the points' runs (point-00, point-01, ...).
+    #[arg(long)]
+    out: PathBuf,
+    /// Points trained at once, each as its own `stoke train` process (1: in this process).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+pub fn sweep(args: SweepArgs) -> anyhow::Result<()> {
+    use crate::soup::sweep::{Status, parse_axis, plan, run_point, status};
+    let axes = args
+        .grid
+        .iter()
+        .map(|g| parse_axis(g))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.jobs == 0 {
+        return Err(usage_error!("--jobs: expected at least 1"));
+    }
+    // Checked once here so a bad --from fails before any point trains.
+    crate::train::run_dir::locate(&args.from, false, &[])?;
+    let points = plan(&axes, &args.from);
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| usage_error!("--out {}: cannot create it: {e}", args.out.display()))?;
+    write_atomic(
+        &args.out.join("sweep.json"),
+        serde_json::to_string_pretty(&points)?.as_bytes(),
+    )?;
+    if args.jobs == 1 {
+        let cancel = crate::train::CancelToken::new();
+        super::interrupt::cancel_on_signals(&cancel);
+        for point in &points {
+            eprintln!("{}: {}", point.name, point.overrides.join(" "));
+            let dir = run_point(&args.recipe, &args.overrides, &args.out, point, &cancel)?;
+            println!("{}", dir.display());
+        }
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    let mut pending = points
+        .iter()
+        .filter(|p| status(&args.out, p) != Status::Finished);
+    let mut running: Vec<(String, std::process::Child)> = Vec::new();
+    let mut failed = Vec::new();
+    loop {
+        while running.len() < args.jobs {
+            let Some(point) = pending.next() else { break };
+            let dir = args.out.join(&point.name);
+            let mut command = std::process::Command::new(&exe);
+            // Their summaries are in their run directories; stdout lists the points.
+            command
+                .arg("train")
+                .arg("--quiet")
+                .stdout(std::process::Stdio::null());
+            match status(&args.out, point) {
+                Status::Started => command.arg("--resume").arg(&dir),
+                _ => command.arg(&args.recipe).arg("--out").arg(&dir),
+            };
+            command.args(&args.overrides).args(&point.overrides);
+            eprintln!("{}: {}", point.name, point.overrides.join(" "));
+            running.push((point.name.clone(), command.spawn()?));
+        }
+        if running.is_empty() {
+            break;
+        }
+        // Whichever point finishes first frees its slot.
+        let mut finished = None;
+        while finished.is_none() {
+            for (k, (_, child)) in running.iter_mut().enumerate() {
+                if let Some(exit) = child.try_wait()? {
+                    finished = Some((k, exit));
+                    break;
+                }
+            }
+            if finished.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+        let (k, exit) = finished.expect("the loop ends once one finished");
+        let (name, _) = running.remove(k);
+        if !exit.success() {
+            failed.push(name);
+        }
+    }
+    if !failed.is_empty() {
+        return Err(anyhow::anyhow!(
+            "sweep points failed: {} (rerun the same command to retry them)",
+            failed.join(", ")
+        ));
+    }
+    for point in &points {
+        println!("{}", args.out.join(&point.name).display());
+    }
+    Ok(())
+}

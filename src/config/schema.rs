@@ -363,6 +363,11 @@ pub struct TrainConfig {
     /// the batch, counts it (`skipped` in metrics.jsonl) and trains on.
     #[serde(default)]
     pub on_nonfinite: OnNonFinite,
+    /// Start a new run from the weights of this run directory's latest checkpoint (or of
+    /// this checkpoint directory) instead of a fresh initialization: fine-tuning, the runs of
+    /// a soup. Optimizer state and progress start fresh; a resume ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<String>,
 }
 
 /// What a non-finite step does (`train.on_nonfinite`).

@@ -8,6 +8,7 @@
 pub mod greedy;
 pub mod interpolate;
 pub mod statistics;
+pub mod sweep;
 
 use crate::config::RunConfig;
 use crate::datasets::LoadedData;

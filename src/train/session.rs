@@ -10,10 +10,11 @@ use super::observer::Observer;
 use super::recorder::RunRecorder;
 use super::run_dir::load_run_config;
 use super::trainer::Trainer;
+use super::weights::Weights;
 use crate::config::RunConfig;
 use crate::distributed::World;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How to run a training (everything else is in the config).
 #[derive(Clone, Default)]
@@ -158,6 +159,10 @@ pub fn train(
         }
         false => {
             let mut trainer = Trainer::build(config, &device, None, setup)?;
+            // Rank 0's weights reach the other ranks when training starts.
+            if let (Some(from), true) = (&config.train.init_from, leader) {
+                trainer.set_weights(&initial_weights(Path::new(from), &device)?)?;
+            }
             if leader {
                 trainer.attach(RunRecorder::create(&options.out_dir, resolved, keep_last)?);
             }
@@ -172,4 +177,11 @@ pub fn train(
         Some(step) => trainer.run_stopping_at(step),
         None => trainer.run(),
     }
+}
+
+/// The weights `train.init_from` names (a run's latest checkpoint, or a checkpoint).
+fn initial_weights(from: &Path, device: &burn::tensor::Device) -> anyhow::Result<Weights> {
+    let located = super::run_dir::locate(from, false, &[])
+        .map_err(|e| crate::usage_error!("key `train.init_from`: {e:#}"))?;
+    Ok(Trainer::from_checkpoint(&located.config, &located.checkpoint, device)?.weights())
 }
