@@ -315,7 +315,7 @@ fn sweeps_fine_tune_every_grid_point_from_one_run() {
             .map(|i| i.weights)
             .collect()
     };
-    let base_weights = weights(&[base.clone()]).remove(0);
+    let base_weights = weights(std::slice::from_ref(&base)).remove(0);
     let tuned = weights(&[here.join("point-00"), here.join("point-01")]);
     for point in &tuned {
         assert!(point.only(TensorKind::Parameter) == base_weights.only(TensorKind::Parameter));
