@@ -9,6 +9,7 @@ pub mod bench;
 pub mod byzantine;
 pub mod cli;
 pub mod config;
+pub mod data_diet;
 pub mod datasets;
 pub mod device;
 pub mod diffusion;

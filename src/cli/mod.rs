@@ -13,6 +13,7 @@ mod progress;
 mod run;
 mod sample;
 mod schedule;
+mod score;
 mod soup;
 
 use crate::error::exit_code;
@@ -82,6 +83,8 @@ enum Command {
     /// Fine-tune a config from one run over a grid: `stoke sweep CONFIG --from RUN --grid
     /// optimizer.lr=0.01,0.03 --out DIR` (the ingredients of a soup).
     Sweep(soup::SweepArgs),
+    /// Score every training example (Data Diet's EL2N) for `dataset.keep`.
+    Score(score::ScoreArgs),
     /// Export a run's weights for other frameworks.
     Export {
         /// A run directory or a checkpoint directory.
@@ -170,6 +173,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Soup(args) => soup::soup(args),
         Command::Interpolate(args) => soup::interpolate_runs(args),
         Command::Sweep(args) => soup::sweep(args),
+        Command::Score(args) => score::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Fid(args) => fid::run(args),
         Command::Schedule { what } => schedule::run(what),

@@ -180,6 +180,10 @@ pub struct DatasetConfig {
     /// test split never selects anything. 0: none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub holdout: usize,
+    /// Train on a subset of the training split (after the holdout): `"FILE:top:F"` /
+    /// `"FILE:bottom:F"` by a `stoke score` file (Data Diet keeps the top), `"random:F"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<String>,
 }
 
 fn is_zero(value: &usize) -> bool {

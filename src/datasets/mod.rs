@@ -8,6 +8,7 @@ pub mod holdout;
 pub mod idx;
 pub mod image_folder;
 pub mod image_set;
+pub mod keep;
 pub mod loader;
 pub mod registry;
 pub mod synthetic;

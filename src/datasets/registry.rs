@@ -165,6 +165,10 @@ pub fn load(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
         data.train = train;
         data.holdout = Some(holdout);
     }
+    if let Some(spec) = &config.keep {
+        let kept = super::keep::kept_indices(spec, &data.train, seed)?;
+        data.train = data.train.select(&kept);
+    }
     Ok(data)
 }
 

@@ -1,0 +1,93 @@
+//! Data Diet (Paul, Ganguli, Dziugaite, 2021; the official `mansheej/data_diet`): score every
+//! training example early in training and train on a subset chosen by the scores. This
+//! module scores ([`score`], what `stoke score` calls); `dataset.keep`
+//! ([`crate::datasets::keep`]) selects when the data loads.
+//!
+//! Scores: EL2N, the L2 norm of softmax(f(x)) - onehot(y), averaged over independently
+//! initialised runs after a few epochs. GraNd (per-example gradient norms) is not built yet.
+
+pub use crate::datasets::keep::ScoreFile;
+
+use crate::config::RunConfig;
+use crate::train::{Predictions, Setup, Trainer};
+use crate::usage_error;
+
+/// EL2N of one example: ||softmax(logits) - onehot(label)||_2.
+pub fn el2n(logits: &[f32], label: usize) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exps: Vec<f64> = logits.iter().map(|&l| (l as f64 - max).exp()).collect();
+    let total: f64 = exps.iter().sum();
+    exps.iter()
+        .enumerate()
+        .map(|(c, e)| {
+            let target = if c == label { 1.0 } else { 0.0 };
+            (e / total - target).powi(2)
+        })
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// EL2N of every example of `predictions`.
+pub fn el2n_scores(predictions: &Predictions) -> Vec<f64> {
+    (0..predictions.len())
+        .map(|i| el2n(predictions.logits_of(i), predictions.labels[i] as usize))
+        .collect()
+}
+
+/// Trains `seeds` runs of `config` (seeds config.seed, config.seed + 1, ...) for `epochs`
+/// epochs each and averages their EL2N scores of every training image. `on_run` sees each
+/// finished run (its index).
+pub fn score(
+    config: &RunConfig,
+    epochs: usize,
+    seeds: usize,
+    on_run: &mut dyn FnMut(usize),
+) -> anyhow::Result<ScoreFile> {
+    if seeds == 0 {
+        return Err(usage_error!("--seeds: expected at least 1 run"));
+    }
+    let device = crate::device::parse(&config.device)?;
+    let data = crate::datasets::load(&config.dataset, config.seed)?;
+    let train = data.train.clone();
+    let steps_per_epoch = train.len().div_ceil(config.data.batch_size.max(1));
+    let mut sums = vec![0.0; train.len()];
+    for run in 0..seeds {
+        let mut local = config.clone();
+        local.seed = config.seed.wrapping_add(run as u64);
+        local.train.epochs = 0;
+        local.train.steps = (epochs * steps_per_epoch).max(1);
+        local.robust_eval.images = 0;
+        let mut trainer = Trainer::build(&local, &device, Some(data.clone()), Setup::default())?;
+        trainer.run_steps(epochs * steps_per_epoch)?;
+        let predictions = trainer.predict(&train)?;
+        for (sum, s) in sums.iter_mut().zip(el2n_scores(&predictions)) {
+            *sum += s;
+        }
+        on_run(run);
+    }
+    Ok(ScoreFile {
+        method: "el2n".into(),
+        epochs,
+        seeds,
+        train_images: train.len(),
+        scores: sums.iter().map(|s| s / seeds as f64).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn el2n_is_the_distance_of_the_softmax_to_the_label() {
+        // logits (0, ln 3): softmax (1/4, 3/4); label 0: sqrt((3/4)^2 + (3/4)^2).
+        let score = el2n(&[0.0, 3f32.ln()], 0);
+        assert!((score - (2.0f64 * 0.5625).sqrt()).abs() < 1e-7, "{score}");
+        // Label 1: sqrt((1/4)^2 + (1/4)^2).
+        let score = el2n(&[0.0, 3f32.ln()], 1);
+        assert!((score - (2.0f64 * 0.0625).sqrt()).abs() < 1e-7, "{score}");
+        // Confident and right: near 0; confident and wrong: near sqrt(2).
+        assert!(el2n(&[30.0, 0.0, 0.0], 0) < 1e-9);
+        assert!((el2n(&[30.0, 0.0, 0.0], 1) - 2f64.sqrt()).abs() < 1e-9);
+    }
+}
