@@ -29,12 +29,17 @@ value() { # file key: the first number after "key":
   grep -o "\"$2\": *[0-9.]*" "$1" | head -1 | awk -F: '{ printf "%.2f", 100 * $2 }'
 }
 {
+  printf 'held-out and test accuracy (%%); the sweep points and soups with batch-norm statistics\n'
+  printf 'recomputed on 20 training batches (like for like), the base run with its own\n'
   printf '%-34s %10s %8s\n' model holdout% test%
   printf '%-34s %10s %8s\n' "base ($base_steps steps)" "$(value "$out/base/summary.json" holdout_accuracy)" \
     "$(value "$out/base/summary.json" test_accuracy)"
-  for p in "${points[@]}"; do
-    printf '%-34s %10s %8s\n' "$(basename "$p") $(grep -o '^lr = [0-9.e-]*' "$p/config.toml" | head -1), seed $(grep -o '^seed = [0-9]*' "$p/config.toml" | cut -d' ' -f3)" \
-      "$(value "$p/summary.json" holdout_accuracy)" "$(value "$p/summary.json" test_accuracy)"
+  # "RUN: holdout H%, test T%" for each ingredient, then the soup's line.
+  grep ': holdout' "$out/uniform.txt" | grep -v ' soup of ' | while read -r line; do
+    p=${line%%:*}
+    printf '%-34s %10s %8s\n' "$(basename "$p") ($(grep -o '^lr = [0-9.e-]*' "$p/config.toml" | head -1), seed $(grep -o '^seed = [0-9]*' "$p/config.toml" | cut -d' ' -f3))" \
+      "$(echo "$line" | sed 's/.*holdout \([0-9.]*\)%.*/\1/')" \
+      "$(echo "$line" | sed 's/.*test \([0-9.]*\)%.*/\1/')"
   done
   for kind in uniform greedy; do
     # "greedy soup of K of N runs: holdout H%, test T%; saved in ..."
