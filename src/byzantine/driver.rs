@@ -17,12 +17,11 @@ use crate::config::byzantine::AttackName;
 use crate::distributed::World;
 use crate::federated::fedavg::with_buffer_mean;
 use crate::federated::partition::{Split, split_indices};
-use crate::federated::simulator::{client_data, create_run_dir};
+use crate::federated::simulator::client_data;
 use crate::rng::{self, Stream};
 use crate::train::checkpoint::CheckpointDir;
 use crate::train::config_change;
-use crate::train::metrics::MetricsLog;
-use crate::train::run_dir::load_run_config;
+use crate::train::run_dir::{create_driver_run, load_run_config, resume_driver_run};
 use crate::train::session::{Interrupted, RunComplete};
 use crate::train::{CancelToken, Evaluation, Setup, TensorKind, Trainer, Weights};
 use crate::usage_error;
@@ -189,19 +188,12 @@ pub fn run(
                 }
                 .into());
             }
-            let metrics = match leader {
-                true => {
-                    config_change::record(out_dir, done, resolved, &changes)?;
-                    MetricsLog::open(out_dir, done)?
-                }
-                false => MetricsLog::discard(),
-            };
-            (metrics, done)
+            (
+                resume_driver_run(out_dir, done, resolved, &changes, leader)?,
+                done,
+            )
         }
-        false => match leader {
-            true => (create_run_dir(out_dir, resolved)?, 0),
-            false => (MetricsLog::discard(), 0),
-        },
+        false => (create_driver_run(out_dir, resolved, leader)?, 0),
     };
     let save = |server: &mut Trainer| -> anyhow::Result<Option<PathBuf>> {
         match leader {

@@ -19,15 +19,14 @@ use crate::distributed::World;
 use crate::rng::{self, Stream};
 use crate::train::checkpoint::{CheckpointDir, manifest_step, read_verified};
 use crate::train::config_change;
-use crate::train::metrics::MetricsLog;
-use crate::train::run_dir::load_run_config;
+use crate::train::run_dir::{create_driver_run, load_run_config, resume_driver_run};
 use crate::train::session::{Interrupted, RunComplete};
 use crate::train::{CancelToken, Evaluation, Setup, TensorKind, Trainer, Weights};
 use crate::usage_error;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// One round, as metrics.jsonl records it.
@@ -226,20 +225,11 @@ pub fn run(
                 }
                 .into());
             }
-            let metrics = match leader {
-                true => {
-                    config_change::record(out_dir, progress.round, resolved, &changes)?;
-                    MetricsLog::open(out_dir, progress.round)?
-                }
-                false => MetricsLog::discard(),
-            };
+            let metrics = resume_driver_run(out_dir, progress.round, resolved, &changes, leader)?;
             (server, progress, metrics)
         }
         false => {
-            let metrics = match leader {
-                true => create_run_dir(out_dir, resolved)?,
-                false => MetricsLog::discard(),
-            };
+            let metrics = create_driver_run(out_dir, resolved, leader)?;
             (server_trainer.weights(), Progress::default(), metrics)
         }
     };
@@ -595,23 +585,6 @@ pub fn client_data(data: &LoadedData, indices: &[usize]) -> LoadedData {
         class_names: data.class_names.clone(),
         holdout: None,
     }
-}
-
-/// A new run directory holding `resolved`; refuses one that holds a run.
-pub(crate) fn create_run_dir(dir: &Path, resolved: &toml::Table) -> anyhow::Result<MetricsLog> {
-    if dir.join("metrics.jsonl").exists() {
-        return Err(usage_error!(
-            "{} already holds a run; choose another --out",
-            dir.display()
-        ));
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| usage_error!("--out {}: cannot create the directory: {e}", dir.display()))?;
-    write_atomic(
-        &dir.join("config.toml"),
-        toml::to_string_pretty(resolved)?.as_bytes(),
-    )?;
-    MetricsLog::open(dir, 0)
 }
 
 /// Weights of the server when a test wants to compare runs.

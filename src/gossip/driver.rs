@@ -17,12 +17,11 @@ use crate::config::gossip::{GossipConfig, TopologyName};
 use crate::datasets::{ImageSet, LoadedData};
 use crate::distributed::World;
 use crate::federated::partition::{Split, split_indices};
-use crate::federated::simulator::{client_data, create_run_dir};
+use crate::federated::simulator::client_data;
 use crate::rng::{self, Stream};
 use crate::train::checkpoint::{CheckpointDir, read_verified};
 use crate::train::config_change;
-use crate::train::metrics::MetricsLog;
-use crate::train::run_dir::load_run_config;
+use crate::train::run_dir::{create_driver_run, load_run_config, resume_driver_run};
 use crate::train::session::{Interrupted, RunComplete};
 use crate::train::{CancelToken, Setup, TensorKind, Trainer, Weights};
 use crate::usage_error;
@@ -259,20 +258,11 @@ pub fn run(
                 let toml = toml::to_string_pretty(node.config())?;
                 crate::atomic::write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
             }
-            let metrics = match leader {
-                true => {
-                    config_change::record(out_dir, progress.round, resolved, &changes)?;
-                    MetricsLog::open(out_dir, progress.round)?
-                }
-                false => MetricsLog::discard(),
-            };
+            let metrics = resume_driver_run(out_dir, progress.round, resolved, &changes, leader)?;
             (progress, metrics)
         }
         false => {
-            let metrics = match leader {
-                true => create_run_dir(out_dir, resolved)?,
-                false => MetricsLog::discard(),
-            };
+            let metrics = create_driver_run(out_dir, resolved, leader)?;
             if gossip.shared_init {
                 let first = shared_initial_weights(config, gossip, &data, &parts[0], &device)?;
                 for node in &mut nodes {

@@ -2,6 +2,7 @@
 
 use crate::config::{RunConfig, resolve_str};
 use crate::train::checkpoint::{CheckpointDir, MODEL_FILE};
+use crate::train::metrics::MetricsLog;
 use crate::usage_error;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -118,4 +119,47 @@ pub fn check_output(path: &Path, force: bool, protected: &[&Path]) -> anyhow::Re
 /// The run directory of a checkpoint directory (`RUN/checkpoints/step-N`).
 pub fn run_of_checkpoint(checkpoint: &Path) -> Option<&Path> {
     checkpoint.parent().and_then(Path::parent)
+}
+
+/// The metrics log of a new driver run (federated, Byzantine, gossip) on this rank: rank 0
+/// (`leader`) creates the run directory holding `resolved`, refusing one that holds a run;
+/// the other ranks log nothing.
+pub fn create_driver_run(
+    dir: &Path,
+    resolved: &toml::Table,
+    leader: bool,
+) -> anyhow::Result<MetricsLog> {
+    if !leader {
+        return Ok(MetricsLog::discard());
+    }
+    if dir.join("metrics.jsonl").exists() {
+        return Err(usage_error!(
+            "{} already holds a run; choose another --out",
+            dir.display()
+        ));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| usage_error!("--out {}: cannot create the directory: {e}", dir.display()))?;
+    crate::atomic::write_atomic(
+        &dir.join("config.toml"),
+        toml::to_string_pretty(resolved)?.as_bytes(),
+    )?;
+    MetricsLog::open(dir, 0)
+}
+
+/// The metrics log of a driver run resumed after `done` steps or rounds: rank 0 records
+/// the config's `changes` and keeps the metrics lines through `done`; the others log
+/// nothing.
+pub fn resume_driver_run(
+    dir: &Path,
+    done: usize,
+    resolved: &toml::Table,
+    changes: &[super::config_change::Change],
+    leader: bool,
+) -> anyhow::Result<MetricsLog> {
+    if !leader {
+        return Ok(MetricsLog::discard());
+    }
+    super::config_change::record(dir, done, resolved, changes)?;
+    MetricsLog::open(dir, done)
 }
