@@ -269,12 +269,9 @@ pub fn run(
                     node.set_weights(&first)?;
                 }
             }
-            let mine_variances = nodes
-                .iter()
-                .map(|n| weight_variances(&n.weights()))
-                .collect();
+            let initial: Vec<Weights> = nodes.iter().map(Trainer::weights).collect();
             let progress = Progress {
-                initial_variances: gather_per_node(world, &place, mine_variances)?,
+                initial_variances: gather_variances(world, &place, &initial),
                 ..Progress::default()
             };
             (progress, metrics)
@@ -333,11 +330,14 @@ pub fn run(
             node.set_weights(&averaged)?;
         }
         let after: Vec<Weights> = nodes.iter().map(Trainer::weights).collect();
-        let train_loss =
-            gather_per_node(world, &place, losses)?.iter().sum::<f64>() / gossip.nodes as f64;
+        let losses = losses.into_iter().map(|loss| vec![loss]).collect();
+        let train_loss = gather_per_node(world, &place, losses, 1)
+            .iter()
+            .map(|record| record[0])
+            .sum::<f64>()
+            / gossip.nodes as f64;
         let consensus_distance = consensus_distance(world, &after, gossip.nodes);
-        let variances =
-            gather_per_node(world, &place, after.iter().map(weight_variances).collect())?;
+        let variances = gather_variances(world, &place, &after);
         let variance_ratio_by_tensor = ratios(&variances, &progress.initial_variances);
         let done = round + 1;
         let due = done.is_multiple_of(gossip.evaluate_every) || done == gossip.rounds;
@@ -485,44 +485,39 @@ fn ratios(
         .collect()
 }
 
-/// Every node's item in node order, on every rank: each rank fills its nodes' slots of a
-/// zeroed vector and the sum over ranks is exact (x + 0 = x). Items are flat f64 records.
-fn gather_per_node<T: Serialize + for<'de> Deserialize<'de>>(
+/// Every node's record (`width` numbers each) in node order, on every rank: each rank fills
+/// its nodes' slots of a zeroed vector and the sum over ranks is exact (x + 0 = x, NaN
+/// included).
+fn gather_per_node(
     world: &World,
     place: &Placement,
-    mine: Vec<T>,
-) -> anyhow::Result<Vec<T>> {
+    mine: Vec<Vec<f64>>,
+    width: usize,
+) -> Vec<Vec<f64>> {
     if world.size() == 1 {
-        return Ok(mine);
+        return mine;
     }
-    // Items travel as JSON bytes, one f64 per byte (exact below 2^53), padded to the
-    // longest; their lengths first.
-    let encoded = mine
-        .iter()
-        .map(serde_json::to_vec)
-        .collect::<Result<Vec<_>, _>>()?;
-    let range = place.nodes_of(world.rank());
-    let mut lengths = vec![0.0; place.nodes];
-    for (i, bytes) in range.clone().zip(&encoded) {
-        lengths[i] = bytes.len() as f64;
-    }
-    world.sum_f64(&mut lengths, "gathering the nodes' figures (lengths)");
-    let width = lengths.iter().copied().fold(0.0, f64::max) as usize;
     let mut slots = vec![0.0; place.nodes * width];
-    for (i, bytes) in range.zip(&encoded) {
-        for (slot, &b) in slots[i * width..].iter_mut().zip(bytes) {
-            *slot = b as f64;
-        }
+    for (i, record) in place.nodes_of(world.rank()).zip(&mine) {
+        slots[i * width..(i + 1) * width].copy_from_slice(record);
     }
     world.sum_f64(&mut slots, "gathering the nodes' figures");
-    (0..place.nodes)
-        .map(|i| {
-            let bytes: Vec<u8> = slots[i * width..i * width + lengths[i] as usize]
-                .iter()
-                .map(|&b| b as u8)
-                .collect();
-            Ok(serde_json::from_slice(&bytes)?)
-        })
+    slots.chunks(width.max(1)).map(<[f64]>::to_vec).collect()
+}
+
+/// Every node's variance of each weight tensor, in node order, on every rank.
+fn gather_variances(
+    world: &World,
+    place: &Placement,
+    mine: &[Weights],
+) -> Vec<BTreeMap<String, f64>> {
+    let maps: Vec<BTreeMap<String, f64>> = mine.iter().map(weight_variances).collect();
+    // Every node has the same tensors (one model): the names of any node's map.
+    let names: Vec<String> = maps[0].keys().cloned().collect();
+    let records = maps.iter().map(|m| m.values().copied().collect()).collect();
+    gather_per_node(world, place, records, names.len())
+        .into_iter()
+        .map(|record| names.iter().cloned().zip(record).collect())
         .collect()
 }
 
@@ -642,17 +637,21 @@ fn evaluate(
     nodes: &[Trainer],
     test: &ImageSet,
 ) -> anyhow::Result<NodeScores> {
+    // (accuracy, or NaN for models without one; loss) per node.
     let scores = nodes
         .iter()
         .map(|node| {
             let eval = node.evaluate_on(test)?;
-            Ok((eval.test_accuracy, eval.test_loss))
+            Ok(vec![eval.test_accuracy.unwrap_or(f64::NAN), eval.test_loss])
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let all = gather_per_node(world, place, scores)?;
+    let all = gather_per_node(world, place, scores, 2);
     Ok(NodeScores {
-        accuracies: all.iter().map(|(a, _)| *a).collect(),
-        losses: all.iter().map(|(_, l)| *l).collect(),
+        accuracies: all
+            .iter()
+            .map(|r| Some(r[0]).filter(|a| !a.is_nan()))
+            .collect(),
+        losses: all.iter().map(|r| r[1]).collect(),
     })
 }
 
