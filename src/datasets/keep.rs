@@ -35,6 +35,11 @@ pub fn kept_indices(spec: &str, train: &ImageSet, seed: u64) -> anyhow::Result<V
         return Err(bad());
     }
     let n = train.len();
+    if n == 0 {
+        return Err(usage_error!(
+            "key `dataset.keep`: the training split holds no images to keep"
+        ));
+    }
     let count = ((fraction * n as f64).round() as usize).clamp(1, n);
     let mut chosen: Vec<usize> = match head {
         "random" => {
@@ -146,5 +151,9 @@ mod tests {
             let error = kept_indices(&spec, &set(5), 0).unwrap_err().to_string();
             assert!(error.contains("dataset.keep"), "{spec}: {error}");
         }
+        let error = kept_indices("random:0.5", &set(0), 0)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no images"), "{error}");
     }
 }

@@ -475,12 +475,14 @@ fn ratios(
             .sum()
     };
     let names = now.first().map(|m| m.keys().cloned().collect::<Vec<_>>());
+    // Tensors initialized constant (variance 0) have no ratio: they are left out rather
+    // than written as NaN, which a checkpoint's JSON could not read back.
     names
         .unwrap_or_default()
         .into_iter()
-        .map(|name| {
-            let ratio = total(now, &name) / total(initial, &name);
-            (name, ratio)
+        .filter_map(|name| {
+            let (now, start) = (total(now, &name), total(initial, &name));
+            (start > 0.0 && now.is_finite()).then(|| (name, now / start))
         })
         .collect()
 }
@@ -667,6 +669,23 @@ pub fn node_weights(run: &Path, node: usize) -> anyhow::Result<Weights> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variance_ratios_sum_over_nodes_and_skip_constant_initializations() {
+        let map = |pairs: &[(&str, f64)]| -> BTreeMap<String, f64> {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let initial = [
+            map(&[("a", 1.0), ("b", 0.0)]),
+            map(&[("a", 3.0), ("b", 0.0)]),
+        ];
+        let now = [
+            map(&[("a", 0.5), ("b", 2.0)]),
+            map(&[("a", 0.5), ("b", 1.0)]),
+        ];
+        // a: (0.5 + 0.5) / (1 + 3); b started at variance 0: no ratio.
+        assert_eq!(ratios(&now, &initial), map(&[("a", 0.25)]));
+    }
 
     #[test]
     fn placement_gives_every_node_one_rank_in_blocks() {
