@@ -35,6 +35,10 @@ pub enum Stream {
     Gossip = 17,
     /// The held-out split of `dataset.holdout`.
     Holdout = 18,
+    /// MixUp's mixing weight and partners per step.
+    Mixup = 19,
+    /// The colours of generated multicolour images.
+    Multicolor = 20,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.
@@ -87,6 +91,35 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// Gamma(shape, 1) by Marsaglia and Tsang's method (shape < 1 through the boost
+    /// Gamma(shape + 1) * U^(1 / shape)).
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        if shape < 1.0 {
+            let boost = (1.0 - self.uniform()).powf(1.0 / shape);
+            return self.gamma(shape + 1.0) * boost;
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = 1.0 - self.uniform();
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
+    /// Beta(a, b) as Gamma(a) / (Gamma(a) + Gamma(b)).
+    pub fn beta(&mut self, a: f64, b: f64) -> f64 {
+        let x = self.gamma(a);
+        let y = self.gamma(b);
+        x / (x + y)
+    }
+
     /// Fisher-Yates permutation of `0..n`.
     pub fn permutation(&mut self, n: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..n).collect();
@@ -101,6 +134,32 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Mean and variance of 40,000 draws against the closed forms a / (a + b) and
+    /// ab / ((a + b)^2 (a + b + 1)), within 4 standard errors.
+    #[test]
+    fn beta_draws_have_the_beta_moments() {
+        for (a, b) in [(0.4, 0.4), (1.0, 1.0), (2.0, 5.0)] {
+            let mut rng = Rng::new(3, Stream::Mixup, 0, 0);
+            let n = 40_000;
+            let draws: Vec<f64> = (0..n).map(|_| rng.beta(a, b)).collect();
+            assert!(draws.iter().all(|x| (0.0..=1.0).contains(x)));
+            let mean = draws.iter().sum::<f64>() / n as f64;
+            let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            let (m, v) = (a / (a + b), a * b / ((a + b).powi(2) * (a + b + 1.0)));
+            let se_mean = (v / n as f64).sqrt();
+            assert!(
+                (mean - m).abs() < 4.0 * se_mean,
+                "Beta({a}, {b}) mean {mean} vs {m}"
+            );
+            // The variance's standard error is below sqrt(2 / n) v for these bounded draws'
+            // kurtosis (at most 3 here).
+            assert!(
+                (var - v).abs() < 4.0 * (2.0 / n as f64).sqrt() * v,
+                "var {var} vs {v}"
+            );
+        }
+    }
 
     #[test]
     fn same_key_same_draws_and_streams_differ() {

@@ -59,6 +59,8 @@ fn resumed_run_matches_uninterrupted_run_exactly() {
         "model.dropout=0.3",
         "train.checkpoint_every=5",
         "recipe.label_smoothing=0.1",
+        // MixUp's draws are keyed by (seed, step): a resumed run mixes alike.
+        "recipe.mixup=0.4",
     ];
     let (config, resolved) = smoke(&overrides);
     let full = tempfile::tempdir().unwrap();

@@ -1,5 +1,5 @@
-//! `stoke score CONFIG --method el2n --epochs E --seeds S --out scores.json`: Data Diet's
-//! example scores, a thin caller of [`crate::data_diet::score`].
+//! `stoke score CONFIG --method el2n|grand --epochs E --seeds S --out scores.json`: Data
+//! Diet's example scores, a thin caller of [`crate::data_diet::score`].
 
 use crate::atomic::write_atomic;
 use crate::usage_error;
@@ -10,6 +10,9 @@ use std::path::PathBuf;
 pub enum Method {
     /// ||softmax(f(x)) - onehot(y)||_2 after `--epochs` of training.
     El2n,
+    /// The L2 norm of each example's loss gradient over all parameters (the paper scores
+    /// at initialisation: `--epochs 0`).
+    Grand,
 }
 
 #[derive(Args, Debug)]
@@ -35,7 +38,10 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
-    let Method::El2n = args.method;
+    let method = match args.method {
+        Method::El2n => crate::data_diet::Method::El2n,
+        Method::Grand => crate::data_diet::Method::Grand,
+    };
     if args.out.exists() && !args.force {
         return Err(usage_error!(
             "{} exists; pass --force to overwrite it",
@@ -44,12 +50,13 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     }
     let (config, _) = crate::config::resolve(&args.recipe, &args.overrides)?;
     let seeds = args.seeds;
-    let scores = crate::data_diet::score(&config, args.epochs, seeds, &mut |run| {
+    let scores = crate::data_diet::score(&config, method, args.epochs, seeds, &mut |run| {
         eprintln!("scored run {}/{seeds}", run + 1);
     })?;
     write_atomic(&args.out, serde_json::to_string(&scores)?.as_bytes())?;
     println!(
-        "EL2N of {} training images ({} runs of {} epochs) written to {}",
+        "{} of {} training images ({} runs of {} epochs) written to {}",
+        scores.method,
         scores.train_images,
         scores.seeds,
         scores.epochs,

@@ -113,10 +113,12 @@ pub struct InterpolateArgs {
     /// Comma-separated mixing coefficients.
     #[arg(long, default_value = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1")]
     alpha: String,
-    /// The shifted split: the test images with Gaussian pixel noise of this standard
-    /// deviation (pixel range 1).
-    #[arg(long, default_value_t = 0.2, value_name = "STD")]
-    noise: f64,
+    /// The shifted split: `noise:STD`, the test images with Gaussian pixel noise of this
+    /// standard deviation (pixel range 1), or `dataset.KEY=VALUE` (repeatable), the test
+    /// split of run b's dataset with these overrides, e.g.
+    /// `--shift dataset.test_correlation=-1` on a multicolor dataset.
+    #[arg(long, default_value = "noise:0.2", value_name = "SHIFT")]
+    shift: Vec<String>,
     #[command(flatten)]
     buffers: BufferArgs,
     /// A directory for interpolation.json and interpolation.svg.
@@ -125,6 +127,29 @@ pub struct InterpolateArgs {
     /// Print the curve as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// `noise:STD` alone, or `dataset.KEY=VALUE` overrides.
+fn parse_shift(values: &[String]) -> anyhow::Result<Shift> {
+    if let [single] = values
+        && let Some(std) = single.strip_prefix("noise:")
+    {
+        return match std.parse::<f64>() {
+            Ok(std) if std.is_finite() && std >= 0.0 => Ok(Shift::GaussianNoise { std }),
+            _ => Err(usage_error!(
+                "--shift {single}: expected a non-negative standard deviation after `noise:`"
+            )),
+        };
+    }
+    if values.iter().any(|v| !v.starts_with("dataset.")) {
+        return Err(usage_error!(
+            "--shift: expected `noise:STD` or dataset.KEY=VALUE overrides, got {}",
+            values.join(" ")
+        ));
+    }
+    Ok(Shift::Dataset {
+        overrides: values.to_vec(),
+    })
 }
 
 pub fn interpolate_runs(args: InterpolateArgs) -> anyhow::Result<()> {
@@ -137,17 +162,11 @@ pub fn interpolate_runs(args: InterpolateArgs) -> anyhow::Result<()> {
                 .map_err(|_| usage_error!("--alpha: `{a}` is not a number (give e.g. 0,0.5,1)"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if !(args.noise.is_finite() && args.noise >= 0.0) {
-        return Err(usage_error!(
-            "--noise: expected a non-negative standard deviation, got {}",
-            args.noise
-        ));
-    }
-    let shift = Shift::GaussianNoise { std: args.noise };
+    let shift = parse_shift(&args.shift)?;
     let quiet = args.json;
     let percent = |a: Option<f64>| a.map_or("-".to_string(), |a| format!("{:.2}", 100.0 * a));
     if !quiet {
-        println!("alpha  test %  shifted %  holdout %");
+        println!("alpha  test %  shifted %  holdout %  FFT test  FFT shifted");
     }
     let points = interpolate(
         &args.run_a,
@@ -158,11 +177,13 @@ pub fn interpolate_runs(args: InterpolateArgs) -> anyhow::Result<()> {
         &mut |p| {
             if !quiet {
                 println!(
-                    "{:5.2}  {:>6}  {:>9}  {:>9}",
+                    "{:5.2}  {:>6}  {:>9}  {:>9}  {:>8}  {:>11}",
                     p.alpha,
                     percent(p.test_accuracy),
                     percent(p.shifted_accuracy),
-                    percent(p.holdout_accuracy)
+                    percent(p.holdout_accuracy),
+                    p.test_false_false_true,
+                    p.shifted_false_false_true
                 );
             }
         },

@@ -147,7 +147,7 @@ pub struct DatasetConfig {
     /// Preset in datasets/ this section was built from (informational once resolved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Reader: idx, cifar10, cifar100, image-folder, synthetic.
+    /// Reader: idx, cifar10, cifar100, image-folder, synthetic, multicolor.
     pub format: String,
     /// Directory with the files; `embedded:NAME` for data built into the binary.
     #[serde(default)]
@@ -168,6 +168,16 @@ pub struct DatasetConfig {
     /// synthetic only: number of classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_classes: Option<usize>,
+    /// multicolor only: the probability q in [-1, 1] that a training image's spurious
+    /// patch shows its class colour (negative: the next class's; 0: independent colours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<f64>,
+    /// multicolor only: q of the test split (default: `correlation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_correlation: Option<f64>,
+    /// multicolor only: 32 independent spurious patches (default) or 1 draw painted on all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spurious_patches: Option<usize>,
     /// Images in the training split: generated (synthetic) or the first ones kept (other
     /// formats, for data-limited runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,12 +3,16 @@
 //! module scores ([`score`], what `stoke score` calls); `dataset.keep`
 //! ([`crate::datasets::keep`]) selects when the data loads.
 //!
-//! Scores: EL2N, the L2 norm of softmax(f(x)) - onehot(y), averaged over independently
-//! initialised runs after a few epochs. GraNd (per-example gradient norms) is not built yet.
+//! Scores, averaged over independently initialised runs after a few epochs (0: at
+//! initialisation, where the paper computes GraNd): EL2N, the L2 norm of
+//! softmax(f(x)) - onehot(y); GraNd, the L2 norm over all parameters of the gradient of the
+//! example's cross-entropy ([`crate::Trainer::example_gradient_norms`]). Both with the model
+//! as at evaluation, as the official code's `train=False` forward.
 
 pub use crate::datasets::keep::ScoreFile;
 
 use crate::config::RunConfig;
+use crate::datasets::ImageSet;
 use crate::train::{Predictions, Setup, Trainer};
 use crate::usage_error;
 
@@ -34,11 +38,39 @@ pub fn el2n_scores(predictions: &Predictions) -> Vec<f64> {
         .collect()
 }
 
+/// How an example is scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// ||softmax(f(x)) - onehot(y)||_2.
+    El2n,
+    /// ||grad_theta CE(f(x), y)||_2.
+    Grand,
+}
+
+impl Method {
+    /// The name a scores file records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::El2n => "el2n",
+            Method::Grand => "grand",
+        }
+    }
+
+    /// The scores of every image of `set` under `trainer`'s current model.
+    pub fn scores(self, trainer: &Trainer, set: &ImageSet) -> anyhow::Result<Vec<f64>> {
+        match self {
+            Method::El2n => Ok(el2n_scores(&trainer.predict(set)?)),
+            Method::Grand => trainer.example_gradient_norms(set),
+        }
+    }
+}
+
 /// Trains `seeds` runs of `config` (seeds config.seed, config.seed + 1, ...) for `epochs`
-/// epochs each and averages their EL2N scores of every training image. `on_run` sees each
-/// finished run (its index).
+/// epochs each and averages their `method` scores of every training image. `on_run` sees
+/// each finished run (its index).
 pub fn score(
     config: &RunConfig,
+    method: Method,
     epochs: usize,
     seeds: usize,
     on_run: &mut dyn FnMut(usize),
@@ -59,14 +91,13 @@ pub fn score(
         local.robust_eval.images = 0;
         let mut trainer = Trainer::build(&local, &device, Some(data.clone()), Setup::default())?;
         trainer.run_steps(epochs * steps_per_epoch)?;
-        let predictions = trainer.predict(&train)?;
-        for (sum, s) in sums.iter_mut().zip(el2n_scores(&predictions)) {
+        for (sum, s) in sums.iter_mut().zip(method.scores(&trainer, &train)?) {
             *sum += s;
         }
         on_run(run);
     }
     Ok(ScoreFile {
-        method: "el2n".into(),
+        method: method.name().into(),
         epochs,
         seeds,
         train_images: train.len(),

@@ -10,6 +10,7 @@ pub mod image_folder;
 pub mod image_set;
 pub mod keep;
 pub mod loader;
+pub mod multicolor;
 pub mod registry;
 pub mod synthetic;
 

@@ -6,6 +6,7 @@ use super::embedded;
 use super::idx::read_idx_pair;
 use super::image_folder::read_image_folder;
 use super::image_set::ImageSet;
+use super::multicolor::{self, Colouring};
 use super::synthetic::{SyntheticSpec, generate};
 use crate::config::DatasetConfig;
 use crate::registry::{Entry, find};
@@ -89,6 +90,21 @@ pub const FORMATS: &[Entry<Format>] = &[
             ],
         },
     },
+    Entry {
+        name: "multicolor",
+        description: "grey 28x28 IDX images framed by 32 spuriously coloured patches",
+        item: Format {
+            read: read_multicolor,
+            options: &[
+                "path",
+                "train_size",
+                "test_size",
+                "correlation",
+                "test_correlation",
+                "spurious_patches",
+            ],
+        },
+    },
 ];
 
 /// Refuses `[dataset]` keys the format does not read (they would be ignored silently).
@@ -102,6 +118,9 @@ pub fn check_options(config: &DatasetConfig) -> anyhow::Result<()> {
         ("num_classes", config.num_classes.is_some()),
         ("train_size", config.train_size.is_some()),
         ("test_size", config.test_size.is_some()),
+        ("correlation", config.correlation.is_some()),
+        ("test_correlation", config.test_correlation.is_some()),
+        ("spurious_patches", config.spurious_patches.is_some()),
     ];
     match set
         .iter()
@@ -228,6 +247,28 @@ fn read_idx(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
         train: split("train")?,
         test: split("t10k")?,
         class_names: numbered_classes(10),
+        holdout: None,
+    })
+}
+
+/// The IDX images of `dataset.path` (embedded or a directory), coloured per split.
+fn read_multicolor(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
+    let base = read_idx(config, seed)?;
+    let patches = config.spurious_patches.unwrap_or(multicolor::PATCHES);
+    let train = Colouring {
+        correlation: config.correlation.unwrap_or(1.0),
+        patches,
+    };
+    train.check("correlation")?;
+    let test = Colouring {
+        correlation: config.test_correlation.unwrap_or(train.correlation),
+        patches,
+    };
+    test.check("test_correlation")?;
+    Ok(LoadedData {
+        train: multicolor::colour(&base.train, train, 0)?,
+        test: multicolor::colour(&base.test, test, 1)?,
+        class_names: base.class_names,
         holdout: None,
     })
 }

@@ -1,6 +1,7 @@
-//! `erm`: standard supervised training (empirical risk minimisation) with cross-entropy and
-//! optional label smoothing.
+//! `erm`: standard supervised training (empirical risk minimisation) with cross-entropy,
+//! optional label smoothing and optional MixUp.
 
+use super::mixup::Mixing;
 use super::{Batch, EvalSums, Recipe, StepContext, StepOutput};
 use crate::attacks::Normalization;
 use crate::config::{RunConfig, typed_section};
@@ -14,6 +15,10 @@ pub struct ErmOptions {
     /// Label smoothing epsilon in [0, 1).
     #[serde(default)]
     pub label_smoothing: f64,
+    /// MixUp's alpha: each batch trains on lambda x + (1 - lambda) x_partner with
+    /// lambda ~ Beta(alpha, alpha); 0 turns MixUp off (the original paper uses 1 on CIFAR).
+    #[serde(default)]
+    pub mixup: f64,
 }
 
 pub struct Erm {
@@ -33,17 +38,40 @@ impl Recipe for Erm {
                 "key `recipe.label_smoothing`: expected a value in [0, 1)"
             ));
         }
+        if !(options.mixup.is_finite() && options.mixup >= 0.0) {
+            return Err(crate::usage_error!(
+                "key `recipe.mixup`: expected a non-negative Beta parameter (0: off), got {}",
+                options.mixup
+            ));
+        }
         Ok(Self {
             options,
             norm: super::adversarial::normalization(config),
         })
     }
 
-    fn train_loss(&mut self, model: &Classifier, batch: &Batch, _ctx: &StepContext) -> StepOutput {
+    fn train_loss(&mut self, model: &Classifier, batch: &Batch, ctx: &StepContext) -> StepOutput {
+        let smoothing = self.options.label_smoothing;
+        if self.options.mixup > 0.0 {
+            let mixing = Mixing::draw(
+                self.options.mixup,
+                ctx.seed,
+                ctx.step,
+                ctx.first,
+                batch.size,
+            );
+            let logits = model.forward(mixing.images(batch.images.clone()));
+            // Accuracy against mixed labels is not meaningful.
+            return StepOutput {
+                loss: mixing.loss(logits, batch.labels.clone(), smoothing),
+                correct: None,
+                metrics: Vec::new(),
+            };
+        }
         let logits = model.forward(batch.images.clone());
         let correct = count_correct(logits.clone().detach(), batch.labels.clone());
         StepOutput {
-            loss: cross_entropy(logits, batch.labels.clone(), self.options.label_smoothing),
+            loss: cross_entropy(logits, batch.labels.clone(), smoothing),
             correct: Some(correct),
             metrics: Vec::new(),
         }

@@ -61,6 +61,7 @@ pub mod done;
 pub mod edm;
 pub mod erm;
 pub mod fast_at;
+pub mod mixup;
 pub mod pgd_at;
 pub mod trades;
 pub mod weat;

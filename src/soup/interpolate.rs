@@ -1,8 +1,12 @@
 //! WiSE-FT's curve (Wortsman et al., 2022; `mlfoundations/wise-ft`): the weights
 //! (1 - alpha) theta_a + alpha theta_b for several alpha, each scored on the test split, on a
-//! shifted copy of it and, when the config holds images out, on the holdout split.
+//! shifted split and, when the config holds images out, on the holdout split. The data are
+//! those of run b's config (the task b was fine-tuned for). Each point also counts Lin et
+//! al.'s "FalseFalseTrue" cases (ICLR 2024): images both endpoint models get wrong and the
+//! interpolated model gets right.
 
 use super::{Buffers, Scorer, load_ingredients};
+use crate::config::{DatasetConfig, RunConfig};
 use crate::datasets::ImageSet;
 use crate::plot::{Series, line_chart};
 use crate::rng::{Rng, Stream};
@@ -12,18 +16,47 @@ use serde::Serialize;
 use std::path::Path;
 
 /// The distribution shift the curve is also scored under.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shift {
     /// The test images with seeded Gaussian pixel noise of this standard deviation (in
     /// units of the pixel range [0, 1]), clipped.
     GaussianNoise { std: f64 },
+    /// The test split of the config's dataset with these `dataset.KEY=VALUE` overrides
+    /// (a multicolour test split with its spurious correlation broken or reversed, say).
+    Dataset { overrides: Vec<String> },
 }
 
 impl Shift {
-    /// A shifted copy of `test`.
+    /// The shifted split of `config`'s test split `test`.
+    pub fn split(&self, config: &RunConfig, test: &ImageSet) -> anyhow::Result<ImageSet> {
+        match self {
+            Shift::GaussianNoise { .. } => Ok(self.apply(test)),
+            Shift::Dataset { overrides } => {
+                let dataset = shifted_dataset(&config.dataset, overrides)?;
+                let shifted = crate::datasets::load(&dataset, config.seed)?.test;
+                if (
+                    shifted.channels,
+                    shifted.height,
+                    shifted.width,
+                    shifted.num_classes,
+                ) != (test.channels, test.height, test.width, test.num_classes)
+                {
+                    return Err(usage_error!(
+                        "the shifted split ({}) differs from the test split in image shape or \
+                         classes",
+                        overrides.join(" ")
+                    ));
+                }
+                Ok(shifted)
+            }
+        }
+    }
+
+    /// A noisy copy of `test` (the data-free shifts; a `Dataset` shift returns `test`).
     pub fn apply(&self, test: &ImageSet) -> ImageSet {
         match *self {
+            Shift::Dataset { .. } => test.clone(),
             Shift::GaussianNoise { std } => {
                 let mut shifted = test.clone();
                 let image = test.channels * test.height * test.width;
@@ -40,6 +73,43 @@ impl Shift {
     }
 }
 
+/// `dataset` with `dataset.KEY=VALUE` overrides applied, type-checked as a config file is.
+fn shifted_dataset(dataset: &DatasetConfig, overrides: &[String]) -> anyhow::Result<DatasetConfig> {
+    let mut doc = toml::Table::new();
+    doc.insert("dataset".into(), toml::Value::try_from(dataset)?);
+    for assignment in overrides {
+        if !assignment.trim_start().starts_with("dataset.") {
+            return Err(usage_error!(
+                "--shift `{assignment}`: expected `noise:STD` or dataset.KEY=VALUE overrides"
+            ));
+        }
+        crate::config::overrides::apply(&mut doc, assignment)?;
+    }
+    let section = doc
+        .remove("dataset")
+        .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+    section
+        .try_into()
+        .map_err(|e| usage_error!("--shift {}: {e}", overrides.join(" ")))
+}
+
+/// Which images of a split a model classifies correctly.
+fn correct(trainer: &crate::Trainer, set: &ImageSet) -> anyhow::Result<Vec<bool>> {
+    let predictions = trainer.predict(set)?;
+    Ok((0..predictions.len())
+        .map(|i| predictions.predicted(i) == predictions.labels[i] as usize)
+        .collect())
+}
+
+/// Images both endpoints get wrong and `mixed` gets right.
+pub fn false_false_true(a: &[bool], b: &[bool], mixed: &[bool]) -> usize {
+    a.iter()
+        .zip(b)
+        .zip(mixed)
+        .filter(|((a, b), m)| !**a && !**b && **m)
+        .count()
+}
+
 /// One alpha of the curve.
 #[derive(Clone, Debug, Serialize)]
 pub struct Point {
@@ -47,9 +117,13 @@ pub struct Point {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_accuracy: Option<f64>,
     pub test_loss: f64,
+    /// Test images both endpoints get wrong and this point gets right.
+    pub test_false_false_true: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shifted_accuracy: Option<f64>,
     pub shifted_loss: f64,
+    /// The same on the shifted split.
+    pub shifted_false_false_true: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holdout_accuracy: Option<f64>,
 }
@@ -70,15 +144,25 @@ pub fn interpolate(
         return Err(usage_error!("--alpha: give at least one value"));
     }
     let ingredients = load_ingredients(&[a.to_path_buf(), b.to_path_buf()])?;
-    let scorer = Scorer::new(&ingredients[0].config, buffers)?;
-    let shifted = shift.apply(&scorer.data().test);
-    let mut points = Vec::with_capacity(alphas.len());
-    for &alpha in alphas {
-        let weights = Weights::weighted_average(&[
+    let config = &ingredients[1].config;
+    let scorer = Scorer::new(config, buffers)?;
+    let test_split = &scorer.data().test;
+    let shifted = shift.split(config, test_split)?;
+    let mix = |alpha: f64| {
+        Weights::weighted_average(&[
             (&ingredients[0].weights, 1.0 - alpha),
             (&ingredients[1].weights, alpha),
-        ])?;
-        let trainer = scorer.prepare(&weights)?;
+        ])
+    };
+    // The endpoints' right and wrong answers, prepared as every point is.
+    let mut ends = Vec::new();
+    for alpha in [0.0, 1.0] {
+        let trainer = scorer.prepare(&mix(alpha)?)?;
+        ends.push((correct(&trainer, test_split)?, correct(&trainer, &shifted)?));
+    }
+    let mut points = Vec::with_capacity(alphas.len());
+    for &alpha in alphas {
+        let trainer = scorer.prepare(&mix(alpha)?)?;
         let test = trainer.evaluate()?;
         let moved = trainer.evaluate_on(&shifted)?;
         let holdout = trainer.evaluate_holdout()?;
@@ -86,8 +170,18 @@ pub fn interpolate(
             alpha,
             test_accuracy: test.test_accuracy,
             test_loss: test.test_loss,
+            test_false_false_true: false_false_true(
+                &ends[0].0,
+                &ends[1].0,
+                &correct(&trainer, test_split)?,
+            ),
             shifted_accuracy: moved.test_accuracy,
             shifted_loss: moved.test_loss,
+            shifted_false_false_true: false_false_true(
+                &ends[0].1,
+                &ends[1].1,
+                &correct(&trainer, &shifted)?,
+            ),
             holdout_accuracy: holdout.and_then(|h| h.test_accuracy),
         };
         on_point(&point);
@@ -118,6 +212,32 @@ pub fn chart(points: &[Point], title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn false_false_true_counts_what_only_the_mixture_gets_right() {
+        let a = [false, false, true, false, false];
+        let b = [false, true, false, false, false];
+        let m = [true, true, true, false, true];
+        // Images 0 and 4: both endpoints wrong, the mixture right.
+        assert_eq!(false_false_true(&a, &b, &m), 2);
+    }
+
+    #[test]
+    fn dataset_shifts_override_the_dataset_section_only() {
+        let dataset: DatasetConfig = toml::from_str(
+            "format = \"multicolor\"\npath = \"embedded:x\"\ncorrelation = 0.9\n\
+             mean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]",
+        )
+        .unwrap();
+        let shifted =
+            shifted_dataset(&dataset, &["dataset.test_correlation=-1".to_string()]).unwrap();
+        assert_eq!(shifted.test_correlation, Some(-1.0));
+        assert_eq!(shifted.correlation, Some(0.9));
+        let error = shifted_dataset(&dataset, &["optimizer.lr=1".to_string()]).unwrap_err();
+        assert!(error.to_string().contains("dataset.KEY=VALUE"), "{error}");
+        let error = shifted_dataset(&dataset, &["dataset.colour=1".to_string()]).unwrap_err();
+        assert!(error.to_string().contains("colour"), "{error}");
+    }
 
     #[test]
     fn noise_is_seeded_clipped_and_keeps_labels() {

@@ -14,7 +14,7 @@ use super::extension::{AfterEvaluation, EvalView, EvaluationExtension, StepExten
 use super::observer::{
     CollapseReport, EvalReport, Event, LogReport, Observers, StepReport, TrainerAccess,
 };
-use super::predict::{Predictions, predict};
+use super::predict::{Predictions, example_gradient_norms, predict};
 use super::robustness::{RobustProbe, RobustnessMonitor};
 use super::schedule::Schedule;
 use super::session::{Interrupted, RunComplete, Summary};
@@ -1100,6 +1100,26 @@ impl<R: Recipe> Engine<R> {
         .ok_or_else(|| {
             usage_error!(
                 "recipe `{}` gives no per-example predictions (its model is not a classifier)",
+                self.config.recipe.name
+            )
+        })?
+    }
+
+    /// Per-example gradient norms (GraNd) on `set`.
+    pub(crate) fn example_gradient_norms(&self, set: &ImageSet) -> anyhow::Result<Vec<f64>> {
+        self.check_compatible(set)?;
+        self.select_kernels();
+        example_gradient_norms(
+            &self.recipe,
+            &self.model,
+            set,
+            &self.pipeline,
+            self.config.data.eval_batch_size,
+            &self.train_device,
+        )
+        .ok_or_else(|| {
+            usage_error!(
+                "recipe `{}` gives no per-example gradients (its model is not a classifier)",
                 self.config.recipe.name
             )
         })?

@@ -99,6 +99,7 @@ pub trait Core: TrainerAccess {
     fn train_set(&self) -> &ImageSet;
     fn evaluate_holdout(&self) -> anyhow::Result<Option<Evaluation>>;
     fn predict(&self, set: &ImageSet) -> anyhow::Result<Predictions>;
+    fn example_gradient_norms(&self, set: &ImageSet) -> anyhow::Result<Vec<f64>>;
     fn evaluate_robust(
         &self,
         attack: &EvalAttack,
@@ -166,6 +167,9 @@ impl<R: Recipe> Core for Engine<R> {
     }
     fn predict(&self, set: &ImageSet) -> anyhow::Result<Predictions> {
         Engine::predict(self, set)
+    }
+    fn example_gradient_norms(&self, set: &ImageSet) -> anyhow::Result<Vec<f64>> {
+        Engine::example_gradient_norms(self, set)
     }
     fn evaluate_robust(
         &self,
@@ -388,6 +392,13 @@ impl Trainer {
     pub fn predict(&self, data: &ImageSet) -> anyhow::Result<Predictions> {
         check_set(data, "the data to predict")?;
         self.core.predict(data)
+    }
+
+    /// The L2 norm of each image's cross-entropy gradient over all parameters (Data Diet's
+    /// GraNd), in the order of `data`, with the model as at evaluation (classifier recipes).
+    pub fn example_gradient_norms(&self, data: &ImageSet) -> anyhow::Result<Vec<f64>> {
+        check_set(data, "the data to score")?;
+        self.core.example_gradient_norms(data)
     }
 
     /// Clean and robust accuracy under `attack` on the first `limit` test images.
