@@ -33,6 +33,8 @@ fn scores_average_seeded_runs_and_keep_trains_on_the_chosen_half() {
     assert!(output.status.success(), "{}", stderr(&output));
     let scores: ScoreFile = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!((scores.train_images, scores.scores.len()), (512, 512));
+    // The per-run parts that let an interrupted scoring resume are gone once it finished.
+    assert!(!dir.path().join("el2n.json.parts").exists());
     let (config, _) = common::smoke(&overrides);
     let _generator = common::device_generator();
     let device = stoke::device::parse(&config.device).unwrap();
@@ -177,4 +179,36 @@ fn grand_scores_at_initialisation_from_the_cli() {
         scores.scores,
         trainer.example_gradient_norms(&data.train).unwrap()
     );
+}
+
+/// Scoring keeps each finished run's scores in the parts directory: scoring 2 runs after 1
+/// reads the first back and trains only the second, and the result equals scoring both
+/// from scratch bit for bit; parts of another method are scored again, not reused.
+#[test]
+fn an_interrupted_scoring_resumes_from_its_finished_runs() {
+    use stoke::data_diet::{Method, ScoreHooks, score};
+    let (config, _) = common::smoke(&["dataset.train_size=128", "schedule.name=\"constant\""]);
+    let _generator = common::device_generator();
+    let dir = tempfile::tempdir().unwrap();
+    let parts = dir.path().join("parts");
+    std::fs::create_dir_all(&parts).unwrap();
+    let run = |method: Method, seeds: usize, parts: Option<&std::path::Path>| {
+        let mut seen = Vec::new();
+        let mut on_run = |run: usize, reused: bool| seen.push((run, reused));
+        let hooks = ScoreHooks {
+            parts,
+            observers: None,
+            on_run: Some(&mut on_run),
+        };
+        let file = score(&config, method, 1, seeds, hooks).unwrap();
+        (file, seen)
+    };
+    let (_, seen) = run(Method::El2n, 1, Some(&parts));
+    assert_eq!(seen, vec![(0, false)]);
+    let (resumed, seen) = run(Method::El2n, 2, Some(&parts));
+    assert_eq!(seen, vec![(0, true), (1, false)]);
+    let (fresh, _) = run(Method::El2n, 2, None);
+    assert_eq!(resumed.scores, fresh.scores);
+    let (_, seen) = run(Method::Grand, 1, Some(&parts));
+    assert_eq!(seen, vec![(0, false)]);
 }

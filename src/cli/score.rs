@@ -1,7 +1,9 @@
 //! `stoke score CONFIG --method el2n|grand --epochs E --seeds S --out scores.json`: Data
 //! Diet's example scores, a thin caller of [`crate::data_diet::score`].
 
+use super::progress::ProgressObserver;
 use crate::atomic::write_atomic;
+use crate::data_diet::ScoreHooks;
 use crate::usage_error;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -35,6 +37,9 @@ pub struct ScoreArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     force: bool,
+    /// No progress output.
+    #[arg(long)]
+    quiet: bool,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
@@ -50,10 +55,35 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     }
     let (config, _) = crate::config::resolve(&args.recipe, &args.overrides)?;
     let seeds = args.seeds;
-    let scores = crate::data_diet::score(&config, method, args.epochs, seeds, &mut |run| {
-        eprintln!("scored run {}/{seeds}", run + 1);
-    })?;
+    // Each finished run's scores wait beside the output, so a rerun resumes.
+    let mut parts = args.out.clone().into_os_string();
+    parts.push(".parts");
+    let parts = PathBuf::from(parts);
+    std::fs::create_dir_all(&parts)
+        .map_err(|e| usage_error!("{}: cannot create it: {e}", parts.display()))?;
+    let quiet = args.quiet;
+    let observers =
+        || -> Vec<Box<dyn crate::train::Observer>> { vec![Box::new(ProgressObserver::new(quiet))] };
+    let mut on_run = |run: usize, reused: bool| {
+        if !quiet {
+            let how = if reused { "read back" } else { "scored" };
+            eprintln!("run {}/{seeds} {how}", run + 1);
+        }
+    };
+    let scores = crate::data_diet::score(
+        &config,
+        method,
+        args.epochs,
+        seeds,
+        ScoreHooks {
+            parts: Some(&parts),
+            observers: Some(&observers),
+            on_run: Some(&mut on_run),
+        },
+    )?;
     write_atomic(&args.out, serde_json::to_string(&scores)?.as_bytes())?;
+    // The parts are in the output now.
+    let _ = std::fs::remove_dir_all(&parts);
     println!(
         "{} of {} training images ({} runs of {} epochs) written to {}",
         scores.method,

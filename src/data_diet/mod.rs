@@ -11,10 +11,13 @@
 
 pub use crate::datasets::keep::ScoreFile;
 
+use crate::atomic::write_atomic;
 use crate::config::RunConfig;
 use crate::datasets::ImageSet;
+use crate::train::Observer;
 use crate::train::{Predictions, Setup, Trainer};
 use crate::usage_error;
+use std::path::Path;
 
 /// EL2N of one example: ||softmax(logits) - onehot(label)||_2.
 pub fn el2n(logits: &[f32], label: usize) -> f64 {
@@ -65,15 +68,28 @@ impl Method {
     }
 }
 
+/// What `score` does besides scoring: where finished runs' scores are kept so that an
+/// interrupted scoring resumes, what watches each run's training, and what hears of each
+/// finished run.
+#[derive(Default)]
+pub struct ScoreHooks<'a> {
+    /// A directory for one file per finished run (`run-SEED.json`); runs whose file is
+    /// there (same method, epochs and training images) are not trained again.
+    pub parts: Option<&'a Path>,
+    /// Observers attached to each run's Trainer (a progress bar, say).
+    pub observers: Option<&'a dyn Fn() -> Vec<Box<dyn Observer>>>,
+    /// Called after each run with its index and whether its scores were read back.
+    pub on_run: Option<&'a mut dyn FnMut(usize, bool)>,
+}
+
 /// Trains `seeds` runs of `config` (seeds config.seed, config.seed + 1, ...) for `epochs`
-/// epochs each and averages their `method` scores of every training image. `on_run` sees
-/// each finished run (its index).
+/// epochs each and averages their `method` scores of every training image.
 pub fn score(
     config: &RunConfig,
     method: Method,
     epochs: usize,
     seeds: usize,
-    on_run: &mut dyn FnMut(usize),
+    mut hooks: ScoreHooks<'_>,
 ) -> anyhow::Result<ScoreFile> {
     if seeds == 0 {
         return Err(usage_error!("--seeds: expected at least 1 run"));
@@ -84,17 +100,49 @@ pub fn score(
     let steps_per_epoch = train.len().div_ceil(config.data.batch_size.max(1));
     let mut sums = vec![0.0; train.len()];
     for run in 0..seeds {
-        let mut local = config.clone();
-        local.seed = config.seed.wrapping_add(run as u64);
-        local.train.epochs = 0;
-        local.train.steps = (epochs * steps_per_epoch).max(1);
-        local.robust_eval.images = 0;
-        let mut trainer = Trainer::build(&local, &device, Some(data.clone()), Setup::default())?;
-        trainer.run_steps(epochs * steps_per_epoch)?;
-        for (sum, s) in sums.iter_mut().zip(method.scores(&trainer, &train)?) {
+        let seed = config.seed.wrapping_add(run as u64);
+        let part = hooks.parts.map(|dir| dir.join(format!("run-{seed}.json")));
+        let kept = match &part {
+            Some(path) => read_part(path, method, epochs, train.len()),
+            None => None,
+        };
+        let reused = kept.is_some();
+        let scores = match kept {
+            Some(scores) => scores,
+            None => {
+                let mut local = config.clone();
+                local.seed = seed;
+                local.train.epochs = 0;
+                local.train.steps = (epochs * steps_per_epoch).max(1);
+                local.robust_eval.images = 0;
+                let mut trainer =
+                    Trainer::build(&local, &device, Some(data.clone()), Setup::default())?;
+                if let Some(observers) = hooks.observers {
+                    for observer in observers() {
+                        trainer.attach_boxed(observer);
+                    }
+                }
+                trainer.run_steps(epochs * steps_per_epoch)?;
+                let scores = method.scores(&trainer, &train)?;
+                if let Some(path) = &part {
+                    let file = ScoreFile {
+                        method: method.name().into(),
+                        epochs,
+                        seeds: 1,
+                        train_images: train.len(),
+                        scores: scores.clone(),
+                    };
+                    write_atomic(path, serde_json::to_string(&file)?.as_bytes())?;
+                }
+                scores
+            }
+        };
+        for (sum, s) in sums.iter_mut().zip(scores) {
             *sum += s;
         }
-        on_run(run);
+        if let Some(on_run) = hooks.on_run.as_mut() {
+            on_run(run, reused);
+        }
     }
     Ok(ScoreFile {
         method: method.name().into(),
@@ -103,6 +151,18 @@ pub fn score(
         train_images: train.len(),
         scores: sums.iter().map(|s| s / seeds as f64).collect(),
     })
+}
+
+/// A finished run's scores, if `path` holds them for this method, epochs and split size
+/// (anything else is scored again and overwritten).
+fn read_part(path: &Path, method: Method, epochs: usize, images: usize) -> Option<Vec<f64>> {
+    let bytes = std::fs::read(path).ok()?;
+    let file: ScoreFile = serde_json::from_slice(&bytes).ok()?;
+    let matches = file.method == method.name()
+        && file.epochs == epochs
+        && file.train_images == images
+        && file.scores.len() == images;
+    matches.then_some(file.scores)
 }
 
 #[cfg(test)]
