@@ -69,3 +69,52 @@ fn vit_learns_on_the_fashion_mnist_subset() {
         summary.test_accuracy.unwrap()
     );
 }
+
+/// Stochastic depth is on for training and off in evaluation mode on the training device
+/// (`attacks::eval_mode`, what robust evaluation and per-example gradients use): there the
+/// logits are the inference model's, every time.
+#[test]
+fn drop_path_is_off_in_evaluation_mode_on_the_training_device() {
+    let _guard = SOFTMAX_SETTING.lock().unwrap_or_else(|e| e.into_inner());
+    stoke::kernels::softmax::use_builtin(true);
+    let text = format!(
+        "{}\ndrop_path = 0.5",
+        stoke::config::presets::model("vit_mini").unwrap()
+    );
+    let spec: stoke::models::ModelSpec = toml::from_str(&text).unwrap();
+    let device = Device::flex().autodiff();
+    let model = spec.build([1, 28, 28], 10, &device).unwrap();
+    let mut rng = Rng::new(6, Stream::Synthetic, 0, 0);
+    let pixels: Vec<f32> = (0..4 * 28 * 28).map(|_| rng.normal() as f32).collect();
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, [4, 1, 28, 28]), &device);
+    let logits = |m: &stoke::models::Classifier| -> Vec<f32> {
+        m.forward(images.clone())
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    let inference: Vec<f32> = {
+        let inner = images.clone().inner();
+        use burn::module::Module;
+        model
+            .valid()
+            .forward(inner)
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    let evaluation = stoke::attacks::eval_mode(&model);
+    // The two devices run different kernels: measured differences up to 1e-7 on logits of
+    // 0.3; a dropped branch moves them by 1e-2 and more.
+    let largest = |a: &[f32]| -> f32 {
+        a.iter()
+            .zip(&inference)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    };
+    for _ in 0..3 {
+        assert!(largest(&logits(&evaluation)) < 1e-5);
+    }
+    // Training mode drops branches: the logits differ from the inference model's.
+    assert!(largest(&logits(&model)) > 1e-2);
+}

@@ -8,7 +8,7 @@
 
 use super::architecture::Architecture;
 use crate::kernels::softmax::softmax;
-use burn::module::Param;
+use burn::module::{Flag, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -100,12 +100,15 @@ pub struct Block {
     fc1: Linear,
     fc2: Linear,
     drop_path: f64,
+    /// Whether stochastic depth is on: cleared by `freeze` (evaluation on the training
+    /// device, as attacks and per-example gradients run), like Burn's own dropout.
+    training: Param<Flag>,
 }
 
 /// Drops the whole residual branch per sample with probability `p` (training only), scaling
 /// the kept ones by 1/(1-p).
-fn drop_path(x: Tensor<3>, p: f64) -> Tensor<3> {
-    if p == 0.0 || !x.device().is_autodiff() {
+fn drop_path(x: Tensor<3>, p: f64, training: bool) -> Tensor<3> {
+    if p == 0.0 || !training || !x.device().is_autodiff() {
         return x;
     }
     let [batch, _, _] = x.dims();
@@ -122,15 +125,17 @@ impl Block {
             fc1: linear(dim, hidden, device),
             fc2: linear(hidden, dim, device),
             drop_path,
+            training: Param::from_bool(true),
         }
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let attended = self.attention.forward(self.norm1.forward(x.clone()));
-        let x = x + drop_path(attended, self.drop_path);
+        let training = self.training.is_enabled();
+        let x = x + drop_path(attended, self.drop_path, training);
         let hidden =
             burn::tensor::activation::gelu(self.fc1.forward(self.norm2.forward(x.clone())));
-        x.clone() + drop_path(self.fc2.forward(hidden), self.drop_path)
+        x.clone() + drop_path(self.fc2.forward(hidden), self.drop_path, training)
     }
 }
 
