@@ -139,6 +139,17 @@ fn uniform_soups_average_exactly_and_recompute_statistics_from_the_weights() {
     }
     let (from_garbage, _) = scorer.score(&garbage).unwrap();
     assert!(from_garbage == stored);
+    // Statistics come from clean batches: a config that trains with MixUp gives the same.
+    let mut mixing = loaded[0].config.clone();
+    mixing
+        .recipe
+        .options
+        .insert("mixup".into(), toml::Value::Float(0.4));
+    let (with_mixup, _) = Scorer::new(&mixing, Buffers::default())
+        .unwrap()
+        .score(&garbage)
+        .unwrap();
+    assert!(with_mixup == stored);
     let vars = from_garbage
         .iter()
         .filter(|(n, _)| n.ends_with("running_var"));

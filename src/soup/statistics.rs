@@ -16,8 +16,9 @@ pub fn is_running_statistic(name: &str) -> bool {
 }
 
 /// `weights` with every running statistic replaced by its average over `batches` of the
-/// trainer's training batches (augmented as in training). The trainer's weights are left
-/// as `weights` but with the new statistics; its step advances by `batches`.
+/// trainer's training batches (augmented as in training, but not transformed by the
+/// recipe: MixUp or attacks do not change them). The trainer's weights are left as
+/// `weights` but with the new statistics; its step count does not move.
 pub fn recompute(
     trainer: &mut Trainer,
     weights: &Weights,
@@ -42,9 +43,9 @@ pub fn recompute(
         .collect();
     for _ in 0..batches {
         trainer.set_weights(&zeroed)?;
-        // A forward pass in training mode (the gradient is not used); applying it moves the
-        // trainer to its next batch, and the weights are reset before the next pass.
-        let (gradient, _) = trainer.gradients()?;
+        // One clean forward pass in training mode: the running statistics become momentum x
+        // the batch's.
+        trainer.forward_training_batches(1)?;
         let after = trainer.weights();
         for (name, sum) in names.iter().zip(&mut sums) {
             let running = &after.get(name).expect("same model").values;
@@ -52,7 +53,6 @@ pub fn recompute(
                 *s += r as f64 / BATCH_NORM_MOMENTUM;
             }
         }
-        trainer.apply_gradients(&gradient)?;
     }
     let mut out = weights.clone();
     for (name, sum) in names.iter().zip(&sums) {

@@ -500,6 +500,26 @@ impl<R: Recipe> Engine<R> {
         Ok(to_device(host, &self.train_device))
     }
 
+    /// The model in training mode over the next `batches` training batches (augmented as in
+    /// training, no loss, no gradient, no step): every batch norm folds each batch's
+    /// statistics into its running statistics. What recomputing the statistics of averaged
+    /// weights runs; recipes whose training loss transforms the batch (MixUp, attacks) do
+    /// not change it.
+    pub(crate) fn forward_training_batches(&mut self, batches: usize) -> anyhow::Result<()> {
+        self.begin()?;
+        self.select_kernels();
+        for _ in 0..batches {
+            let batch = self.next_batch()?;
+            if self.recipe.logits(&self.model, batch.images).is_none() {
+                return Err(usage_error!(
+                    "recipe `{}` gives no class logits to run batches through",
+                    self.config.recipe.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Forward and backward on the next batch: the gradient of the global batch's mean loss,
     /// nothing applied yet.
     fn forward_backward(&mut self) -> anyhow::Result<(GradientsParams, Pending)> {

@@ -83,6 +83,7 @@ pub trait Core: TrainerAccess {
     fn is_finished(&self) -> bool;
     fn step(&mut self, observers: &mut Observers) -> anyhow::Result<StepReport>;
     fn gradients(&mut self) -> anyhow::Result<(Weights, StepReport)>;
+    fn forward_training_batches(&mut self, batches: usize) -> anyhow::Result<()>;
     fn apply_gradients(
         &mut self,
         gradients: &Weights,
@@ -137,6 +138,9 @@ impl<R: Recipe> Core for Engine<R> {
     }
     fn gradients(&mut self) -> anyhow::Result<(Weights, StepReport)> {
         Engine::gradients(self)
+    }
+    fn forward_training_batches(&mut self, batches: usize) -> anyhow::Result<()> {
+        Engine::forward_training_batches(self, batches)
     }
     fn apply_gradients(
         &mut self,
@@ -359,6 +363,13 @@ impl Trainer {
     /// [`Trainer::apply_gradients`] of them completes a step identical to [`Trainer::step`].
     pub fn gradients(&mut self) -> anyhow::Result<(Weights, StepReport)> {
         self.core.gradients()
+    }
+
+    /// Runs the model in training mode over the next `batches` training batches without a
+    /// loss or an update: batch norms fold the batches' statistics into their running
+    /// statistics (classifier recipes). The step count does not move.
+    pub fn forward_training_batches(&mut self, batches: usize) -> anyhow::Result<()> {
+        self.core.forward_training_batches(batches)
     }
 
     /// Clipping, the optimizer update and the schedule, with `gradients` named as
