@@ -13,36 +13,23 @@
 set -euo pipefail
 out=$1 epochs=${2:-6}
 stoke=${STOKE:-target/release/stoke}
+. "$(dirname "$0")/evidence_lib.sh"
 mkdir -p "$out"
 [ -f "$out/el2n.json" ] || "$stoke" score quickstart --epochs 2 --seeds 3 --out "$out/el2n.json" >/dev/null 2>&1
 [ -f "$out/grand.json" ] || "$stoke" score quickstart --method grand --epochs 0 --seeds 3 --out "$out/grand.json" >/dev/null 2>&1
-train() { # name keep seed
-  local dir="$out/$1-seed$3"
-  if [ ! -f "$dir/summary.json" ]; then
-    rm -rf "$dir"
-    local keep=()
-    [ "$2" = all ] || keep=("dataset.keep=\"$2\"")
-    "$stoke" train quickstart train.epochs="$epochs" train.eval_every=0 "${keep[@]}" \
-      --seed "$3" --out "$dir" --quiet >/dev/null
-  fi
-  grep -o '"test_accuracy": *[0-9.]*' "$dir/summary.json" | awk -F: '{ printf "%.4f\n", $2 }'
-}
-stats() { # values...: mean +- population std in percent
-  printf '%s\n' "$@" | awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = q / n - m * m; if (v < 0) v = 0; printf "%.2f +- %.2f", 100 * m, 100 * sqrt(v) }'
-}
 {
   printf 'test accuracy (%%, mean +- std over seeds 0-2) after %s epochs on the kept images\n' "$epochs"
   printf '%-10s %18s %18s %18s\n' kept "EL2N top" "GraNd top" random
   for fraction in 0.3 0.5 0.7; do
     el2n=() grand=() random=()
     for seed in 0 1 2; do
-      el2n+=("$(train "el2n-$fraction" "$out/el2n.json:top:$fraction" "$seed")")
-      grand+=("$(train "grand-$fraction" "$out/grand.json:top:$fraction" "$seed")")
-      random+=("$(train "random-$fraction" "random:$fraction" "$seed")")
+      el2n+=("$(train_kept "$out" "el2n-$fraction" "$out/el2n.json:top:$fraction" "$seed" train.epochs="$epochs")")
+      grand+=("$(train_kept "$out" "grand-$fraction" "$out/grand.json:top:$fraction" "$seed" train.epochs="$epochs")")
+      random+=("$(train_kept "$out" "random-$fraction" "random:$fraction" "$seed" train.epochs="$epochs")")
     done
     printf '%-10s %18s %18s %18s\n' "$fraction" "$(stats "${el2n[@]}")" "$(stats "${grand[@]}")" "$(stats "${random[@]}")"
   done
   all=()
-  for seed in 0 1 2; do all+=("$(train all all "$seed")"); done
+  for seed in 0 1 2; do all+=("$(train_kept "$out" all all "$seed" train.epochs="$epochs")"); done
   printf '%-10s %18s %18s %18s\n' 1.0 "$(stats "${all[@]}")" "$(stats "${all[@]}")" "$(stats "${all[@]}")"
 } | tee "$out/table.txt"

@@ -91,12 +91,13 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
-    /// Gamma(shape, 1) by Marsaglia and Tsang's method (shape < 1 through the boost
-    /// Gamma(shape + 1) * U^(1 / shape)).
-    pub fn gamma(&mut self, shape: f64) -> f64 {
+    /// ln of a Gamma(shape, 1) draw by Marsaglia and Tsang's method; shape < 1 through the
+    /// boost ln Gamma(shape + 1) + ln(U) / shape, in logs because U^(1 / shape) underflows
+    /// for small shapes.
+    pub fn ln_gamma_draw(&mut self, shape: f64) -> f64 {
         if shape < 1.0 {
-            let boost = (1.0 - self.uniform()).powf(1.0 / shape);
-            return self.gamma(shape + 1.0) * boost;
+            let boost = (1.0 - self.uniform()).ln() / shape;
+            return self.ln_gamma_draw(shape + 1.0) + boost;
         }
         let d = shape - 1.0 / 3.0;
         let c = 1.0 / (9.0 * d).sqrt();
@@ -108,16 +109,16 @@ impl Rng {
             }
             let u = 1.0 - self.uniform();
             if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-                return d * v;
+                return (d * v).ln();
             }
         }
     }
 
-    /// Beta(a, b) as Gamma(a) / (Gamma(a) + Gamma(b)).
+    /// Beta(a, b) as Gamma(a) / (Gamma(a) + Gamma(b)) = 1 / (1 + exp(ln Gb - ln Ga)).
     pub fn beta(&mut self, a: f64, b: f64) -> f64 {
-        let x = self.gamma(a);
-        let y = self.gamma(b);
-        x / (x + y)
+        let x = self.ln_gamma_draw(a);
+        let y = self.ln_gamma_draw(b);
+        1.0 / (1.0 + (y - x).exp())
     }
 
     /// Fisher-Yates permutation of `0..n`.
@@ -139,7 +140,7 @@ mod tests {
     /// ab / ((a + b)^2 (a + b + 1)), within 4 standard errors.
     #[test]
     fn beta_draws_have_the_beta_moments() {
-        for (a, b) in [(0.4, 0.4), (1.0, 1.0), (2.0, 5.0)] {
+        for (a, b) in [(0.4, 0.4), (1.0, 1.0), (2.0, 5.0), (0.002, 0.002)] {
             let mut rng = Rng::new(3, Stream::Mixup, 0, 0);
             let n = 40_000;
             let draws: Vec<f64> = (0..n).map(|_| rng.beta(a, b)).collect();

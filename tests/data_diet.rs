@@ -183,7 +183,7 @@ fn grand_scores_at_initialisation_from_the_cli() {
 
 /// Scoring keeps each finished run's scores in the parts directory: scoring 2 runs after 1
 /// reads the first back and trains only the second, and the result equals scoring both
-/// from scratch bit for bit; parts of another method are scored again, not reused.
+/// from scratch bit for bit; parts of another method or config are scored again.
 #[test]
 fn an_interrupted_scoring_resumes_from_its_finished_runs() {
     use stoke::data_diet::{Method, ScoreHooks, score};
@@ -210,5 +210,17 @@ fn an_interrupted_scoring_resumes_from_its_finished_runs() {
     let (fresh, _) = run(Method::El2n, 2, None);
     assert_eq!(resumed.scores, fresh.scores);
     let (_, seen) = run(Method::Grand, 1, Some(&parts));
+    assert_eq!(seen, vec![(0, false)]);
+    // Nor are the parts of another config.
+    let mut other = config.clone();
+    other.optimizer.lr *= 2.0;
+    let mut seen = Vec::new();
+    let mut on_run = |run: usize, reused: bool| seen.push((run, reused));
+    let hooks = ScoreHooks {
+        parts: Some(&parts),
+        observers: None,
+        on_run: Some(&mut on_run),
+    };
+    score(&other, Method::El2n, 1, 1, hooks).unwrap();
     assert_eq!(seen, vec![(0, false)]);
 }

@@ -353,3 +353,35 @@ fn sweeps_fine_tune_every_grid_point_from_one_run() {
         .unwrap();
     assert_eq!(before, after);
 }
+
+/// Running batches through for statistics leaves training as it was: after
+/// `forward_training_batches(3)` four steps train on the same batches as without it (the
+/// parameters agree bit for bit; only the running statistics moved), and a Trainer whose
+/// step budget the statistics batches would exceed still trains to its end.
+#[test]
+fn statistics_batches_leave_the_training_stream_and_step_alone() {
+    let (config, _) = common::smoke(&["train.epochs=0", "train.steps=4", "model.dropout=0.3"]);
+    let _generator = common::device_generator();
+    let device = stoke::device::parse(&config.device).unwrap();
+    let data = stoke::datasets::load(&config.dataset, config.seed).unwrap();
+    let build = || {
+        stoke::Trainer::build(
+            &config,
+            &device,
+            Some(data.clone()),
+            stoke::train::Setup::default(),
+        )
+        .unwrap()
+    };
+    let mut plain = build();
+    plain.run_steps(4).unwrap();
+    let mut probed = build();
+    probed.forward_training_batches(3).unwrap();
+    assert_eq!(probed.completed_steps(), 0);
+    let before = probed.weights();
+    probed.run_steps(4).unwrap();
+    assert!(
+        probed.weights().only(TensorKind::Parameter) == plain.weights().only(TensorKind::Parameter)
+    );
+    assert!(before.only(TensorKind::Buffer) != build().weights().only(TensorKind::Buffer));
+}

@@ -126,6 +126,12 @@ pub fn main() -> i32 {
             return e.exit_code();
         }
     };
+    if matches!(
+        cli.command,
+        Command::Ls { .. } | Command::Config { .. } | Command::Optim { .. }
+    ) {
+        default_sigpipe();
+    }
     match dispatch(cli.command) {
         Ok(()) => 0,
         Err(e) if e.downcast_ref::<RunComplete>().is_some() => {
@@ -143,6 +149,19 @@ pub fn main() -> i32 {
             eprintln!("stoke: error: {e:#}");
             exit_code(&e)
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing a listing into a closed pipe (`stoke ls | head`) would
+/// panic; for commands that only print, the default action ends the process quietly, as
+/// other command-line tools do. Training keeps ignoring it: a closed pipe must not kill a
+/// run before its interrupt checkpoint.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: restores a signal's default disposition, before any thread of this process
+    // starts; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

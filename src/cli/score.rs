@@ -5,6 +5,7 @@ use super::progress::ProgressObserver;
 use crate::atomic::write_atomic;
 use crate::data_diet::ScoreHooks;
 use crate::usage_error;
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -59,8 +60,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let mut parts = args.out.clone().into_os_string();
     parts.push(".parts");
     let parts = PathBuf::from(parts);
-    std::fs::create_dir_all(&parts)
-        .map_err(|e| usage_error!("{}: cannot create it: {e}", parts.display()))?;
+    if args.force {
+        // Overwriting starts over.
+        let _ = std::fs::remove_dir_all(&parts);
+    }
+    std::fs::create_dir_all(&parts).with_context(|| format!("creating {}", parts.display()))?;
     let quiet = args.quiet;
     let observers =
         || -> Vec<Box<dyn crate::train::Observer>> { vec![Box::new(ProgressObserver::new(quiet))] };

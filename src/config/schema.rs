@@ -168,8 +168,9 @@ pub struct DatasetConfig {
     /// synthetic only: number of classes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_classes: Option<usize>,
-    /// multicolor only: the probability q in [-1, 1] that a training image's spurious
-    /// patch shows its class colour (negative: the next class's; 0: independent colours).
+    /// multicolor only: q in [-1, 1]; a training image's spurious patch shows its class
+    /// colour with probability q, a random palette colour otherwise (so the class colour
+    /// with q + (1 - q) / 10); negative: the next class's colour; 0: independent colours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation: Option<f64>,
     /// multicolor only: q of the test split (default: `correlation`).

@@ -17,6 +17,7 @@ use crate::datasets::ImageSet;
 use crate::train::Observer;
 use crate::train::{Predictions, Setup, Trainer};
 use crate::usage_error;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// EL2N of one example: ||softmax(logits) - onehot(label)||_2.
@@ -73,13 +74,23 @@ impl Method {
 /// finished run.
 #[derive(Default)]
 pub struct ScoreHooks<'a> {
-    /// A directory for one file per finished run (`run-SEED.json`); runs whose file is
-    /// there (same method, epochs and training images) are not trained again.
+    /// A directory for one file per finished run (`run-SEED.json`, with the run's whole
+    /// config); a run whose file holds the same config, method and epochs is read back
+    /// instead of trained again.
     pub parts: Option<&'a Path>,
     /// Observers attached to each run's Trainer (a progress bar, say).
     pub observers: Option<&'a dyn Fn() -> Vec<Box<dyn Observer>>>,
     /// Called after each run with its index and whether its scores were read back.
     pub on_run: Option<&'a mut dyn FnMut(usize, bool)>,
+}
+
+/// One finished run's scores as a parts file keeps them.
+#[derive(Serialize, Deserialize)]
+struct RunScores {
+    config: serde_json::Value,
+    method: String,
+    epochs: usize,
+    scores: Vec<f64>,
 }
 
 /// Trains `seeds` runs of `config` (seeds config.seed, config.seed + 1, ...) for `epochs`
@@ -96,25 +107,30 @@ pub fn score(
     }
     let device = crate::device::parse(&config.device)?;
     let data = crate::datasets::load(&config.dataset, config.seed)?;
-    let train = data.train.clone();
-    let steps_per_epoch = train.len().div_ceil(config.data.batch_size.max(1));
-    let mut sums = vec![0.0; train.len()];
+    let steps_per_epoch = data.train.len().div_ceil(config.data.batch_size.max(1));
+    let mut sums = vec![0.0; data.train.len()];
     for run in 0..seeds {
-        let seed = config.seed.wrapping_add(run as u64);
-        let part = hooks.parts.map(|dir| dir.join(format!("run-{seed}.json")));
-        let kept = match &part {
-            Some(path) => read_part(path, method, epochs, train.len()),
-            None => None,
+        let mut local = config.clone();
+        local.seed = config.seed.wrapping_add(run as u64);
+        local.train.epochs = 0;
+        local.train.steps = (epochs * steps_per_epoch).max(1);
+        local.robust_eval.images = 0;
+        let part = hooks
+            .parts
+            .map(|dir| dir.join(format!("run-{}.json", local.seed)));
+        let expected = RunScores {
+            config: serde_json::to_value(&local)?,
+            method: method.name().into(),
+            epochs,
+            scores: Vec::new(),
         };
+        let kept = part
+            .as_deref()
+            .and_then(|path| read_part(path, &expected, data.train.len()));
         let reused = kept.is_some();
         let scores = match kept {
             Some(scores) => scores,
             None => {
-                let mut local = config.clone();
-                local.seed = seed;
-                local.train.epochs = 0;
-                local.train.steps = (epochs * steps_per_epoch).max(1);
-                local.robust_eval.images = 0;
                 let mut trainer =
                     Trainer::build(&local, &device, Some(data.clone()), Setup::default())?;
                 if let Some(observers) = hooks.observers {
@@ -123,14 +139,11 @@ pub fn score(
                     }
                 }
                 trainer.run_steps(epochs * steps_per_epoch)?;
-                let scores = method.scores(&trainer, &train)?;
+                let scores = method.scores(&trainer, &data.train)?;
                 if let Some(path) = &part {
-                    let file = ScoreFile {
-                        method: method.name().into(),
-                        epochs,
-                        seeds: 1,
-                        train_images: train.len(),
+                    let file = RunScores {
                         scores: scores.clone(),
+                        ..expected
                     };
                     write_atomic(path, serde_json::to_string(&file)?.as_bytes())?;
                 }
@@ -148,19 +161,19 @@ pub fn score(
         method: method.name().into(),
         epochs,
         seeds,
-        train_images: train.len(),
+        train_images: data.train.len(),
         scores: sums.iter().map(|s| s / seeds as f64).collect(),
     })
 }
 
-/// A finished run's scores, if `path` holds them for this method, epochs and split size
-/// (anything else is scored again and overwritten).
-fn read_part(path: &Path, method: Method, epochs: usize, images: usize) -> Option<Vec<f64>> {
+/// A finished run's scores, if `path` holds them for the same config, method and epochs and
+/// one per training image (anything else is scored again and overwritten).
+fn read_part(path: &Path, expected: &RunScores, images: usize) -> Option<Vec<f64>> {
     let bytes = std::fs::read(path).ok()?;
-    let file: ScoreFile = serde_json::from_slice(&bytes).ok()?;
-    let matches = file.method == method.name()
-        && file.epochs == epochs
-        && file.train_images == images
+    let file: RunScores = serde_json::from_slice(&bytes).ok()?;
+    let matches = file.config == expected.config
+        && file.method == expected.method
+        && file.epochs == expected.epochs
         && file.scores.len() == images;
     matches.then_some(file.scores)
 }

@@ -253,7 +253,17 @@ fn read_idx(config: &DatasetConfig, _seed: u64) -> anyhow::Result<LoadedData> {
 
 /// The IDX images of `dataset.path` (embedded or a directory), coloured per split.
 fn read_multicolor(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedData> {
-    let base = read_idx(config, seed)?;
+    let mut base = read_idx(config, seed)?;
+    // Colour only the images kept (a size beyond the split is reported by `load`); an
+    // image's colours depend on its index, so they are those of the whole split's.
+    for (size, set) in [
+        (config.train_size, &mut base.train),
+        (config.test_size, &mut base.test),
+    ] {
+        if let Some(size) = size.filter(|&s| s <= set.len()) {
+            let _ = set.truncate(size);
+        }
+    }
     let patches = config.spurious_patches.unwrap_or(multicolor::PATCHES);
     let train = Colouring {
         correlation: config.correlation.unwrap_or(1.0),
@@ -265,9 +275,13 @@ fn read_multicolor(config: &DatasetConfig, seed: u64) -> anyhow::Result<LoadedDa
         patches,
     };
     test.check("test_correlation")?;
+    let colour = |set: &ImageSet, colouring: Colouring, split: u64| {
+        multicolor::colour(set, colouring, split)
+            .map_err(|e| usage_error!("key `dataset.path` ({}): {e}", config.path))
+    };
     Ok(LoadedData {
-        train: multicolor::colour(&base.train, train, 0)?,
-        test: multicolor::colour(&base.test, test, 1)?,
+        train: colour(&base.train, train, 0)?,
+        test: colour(&base.test, test, 1)?,
         class_names: base.class_names,
         holdout: None,
     })

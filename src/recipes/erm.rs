@@ -51,28 +51,21 @@ impl Recipe for Erm {
     }
 
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, ctx: &StepContext) -> StepOutput {
-        let smoothing = self.options.label_smoothing;
-        if self.options.mixup > 0.0 {
-            let mixing = Mixing::draw(
-                self.options.mixup,
-                ctx.seed,
-                ctx.step,
-                ctx.first,
-                batch.size,
-            );
+        let (smoothing, labels) = (self.options.label_smoothing, batch.labels.clone());
+        let (loss, correct) = if self.options.mixup > 0.0 {
+            let alpha = self.options.mixup;
+            let mixing = Mixing::draw(alpha, ctx.seed, ctx.step, ctx.first, batch.size);
             let logits = model.forward(mixing.images(batch.images.clone()));
             // Accuracy against mixed labels is not meaningful.
-            return StepOutput {
-                loss: mixing.loss(logits, batch.labels.clone(), smoothing),
-                correct: None,
-                metrics: Vec::new(),
-            };
-        }
-        let logits = model.forward(batch.images.clone());
-        let correct = count_correct(logits.clone().detach(), batch.labels.clone());
+            (mixing.loss(logits, labels, smoothing), None)
+        } else {
+            let logits = model.forward(batch.images.clone());
+            let correct = count_correct(logits.clone().detach(), labels.clone());
+            (cross_entropy(logits, labels, smoothing), Some(correct))
+        };
         StepOutput {
-            loss: cross_entropy(logits, batch.labels.clone(), smoothing),
-            correct: Some(correct),
+            loss,
+            correct,
             metrics: Vec::new(),
         }
     }

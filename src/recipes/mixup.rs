@@ -2,7 +2,9 @@
 //! labels. One weight lambda ~ Beta(alpha, alpha) per batch and a seeded permutation that
 //! pairs every example with a partner, as the reference implementation (facebookresearch/
 //! mixup-cifar10) does; the loss is lambda CE(y) + (1 - lambda) CE(y_partner), which is the
-//! cross-entropy against the mixed one-hot labels.
+//! cross-entropy against the mixed one-hot labels. With several data-parallel ranks all
+//! ranks share lambda and each pairs the examples of its own share of the batch (partners
+//! from other ranks would need their images), so such a run differs from a one-process run.
 
 use crate::loss::cross_entropy;
 use crate::rng::{Rng, Stream};
@@ -18,13 +20,14 @@ pub struct Mixing {
 
 impl Mixing {
     /// The mixing of step `step` for a batch of `size` examples starting at `first` of the
-    /// global batch: a function of (seed, step, first) only, so resumed runs mix alike.
+    /// global batch: lambda a function of (seed, step), the partners of (seed, step,
+    /// first), so resumed runs mix alike.
     pub fn draw(alpha: f64, seed: u64, step: usize, first: usize, size: usize) -> Mixing {
-        let mut rng = Rng::new(seed, Stream::Mixup, step as u64, first as u64);
-        let lambda = rng.beta(alpha, alpha);
+        let lambda = Rng::new(seed, Stream::Mixup, step as u64, u64::MAX).beta(alpha, alpha);
+        let mut pairing = Rng::new(seed, Stream::Mixup, step as u64, first as u64);
         Mixing {
             lambda,
-            partner: rng.permutation(size),
+            partner: pairing.permutation(size),
         }
     }
 

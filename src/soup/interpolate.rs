@@ -31,7 +31,7 @@ impl Shift {
     /// The shifted split of `config`'s test split `test`.
     pub fn split(&self, config: &RunConfig, test: &ImageSet) -> anyhow::Result<ImageSet> {
         match self {
-            Shift::GaussianNoise { .. } => Ok(self.apply(test)),
+            Shift::GaussianNoise { std } => Ok(noisy(test, *std)),
             Shift::Dataset { overrides } => {
                 let dataset = shifted_dataset(&config.dataset, overrides)?;
                 let shifted = crate::datasets::load(&dataset, config.seed)?.test;
@@ -52,25 +52,21 @@ impl Shift {
             }
         }
     }
+}
 
-    /// A noisy copy of `test` (the data-free shifts; a `Dataset` shift returns `test`).
-    pub fn apply(&self, test: &ImageSet) -> ImageSet {
-        match *self {
-            Shift::Dataset { .. } => test.clone(),
-            Shift::GaussianNoise { std } => {
-                let mut shifted = test.clone();
-                let image = test.channels * test.height * test.width;
-                for (i, pixels) in shifted.pixels.chunks_mut(image.max(1)).enumerate() {
-                    let mut rng = Rng::new(0, Stream::Probe, u64::MAX - 3, i as u64);
-                    for p in pixels {
-                        let noisy = *p as f64 + 255.0 * std * rng.normal();
-                        *p = noisy.round().clamp(0.0, 255.0) as u8;
-                    }
-                }
-                shifted
-            }
+/// `test` with seeded Gaussian pixel noise of standard deviation `std` (pixel range 1),
+/// clipped.
+fn noisy(test: &ImageSet, std: f64) -> ImageSet {
+    let mut shifted = test.clone();
+    let image = test.channels * test.height * test.width;
+    for (i, pixels) in shifted.pixels.chunks_mut(image.max(1)).enumerate() {
+        let mut rng = Rng::new(0, Stream::Probe, u64::MAX - 3, i as u64);
+        for p in pixels {
+            let noisy = *p as f64 + 255.0 * std * rng.normal();
+            *p = noisy.round().clamp(0.0, 255.0) as u8;
         }
     }
+    shifted
 }
 
 /// `dataset` with `dataset.KEY=VALUE` overrides applied, type-checked as a config file is.
@@ -93,12 +89,25 @@ fn shifted_dataset(dataset: &DatasetConfig, overrides: &[String]) -> anyhow::Res
         .map_err(|e| usage_error!("--shift {}: {e}", overrides.join(" ")))
 }
 
-/// Which images of a split a model classifies correctly.
-fn correct(trainer: &crate::Trainer, set: &ImageSet) -> anyhow::Result<Vec<bool>> {
+/// A model's answers on one split: which images it gets right, its accuracy and mean
+/// cross-entropy.
+struct Answers {
+    correct: Vec<bool>,
+    accuracy: f64,
+    loss: f64,
+}
+
+fn answers(trainer: &crate::Trainer, set: &ImageSet) -> anyhow::Result<Answers> {
     let predictions = trainer.predict(set)?;
-    Ok((0..predictions.len())
+    let correct: Vec<bool> = (0..predictions.len())
         .map(|i| predictions.predicted(i) == predictions.labels[i] as usize)
-        .collect())
+        .collect();
+    let n = correct.len().max(1) as f64;
+    Ok(Answers {
+        accuracy: correct.iter().filter(|&&c| c).count() as f64 / n,
+        loss: predictions.losses.iter().map(|&l| l as f64).sum::<f64>() / n,
+        correct,
+    })
 }
 
 /// Images both endpoints get wrong and `mixed` gets right.
@@ -154,35 +163,46 @@ pub fn interpolate(
             (&ingredients[1].weights, alpha),
         ])
     };
-    // The endpoints' right and wrong answers, prepared as every point is.
-    let mut ends = Vec::new();
-    for alpha in [0.0, 1.0] {
+    // Each alpha's answers on the test, shifted and holdout splits.
+    let answer = |alpha: f64| -> anyhow::Result<(Answers, Answers, Option<f64>)> {
         let trainer = scorer.prepare(&mix(alpha)?)?;
-        ends.push((correct(&trainer, test_split)?, correct(&trainer, &shifted)?));
-    }
+        let holdout = trainer.evaluate_holdout()?.and_then(|h| h.test_accuracy);
+        Ok((
+            answers(&trainer, test_split)?,
+            answers(&trainer, &shifted)?,
+            holdout,
+        ))
+    };
+    let ends = [answer(0.0)?, answer(1.0)?];
     let mut points = Vec::with_capacity(alphas.len());
     for &alpha in alphas {
-        let trainer = scorer.prepare(&mix(alpha)?)?;
-        let test = trainer.evaluate()?;
-        let moved = trainer.evaluate_on(&shifted)?;
-        let holdout = trainer.evaluate_holdout()?;
+        // The endpoints are prepared once.
+        let computed;
+        let (test, moved, holdout) = if alpha == 0.0 {
+            &ends[0]
+        } else if alpha == 1.0 {
+            &ends[1]
+        } else {
+            computed = answer(alpha)?;
+            &computed
+        };
         let point = Point {
             alpha,
-            test_accuracy: test.test_accuracy,
-            test_loss: test.test_loss,
+            test_accuracy: Some(test.accuracy),
+            test_loss: test.loss,
             test_false_false_true: false_false_true(
-                &ends[0].0,
-                &ends[1].0,
-                &correct(&trainer, test_split)?,
+                &ends[0].0.correct,
+                &ends[1].0.correct,
+                &test.correct,
             ),
-            shifted_accuracy: moved.test_accuracy,
-            shifted_loss: moved.test_loss,
+            shifted_accuracy: Some(moved.accuracy),
+            shifted_loss: moved.loss,
             shifted_false_false_true: false_false_true(
-                &ends[0].1,
-                &ends[1].1,
-                &correct(&trainer, &shifted)?,
+                &ends[0].1.correct,
+                &ends[1].1.correct,
+                &moved.correct,
             ),
-            holdout_accuracy: holdout.and_then(|h| h.test_accuracy),
+            holdout_accuracy: *holdout,
         };
         on_point(&point);
         points.push(point);
@@ -249,14 +269,10 @@ mod tests {
             width: 3,
             num_classes: 3,
         };
-        let shift = Shift::GaussianNoise { std: 0.2 };
-        let a = shift.apply(&test);
-        assert_eq!(a.pixels, shift.apply(&test).pixels);
+        let a = noisy(&test, 0.2);
+        assert_eq!(a.pixels, noisy(&test, 0.2).pixels);
         assert_ne!(a.pixels, test.pixels);
         assert_eq!(a.labels, test.labels);
-        assert_eq!(
-            Shift::GaussianNoise { std: 0.0 }.apply(&test).pixels,
-            test.pixels
-        );
+        assert_eq!(noisy(&test, 0.0).pixels, test.pixels);
     }
 }

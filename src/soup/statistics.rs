@@ -17,8 +17,9 @@ pub fn is_running_statistic(name: &str) -> bool {
 
 /// `weights` with every running statistic replaced by its average over `batches` of the
 /// trainer's training batches (augmented as in training, but not transformed by the
-/// recipe: MixUp or attacks do not change them). The trainer's weights are left as
-/// `weights` but with the new statistics; its step count does not move.
+/// recipe: MixUp or attacks do not change them; batch norms the clean pass does not reach
+/// keep theirs). The trainer's weights are left as `weights` but with the new statistics;
+/// its step and its training data stream do not move.
 pub fn recompute(
     trainer: &mut Trainer,
     weights: &Weights,
@@ -41,21 +42,25 @@ pub fn recompute(
         .iter()
         .map(|n| vec![0.0; weights.get(n).expect("listed").values.len()])
         .collect();
+    // Statistics of batch norms the clean forward pass does not reach (a dual batch norm's
+    // auxiliary one) stay zero: they keep their values.
+    let mut touched = vec![false; names.len()];
     for _ in 0..batches {
         trainer.set_weights(&zeroed)?;
         // One clean forward pass in training mode: the running statistics become momentum x
         // the batch's.
         trainer.forward_training_batches(1)?;
         let after = trainer.weights();
-        for (name, sum) in names.iter().zip(&mut sums) {
+        for ((name, sum), touched) in names.iter().zip(&mut sums).zip(&mut touched) {
             let running = &after.get(name).expect("same model").values;
+            *touched |= running.iter().any(|&r| r != 0.0);
             for (s, &r) in sum.iter_mut().zip(running) {
                 *s += r as f64 / BATCH_NORM_MOMENTUM;
             }
         }
     }
     let mut out = weights.clone();
-    for (name, sum) in names.iter().zip(&sums) {
+    for ((name, sum), _) in names.iter().zip(&sums).zip(&touched).filter(|(_, t)| **t) {
         let values = out.values_mut(name).expect("listed");
         for (v, s) in values.iter_mut().zip(sum) {
             *v = (s / batches as f64) as f32;

@@ -500,16 +500,36 @@ impl<R: Recipe> Engine<R> {
         Ok(to_device(host, &self.train_device))
     }
 
-    /// The model in training mode over the next `batches` training batches (augmented as in
-    /// training, no loss, no gradient, no step): every batch norm folds each batch's
-    /// statistics into its running statistics. What recomputing the statistics of averaged
-    /// weights runs; recipes whose training loss transforms the batch (MixUp, attacks) do
-    /// not change it.
+    /// The model in training mode over the `batches` training batches from the current step
+    /// on (augmented as in training, no loss, no gradient, no step): every batch norm folds
+    /// each batch's statistics into its running statistics. What recomputing the statistics
+    /// of averaged weights runs; recipes whose training loss transforms the batch (MixUp,
+    /// attacks) do not change it. A loader of its own reads the batches, so the training
+    /// data stream and the step are as before.
     pub(crate) fn forward_training_batches(&mut self, batches: usize) -> anyhow::Result<()> {
         self.begin()?;
         self.select_kernels();
-        for _ in 0..batches {
-            let batch = self.next_batch()?;
+        let start = self.state.step;
+        let plan = BatchPlan {
+            batch_size: self.batch_size(),
+            seed: self.config.seed,
+            start,
+            end: start + batches,
+            prefetch: self.config.data.prefetch,
+            cursor: self.adaptive.map(|_| self.state.samples_seen),
+            shard: self.shard(),
+            weights: self.sampling_weights(),
+        };
+        let mut loader = TrainLoader::new(self.train_set.clone(), self.pipeline.clone(), plan);
+        let index = self.setup.world.rank() as u64 | (self.setup.id << 32);
+        for step in start..start + batches {
+            let host = loader
+                .next_batch()
+                .context("the statistics loader stopped early")?;
+            // Dropout before a batch norm draws what the training step would.
+            let step_key = rng::key(self.config.seed, Stream::Step, step as u64, index);
+            self.train_device.seed(step_key);
+            let batch = to_device(host, &self.train_device);
             if self.recipe.logits(&self.model, batch.images).is_none() {
                 return Err(usage_error!(
                     "recipe `{}` gives no class logits to run batches through",

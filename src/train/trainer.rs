@@ -365,9 +365,10 @@ impl Trainer {
         self.core.gradients()
     }
 
-    /// Runs the model in training mode over the next `batches` training batches without a
-    /// loss or an update: batch norms fold the batches' statistics into their running
-    /// statistics (classifier recipes). The step count does not move.
+    /// Runs the model in training mode over the `batches` training batches from the current
+    /// step on, without a loss or an update: batch norms fold the batches' statistics into
+    /// their running statistics (classifier recipes). The step and the data the next steps
+    /// train on do not move.
     pub fn forward_training_batches(&mut self, batches: usize) -> anyhow::Result<()> {
         self.core.forward_training_batches(batches)
     }
