@@ -16,6 +16,7 @@
 set -euo pipefail
 out=$1
 stoke=${STOKE:-target/release/stoke}
+. "$(dirname "$0")/evidence_lib.sh"
 mkdir -p "$out"
 spurious=(dataset.correlation=0.9 dataset.test_correlation=0.9)
 finetune=(optimizer.lr=0.05 train.epochs=2 schedule.warmup_epochs=0)
@@ -46,9 +47,6 @@ for seed in 0 1 2; do
     curve "$base/pre" "$base/$tuned" "$base/$tuned-reversed" dataset.test_correlation=-1
   done
 done
-stats() { # values...: mean +- population std in percent
-  printf '%s\n' "$@" | awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = q / n - m * m; if (v < 0) v = 0; printf "%.2f +- %.2f", 100 * m, 100 * sqrt(v) }'
-}
 counts() { printf '%s\n' "$@" | paste -sd/ -; }
 row() { # label tuned alpha
   local id=() broken=() reversed=() fb=() fr=()

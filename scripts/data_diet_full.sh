@@ -11,6 +11,7 @@
 set -euo pipefail
 out=$1 epochs=${2:-4}
 stoke=${STOKE:-target/release/stoke}
+. "$(dirname "$0")/evidence_lib.sh"
 data='dataset.name="fashion-mnist"'
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "the full Fashion-MNIST is missing: apt-get install dataset-fashion-mnist" >&2
@@ -18,28 +19,14 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 mkdir -p "$out"
 [ -f "$out/el2n.json" ] || "$stoke" score quickstart "$data" --epochs 2 --seeds 3 --out "$out/el2n.json" >/dev/null 2>&1
-train() { # name keep seed
-  local dir="$out/$1-seed$3"
-  if [ ! -f "$dir/summary.json" ]; then
-    rm -rf "$dir"
-    local keep=()
-    [ "$2" = all ] || keep=("dataset.keep=\"$2\"")
-    "$stoke" train quickstart "$data" train.epochs="$epochs" train.eval_every=0 "${keep[@]}" \
-      --seed "$3" --out "$dir" --quiet >/dev/null
-  fi
-  grep -o '"test_accuracy": *[0-9.]*' "$dir/summary.json" | awk -F: '{ printf "%.4f\n", $2 }'
-}
-stats() { # values...: mean +- population std in percent
-  printf '%s\n' "$@" | awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = q / n - m * m; if (v < 0) v = 0; printf "%.2f +- %.2f", 100 * m, 100 * sqrt(v) }'
-}
 {
   printf 'full Fashion-MNIST: test accuracy (%%) after %s epochs on the kept images\n' "$epochs"
   el2n=() random=()
   for seed in 0 1 2; do
-    el2n+=("$(train el2n-0.5 "$out/el2n.json:top:0.5" "$seed")")
-    random+=("$(train random-0.5 random:0.5 "$seed")")
+    el2n+=("$(train_kept "$out" el2n-0.5 "$out/el2n.json:top:0.5" "$seed" train.epochs="$epochs" "$data")")
+    random+=("$(train_kept "$out" random-0.5 random:0.5 "$seed" train.epochs="$epochs" "$data")")
   done
   printf '%-28s %s\n' "EL2N top 50% (seeds 0-2)" "$(stats "${el2n[@]}")"
   printf '%-28s %s\n' "random 50% (seeds 0-2)" "$(stats "${random[@]}")"
-  printf '%-28s %s\n' "all 60,000 (seed 0)" "$(stats "$(train all all 0)")"
+  printf '%-28s %s\n' "all 60,000 (seed 0)" "$(stats "$(train_kept "$out" all all 0 train.epochs="$epochs" "$data")")"
 } | tee "$out/table.txt"
