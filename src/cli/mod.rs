@@ -83,7 +83,7 @@ enum Command {
     /// Fine-tune a config from one run over a grid: `stoke sweep CONFIG --from RUN --grid
     /// optimizer.lr=0.01,0.03 --out DIR` (the ingredients of a soup).
     Sweep(soup::SweepArgs),
-    /// Score every training example (Data Diet's EL2N) for `dataset.keep`.
+    /// Score every training example (Data Diet's EL2N or GraNd) for `dataset.keep`.
     Score(score::ScoreArgs),
     /// Export a run's weights for other frameworks.
     Export {
