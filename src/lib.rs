@@ -24,6 +24,7 @@ pub mod kernels;
 pub mod loss;
 pub mod memory;
 pub mod models;
+pub mod nas;
 pub mod optim;
 pub mod options;
 pub mod plot;

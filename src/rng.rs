@@ -39,6 +39,8 @@ pub enum Stream {
     Mixup = 19,
     /// The colours of generated multicolour images.
     Multicolor = 20,
+    /// Architectures a supernet draws.
+    Nas = 21,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

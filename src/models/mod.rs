@@ -4,6 +4,7 @@
 //! concrete instances.
 
 pub mod architecture;
+pub mod cell_supernet;
 pub mod cifar_resnet;
 pub mod classifier;
 pub mod dual_bn;

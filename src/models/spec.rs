@@ -12,14 +12,24 @@ use burn::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Architectures that are not classifiers.
-const OTHERS: &[Entry] = &[Entry {
-    name: "unet",
-    description: "the DDPM UNet, the denoiser of the ddpm and edm recipes (not a classifier)",
-    item: Arch {
-        check: unet::check_options,
-        build: None,
+const OTHERS: &[Entry] = &[
+    Entry {
+        name: "unet",
+        description: "the DDPM UNet, the denoiser of the ddpm and edm recipes (not a classifier)",
+        item: Arch {
+            check: unet::check_options,
+            build: None,
+        },
     },
-}];
+    Entry {
+        name: "cell_supernet",
+        description: "the weight-sharing supernet of 27 cell architectures, the supernet recipe's model",
+        item: Arch {
+            check: super::cell_supernet::check_options,
+            build: None,
+        },
+    },
+];
 
 /// Every architecture, by `arch` name.
 pub fn architectures() -> impl Iterator<Item = &'static Entry> {

@@ -63,6 +63,7 @@ pub mod erm;
 pub mod fast_at;
 pub mod mixup;
 pub mod pgd_at;
+pub mod supernet;
 pub mod trades;
 pub mod weat;
 

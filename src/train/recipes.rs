@@ -13,6 +13,7 @@ use crate::recipes::edm::EdmRecipe;
 use crate::recipes::erm::Erm;
 use crate::recipes::fast_at::FastAt;
 use crate::recipes::pgd_at::PgdAt;
+use crate::recipes::supernet::Supernet;
 use crate::recipes::trades::Trades;
 use crate::recipes::weat::Weat;
 use crate::registry::{Entry, find};
@@ -63,6 +64,11 @@ pub const RECIPES: &[Entry<Builder>] = &[
         name: "conadv",
         description: "adversarial training with the attack on stale weights on a second thread, auxiliary batch norms (Liu et al., ConAdv)",
         item: entry::<ConAdv>,
+    },
+    Entry {
+        name: "supernet",
+        description: "one-shot NAS: a cell supernet trained on uniformly drawn architectures (SPOS), or one architecture alone",
+        item: entry::<Supernet>,
     },
     Entry {
         name: "ddpm",
