@@ -2,8 +2,9 @@
 //! how consistently a supernet ranks architectures against their stand-alone accuracy.
 
 /// tau-b = (concordant - discordant) / sqrt((n0 - ties_x) (n0 - ties_y)), n0 = n(n-1)/2,
-/// over all pairs; pairs tied in both count in neither. `None` for fewer than two pairs or
-/// when one side is constant (tau-b is undefined; scipy gives NaN). O(n^2), for the tens of
+/// over all pairs; pairs tied in both count in neither. `None` when the rankings differ in
+/// length, for fewer than two items or when one side is constant (tau-b is undefined;
+/// scipy gives NaN). O(n^2), for the tens of
 /// architectures a small search space has.
 pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Option<f64> {
     assert_eq!(
@@ -60,5 +61,6 @@ mod tests {
         // Undefined: constant side or too few items.
         assert_eq!(kendall_tau_b(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), None);
         assert_eq!(kendall_tau_b(&[1.0], &[2.0]), None);
+        assert_eq!(kendall_tau_b(&[1.0, 2.0], &[2.0]), None);
     }
 }

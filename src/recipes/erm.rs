@@ -7,6 +7,7 @@ use crate::attacks::Normalization;
 use crate::config::{RunConfig, typed_section};
 use crate::loss::{count_correct, cross_entropy};
 use crate::models::Classifier;
+use burn::prelude::*;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -73,7 +74,11 @@ impl Recipe for Erm {
 
 /// Clean cross-entropy and accuracy of a test batch (shared by the classification recipes).
 pub fn clean_eval(model: &Classifier, batch: &Batch) -> EvalSums {
-    let logits = model.forward(batch.images.clone());
+    logits_eval(model.forward(batch.images.clone()), batch)
+}
+
+/// Cross-entropy and accuracy of a test batch's `logits` (any classifying model).
+pub fn logits_eval(logits: Tensor<2>, batch: &Batch) -> EvalSums {
     let correct = count_correct(logits.clone(), batch.labels.clone());
     let loss = cross_entropy(logits, batch.labels.clone(), 0.0).into_scalar::<f64>();
     EvalSums {

@@ -97,15 +97,10 @@ impl Recipe for Supernet {
     }
 
     fn eval_batch(&self, model: &CellSupernet, batch: &Batch, first: usize) -> EvalSums {
-        let logits = model.forward(batch.images.clone(), self.eval_path(first));
-        let correct = count_correct(logits.clone(), batch.labels.clone());
-        let loss = cross_entropy(logits, batch.labels.clone(), 0.0).into_scalar::<f64>();
-        EvalSums {
-            loss_sum: loss * batch.size as f64,
-            correct: Some(correct),
-            count: batch.size,
-            parts: Vec::new(),
-        }
+        super::erm::logits_eval(
+            model.forward(batch.images.clone(), self.eval_path(first)),
+            batch,
+        )
     }
 
     /// With `recipe.architecture`, that architecture's logits; without, architecture 0's
