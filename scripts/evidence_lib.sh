@@ -21,3 +21,8 @@ train_kept() {
   fi
   grep -o '"test_accuracy": *[0-9.]*' "$dir/summary.json" | awk -F: '{ printf "%.4f\n", $2 }'
 }
+
+# mean_std VALUES...: mean +- population standard deviation, as given (3 decimals).
+mean_std() {
+  printf '%s\n' "$@" | awk '{ s += $1; q += $1 * $1; n++ } END { m = s / n; v = q / n - m * m; if (v < 0) v = 0; printf "%.3f +- %.3f", m, sqrt(v) }'
+}

@@ -12,6 +12,9 @@ pub struct Batch {
     pub images: Tensor<4>,
     pub labels: Tensor<1, Int>,
     pub size: usize,
+    /// Each image's index in its set (training or test), for per-example statistics; empty
+    /// for batches made elsewhere than a stoke loader.
+    pub indices: Vec<usize>,
 }
 
 impl Batch {
@@ -21,6 +24,10 @@ impl Batch {
             images: self.images.clone().narrow(0, start, len),
             labels: self.labels.clone().narrow(0, start, len),
             size: len,
+            indices: self
+                .indices
+                .get(start..start + len)
+                .map_or_else(Vec::new, <[usize]>::to_vec),
         }
     }
 }
@@ -32,5 +39,6 @@ pub fn to_device(host: HostBatch, device: &Device) -> Batch {
         images: Tensor::from_data(TensorData::new(host.images, host.shape), device),
         labels: Tensor::from_data(TensorData::new(host.labels, [size]), device),
         size,
+        indices: host.indices,
     }
 }

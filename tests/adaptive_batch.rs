@@ -30,6 +30,7 @@ fn batch_of(xs: &[f64], device: &Device) -> Batch {
         images: Tensor::from_data(TensorData::new(values, [xs.len(), 1, 1, 1]), device),
         labels: Tensor::<1, Int>::zeros([xs.len()], device),
         size: xs.len(),
+        indices: (0..xs.len()).collect(),
     }
 }
 

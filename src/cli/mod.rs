@@ -7,6 +7,7 @@ mod fid;
 mod interrupt;
 mod launch;
 mod ls;
+mod nas;
 mod optim;
 mod plot;
 mod progress;
@@ -85,6 +86,9 @@ enum Command {
     Sweep(soup::SweepArgs),
     /// Score every training example (Data Diet's EL2N or GraNd) for `dataset.keep`.
     Score(score::ScoreArgs),
+    /// One-shot NAS: `stoke nas rank SUPERNET --standalone RUN...` (Kendall's tau-b).
+    #[command(subcommand)]
+    Nas(nas::NasCommand),
     /// Export a run's weights for other frameworks.
     Export {
         /// A run directory or a checkpoint directory.
@@ -193,6 +197,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Interpolate(args) => soup::interpolate_runs(args),
         Command::Sweep(args) => soup::sweep(args),
         Command::Score(args) => score::run(args),
+        Command::Nas(command) => nas::run(command),
         Command::Sample(args) => sample::run(args),
         Command::Fid(args) => fid::run(args),
         Command::Schedule { what } => schedule::run(what),

@@ -29,7 +29,7 @@ pub struct BufferArgs {
 }
 
 impl BufferArgs {
-    fn buffers(&self) -> Buffers {
+    pub fn buffers(&self) -> Buffers {
         match self.average_buffers {
             true => Buffers::Average,
             false => Buffers::Recompute {

@@ -24,6 +24,8 @@ pub struct HostBatch {
     pub images: Vec<f32>,
     pub labels: Vec<i64>,
     pub shape: [usize; 4],
+    /// Each image's index in its set (what per-example statistics are kept by).
+    pub indices: Vec<usize>,
 }
 
 /// How images are normalised and augmented.
@@ -68,6 +70,7 @@ fn build_batch(
         images,
         labels,
         shape: [indices.len(), set.channels, set.height, set.width],
+        indices: indices.to_vec(),
     }
 }
 

@@ -62,6 +62,7 @@ pub mod edm;
 pub mod erm;
 pub mod fast_at;
 pub mod mixup;
+pub mod pada;
 pub mod pgd_at;
 pub mod supernet;
 pub mod trades;
@@ -83,6 +84,10 @@ pub struct StepContext {
     /// The position of this batch's first sample in the global batch (0 in one process; a
     /// data-parallel rank's shard starts further on).
     pub first: usize,
+    /// Whether this step completes an epoch (fixed-size batches; never with adaptive sizes).
+    pub epoch_ends: bool,
+    /// The run's length in epochs (steps / steps per epoch).
+    pub total_epochs: f64,
     pub device: Device,
     /// The batch of the next step, for recipes that ask for it ([`Recipe::wants_next_batch`]);
     /// `None` at the last step and for other recipes.
@@ -165,6 +170,28 @@ pub trait Recipe: Sized {
     /// step trains (diffusion recipes fold the weights into an EMA kept in the model).
     fn after_step(&mut self, model: Self::Model, _step: usize) -> Self::Model {
         model
+    }
+
+    /// The step's gradients as the optimizer gets them (averaged over the ranks, clipped to
+    /// `optimizer.grad_clip_norm`), once per accepted step before the update: for recipes
+    /// that learn from them (PA&DA's path importance). Not called for gradients handed in
+    /// through `Trainer::apply_gradients`. Returns figures for the step's line of
+    /// metrics.jsonl (the same on every rank, as the gradients are).
+    fn after_backward(
+        &mut self,
+        _model: &Self::Model,
+        _grads: &burn::optim::GradientsParams,
+        _ctx: &StepContext,
+    ) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+
+    /// New sampling weights of the `train_len` training images (one per image), taken by the
+    /// engine after each step: from the next step on, examples are drawn with replacement
+    /// in proportion to them (PA&DA's data importance, set at an epoch's end). One process
+    /// only: data-parallel training with it is a usage error.
+    fn take_sampling_weights(&mut self, _train_len: usize) -> Option<Vec<f64>> {
+        None
     }
 
     /// Clean and robust correct counts of a normalised test batch under `attack`, with the

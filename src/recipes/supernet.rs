@@ -1,11 +1,14 @@
 //! `supernet`: one-shot NAS training of the cell supernet ([`crate::models::cell_supernet`]).
-//! Without `recipe.architecture` every step trains one architecture drawn uniformly (one
-//! operation per edge, independently, the same in every cell: single-path one-shot, SPOS,
-//! the baseline PA&DA improves on); with it, that architecture alone, which is how the
-//! stand-alone accuracies a supernet's ranking is checked against are trained, and how an
-//! architecture's inherited weights are scored. PA&DA's importance sampling of paths and
-//! data is not built yet.
+//! Without `recipe.architecture` every step trains one architecture drawn for it (one
+//! operation per edge, the same in every cell): uniformly (single-path one-shot, SPOS), or
+//! with `recipe.path_sampling = "importance"` and `recipe.data_sampling = "importance"` by
+//! PA&DA's importance sampling of paths and training data ([`super::pada`]). With
+//! `recipe.architecture` that architecture alone, which is how the stand-alone accuracies a
+//! supernet's ranking is checked against are trained, and how an architecture's inherited
+//! weights are scored. The supernet logs, at each epoch's end, the gradient variance over the
+//! epoch and the path distribution.
 
+use super::pada::{DataImportance, GradientVariance, PathImportance, logit_gradient_norms};
 use super::{Batch, DataInfo, EvalSums, Recipe, StepContext, StepOutput};
 use crate::config::{RunConfig, typed_section};
 use crate::loss::{count_correct, cross_entropy};
@@ -13,8 +16,21 @@ use crate::models::cell_supernet::{
     ARCHITECTURES, CellSupernet, EDGES, OPERATIONS, operations_of, options_of,
 };
 use crate::rng::{Rng, Stream};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// How the supernet draws a step's path or data.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampling {
+    /// Paths: each edge's operation uniformly; data: epoch orders.
+    #[default]
+    Uniform,
+    /// PA&DA's importance sampling by normalised gradient norms.
+    Importance,
+}
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,11 +39,26 @@ pub struct SupernetOptions {
     /// operations); absent: the supernet.
     #[serde(default)]
     pub architecture: Option<usize>,
+    #[serde(default)]
+    pub path_sampling: Sampling,
+    #[serde(default)]
+    pub data_sampling: Sampling,
 }
 
 pub struct Supernet {
     fixed: Option<[usize; EDGES]>,
+    options: SupernetOptions,
+    paths: PathImportance,
+    data: DataImportance,
+    variance: GradientVariance,
+    /// The current step's images and their scores, folded in once the step is accepted.
+    pending_scores: Option<(Vec<usize>, Vec<f64>)>,
+    /// An epoch ended: the tau of the sampling weights the engine takes next.
+    weights_due: Option<f64>,
 }
+
+/// Metric names of the path distribution, by operation.
+const PROBABILITY_METRICS: [&str; OPERATIONS.len()] = ["p_conv3x3", "p_conv1x1", "p_avg_pool3x3"];
 
 /// The architecture the supernet trains at `step` of a run seeded `seed`: each edge's
 /// operation drawn uniformly and independently.
@@ -39,7 +70,11 @@ pub fn uniform_path(seed: u64, step: usize) -> [usize; EDGES] {
 impl Supernet {
     /// The architecture of a step: the fixed one, or drawn from (seed, step).
     fn path(&self, seed: u64, step: usize) -> [usize; EDGES] {
-        self.fixed.unwrap_or_else(|| uniform_path(seed, step))
+        match (self.fixed, self.options.path_sampling) {
+            (Some(fixed), _) => fixed,
+            (None, Sampling::Uniform) => uniform_path(seed, step),
+            (None, Sampling::Importance) => self.paths.sample(seed, step),
+        }
     }
 
     /// The architecture a test batch is scored with: the fixed one, or one drawn per batch
@@ -66,7 +101,29 @@ impl Recipe for Supernet {
                 )
             })?),
         };
-        Ok(Self { fixed })
+        let importance = options.path_sampling == Sampling::Importance
+            || options.data_sampling == Sampling::Importance;
+        if fixed.is_some() && options.path_sampling == Sampling::Importance {
+            return Err(crate::usage_error!(
+                "key `recipe.path_sampling`: \"importance\" draws paths of the supernet; with \
+                 recipe.architecture there is one path"
+            ));
+        }
+        if importance && config.train.epochs == 0 {
+            return Err(crate::usage_error!(
+                "key `train.epochs`: importance sampling updates its distributions at epochs' \
+                 ends; give the run's length in epochs (train.steps = 0)"
+            ));
+        }
+        Ok(Self {
+            fixed,
+            options,
+            paths: PathImportance::default(),
+            data: DataImportance::default(),
+            variance: GradientVariance::default(),
+            pending_scores: None,
+            weights_due: None,
+        })
     }
 
     fn build_model(
@@ -89,6 +146,10 @@ impl Recipe for Supernet {
     fn train_loss(&mut self, model: &CellSupernet, batch: &Batch, ctx: &StepContext) -> StepOutput {
         let logits = model.forward(batch.images.clone(), self.path(ctx.seed, ctx.step));
         let correct = count_correct(logits.clone().detach(), batch.labels.clone());
+        if self.options.data_sampling == Sampling::Importance {
+            let scores = logit_gradient_norms(logits.clone(), batch.labels.clone());
+            self.pending_scores = Some((batch.indices.clone(), scores));
+        }
         StepOutput {
             loss: cross_entropy(logits, batch.labels.clone(), 0.0),
             correct: Some(correct),
@@ -107,5 +168,78 @@ impl Recipe for Supernet {
     /// (all 3x3 convolutions).
     fn logits(&self, model: &CellSupernet, images: Tensor<4>) -> Option<Tensor<2>> {
         Some(model.forward(images, self.fixed.unwrap_or([0; EDGES])))
+    }
+
+    /// PA&DA's importances and the gradient variance observe the step; at an epoch's end the
+    /// next epoch's distributions are made and the epoch's figures reported.
+    fn after_backward(
+        &mut self,
+        model: &CellSupernet,
+        grads: &GradientsParams,
+        ctx: &StepContext,
+    ) -> Vec<(&'static str, f64)> {
+        if self.fixed.is_some() {
+            return Vec::new();
+        }
+        let path = self.path(ctx.seed, ctx.step);
+        if self.options.path_sampling == Sampling::Importance {
+            self.paths
+                .observe(path, model.operation_gradient_norms(grads, path));
+        }
+        if let Some((indices, scores)) = self.pending_scores.take() {
+            self.data.observe(&indices, &scores);
+        }
+        self.variance.observe(model, grads);
+        if !ctx.epoch_ends {
+            return Vec::new();
+        }
+        // The official code's tau: the finished epoch's index over the epochs.
+        let tau = ctx.epoch as f64 / ctx.total_epochs.max(1.0);
+        let mut metrics = Vec::new();
+        if let Some(variance) = self.variance.end_epoch() {
+            metrics.push(("grad_variance", variance));
+        }
+        if self.options.path_sampling == Sampling::Importance {
+            self.paths.end_epoch(tau);
+        }
+        if self.options.data_sampling == Sampling::Importance {
+            // The training set's length is the engine's: the weights are made when it asks.
+            self.weights_due = Some(tau);
+        }
+        metrics.extend(
+            PROBABILITY_METRICS
+                .into_iter()
+                .zip(self.paths.probabilities),
+        );
+        metrics
+    }
+
+    fn take_sampling_weights(&mut self, train_len: usize) -> Option<Vec<f64>> {
+        let tau = self.weights_due.take()?;
+        Some(self.data.end_epoch(tau, train_len))
+    }
+
+    /// Data scores change the recipe's state: the loss is not evaluated twice.
+    fn repeatable_loss(&self) -> bool {
+        self.options.data_sampling == Sampling::Uniform
+    }
+
+    fn state(&mut self) -> Value {
+        json!({
+            "paths": self.paths,
+            "data": self.data,
+            "variance": self.variance,
+        })
+    }
+
+    fn load_state(&mut self, state: &Value) -> anyhow::Result<()> {
+        if state.is_null() {
+            return Ok(());
+        }
+        let field = |name: &str| state.get(name).cloned().unwrap_or(Value::Null);
+        self.paths = serde_json::from_value(field("paths"))?;
+        self.data = serde_json::from_value(field("data"))?;
+        self.variance = serde_json::from_value(field("variance"))?;
+        Ok(())
     }
 }
