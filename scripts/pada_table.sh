@@ -38,7 +38,9 @@ for seed in 0 1 2; do
       --out "$ranking" --json >/dev/null
   done
 done
-tau() { grep -o '"kendall_tau": *[-0-9.e]*' "$1" | awk -F: '{ print $2 + 0 }'; }
+tau() { # ranking.json: Kendall's tau-b, nan when undefined (null)
+  grep -o '"kendall_tau": *[-0-9.enul]*' "$1" | awk -F: '{ v = $2; gsub(/ /, "", v); print (v == "null" ? "nan" : v + 0) }'
+}
 variance() { # metrics.jsonl: the mean of the per-epoch gradient variances
   grep -o '"grad_variance":[-0-9.e+]*' "$1" | awk -F: '{ s += $2; n++ } END { printf "%.4f\n", s / n }'
 }

@@ -91,15 +91,16 @@ fn bad_supernet_keys_are_usage_errors_naming_them() {
     let out = dir.path().join("run");
     for (key, named) in [
         ("recipe.architecture=27", "recipe.architecture"),
+        (
+            "recipe.data_sampling=\"importance\" recipe.architecture=1",
+            "recipe.data_sampling",
+        ),
         ("model.channels=0", "model.channels"),
     ] {
-        let output = stoke(&[
-            "train",
-            "supernet-fashion-mnist",
-            key,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let mut args = vec!["train", "supernet-fashion-mnist"];
+        args.extend(key.split(' '));
+        args.extend(["--out", out.to_str().unwrap()]);
+        let output = stoke(&args);
         assert_eq!(output.status.code(), Some(2), "{key}: {}", stderr(&output));
         assert!(
             stderr(&output).contains(named),

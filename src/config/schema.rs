@@ -383,6 +383,19 @@ pub struct TrainConfig {
     /// a soup. Optimizer state and progress start fresh; a resume ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<String>,
+    /// Gradient accumulation: each batch runs as this many micro-batches (one forward and
+    /// backward each, one optimizer step), so activations of only one micro-batch are held;
+    /// the gradient is the batch's, batch norms see micro-batch statistics.
+    #[serde(default = "default_accumulate", skip_serializing_if = "is_one")]
+    pub accumulate: usize,
+}
+
+fn default_accumulate() -> usize {
+    1
+}
+
+fn is_one(value: &usize) -> bool {
+    *value == 1
 }
 
 /// What a non-finite step does (`train.on_nonfinite`).

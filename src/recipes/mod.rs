@@ -173,10 +173,12 @@ pub trait Recipe: Sized {
     }
 
     /// The step's gradients as the optimizer gets them (averaged over the ranks, clipped to
-    /// `optimizer.grad_clip_norm`), once per accepted step before the update: for recipes
-    /// that learn from them (PA&DA's path importance). Not called for gradients handed in
-    /// through `Trainer::apply_gradients`. Returns figures for the step's line of
-    /// metrics.jsonl (the same on every rank, as the gradients are).
+    /// `optimizer.grad_clip_norm`), once per step whose loss and gradients are finite,
+    /// before the update (which may still be rejected): for recipes that learn from them
+    /// (PA&DA's path importance). A driver's `Trainer::gradients` / `apply_gradients` pair
+    /// hands in the gradients it applies; `apply_gradients` without the step's batch calls
+    /// nothing. Returns figures for the step's line of metrics.jsonl (the same on every
+    /// rank, as the gradients are).
     fn after_backward(
         &mut self,
         _model: &Self::Model,
@@ -192,6 +194,12 @@ pub trait Recipe: Sized {
     /// only: data-parallel training with it is a usage error.
     fn take_sampling_weights(&mut self, _train_len: usize) -> Option<Vec<f64>> {
         None
+    }
+
+    /// Whether the recipe sets sampling weights ([`Recipe::take_sampling_weights`]): the
+    /// engine then refuses data-parallel training before the first step.
+    fn samples_training_data(&self) -> bool {
+        false
     }
 
     /// Clean and robust correct counts of a normalised test batch under `attack`, with the

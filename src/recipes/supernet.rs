@@ -51,10 +51,20 @@ pub struct Supernet {
     paths: PathImportance,
     data: DataImportance,
     variance: GradientVariance,
-    /// The current step's images and their scores, folded in once the step is accepted.
-    pending_scores: Option<(Vec<usize>, Vec<f64>)>,
+    /// The epoch whose importances and variance are being gathered.
+    epoch: usize,
+    /// A step's images and their scores, folded in once the step is accepted (a rejected
+    /// step's are dropped by the next step).
+    pending_scores: Option<PendingScores>,
     /// An epoch ended: the tau of the sampling weights the engine takes next.
     weights_due: Option<f64>,
+}
+
+#[derive(Default)]
+struct PendingScores {
+    step: usize,
+    indices: Vec<usize>,
+    scores: Vec<f64>,
 }
 
 /// Metric names of the path distribution, by operation.
@@ -75,6 +85,30 @@ impl Supernet {
             (None, Sampling::Uniform) => uniform_path(seed, step),
             (None, Sampling::Importance) => self.paths.sample(seed, step),
         }
+    }
+
+    /// Closes the epoch being gathered: the next distributions (tau = that epoch's index over
+    /// the epochs, as the official code) and the epoch's figures for metrics.jsonl.
+    fn end_epoch(&mut self, total_epochs: f64, next: usize) -> Vec<(&'static str, f64)> {
+        let tau = self.epoch as f64 / total_epochs.max(1.0);
+        self.epoch = next;
+        let mut metrics = Vec::new();
+        if let Some(variance) = self.variance.end_epoch() {
+            metrics.push(("grad_variance", variance));
+        }
+        if self.options.path_sampling == Sampling::Importance {
+            self.paths.end_epoch(tau);
+        }
+        if self.options.data_sampling == Sampling::Importance {
+            // The training set's length is the engine's: the weights are made when it asks.
+            self.weights_due = Some(tau);
+        }
+        metrics.extend(
+            PROBABILITY_METRICS
+                .into_iter()
+                .zip(self.paths.probabilities),
+        );
+        metrics
     }
 
     /// The architecture a test batch is scored with: the fixed one, or one drawn per batch
@@ -109,10 +143,16 @@ impl Recipe for Supernet {
                  recipe.architecture there is one path"
             ));
         }
-        if importance && config.train.epochs == 0 {
+        if fixed.is_some() && options.data_sampling == Sampling::Importance {
             return Err(crate::usage_error!(
-                "key `train.epochs`: importance sampling updates its distributions at epochs' \
-                 ends; give the run's length in epochs (train.steps = 0)"
+                "key `recipe.data_sampling`: \"importance\" is PA&DA's sampling for a supernet; \
+                 with recipe.architecture the data is sampled uniformly"
+            ));
+        }
+        if importance && config.adaptive_batch.is_some() {
+            return Err(crate::usage_error!(
+                "keys `recipe.path_sampling` / `recipe.data_sampling`: importance sampling \
+                 updates at epochs' ends, which [adaptive_batch] runs do not have"
             ));
         }
         Ok(Self {
@@ -121,6 +161,7 @@ impl Recipe for Supernet {
             paths: PathImportance::default(),
             data: DataImportance::default(),
             variance: GradientVariance::default(),
+            epoch: 0,
             pending_scores: None,
             weights_due: None,
         })
@@ -147,8 +188,17 @@ impl Recipe for Supernet {
         let logits = model.forward(batch.images.clone(), self.path(ctx.seed, ctx.step));
         let correct = count_correct(logits.clone().detach(), batch.labels.clone());
         if self.options.data_sampling == Sampling::Importance {
+            // Micro-batches of one step (train.accumulate) add theirs.
             let scores = logit_gradient_norms(logits.clone(), batch.labels.clone());
-            self.pending_scores = Some((batch.indices.clone(), scores));
+            let pending = self.pending_scores.get_or_insert_with(Default::default);
+            if pending.step != ctx.step {
+                *pending = PendingScores {
+                    step: ctx.step,
+                    ..Default::default()
+                };
+            }
+            pending.indices.extend_from_slice(&batch.indices);
+            pending.scores.extend(scores);
         }
         StepOutput {
             loss: cross_entropy(logits, batch.labels.clone(), 0.0),
@@ -181,36 +231,25 @@ impl Recipe for Supernet {
         if self.fixed.is_some() {
             return Vec::new();
         }
+        // An epoch whose last step was rejected (train.on_nonfinite = "skip") closes first.
+        let mut metrics = Vec::new();
+        if ctx.epoch > self.epoch {
+            metrics = self.end_epoch(ctx.total_epochs, ctx.epoch);
+        }
         let path = self.path(ctx.seed, ctx.step);
         if self.options.path_sampling == Sampling::Importance {
             self.paths
                 .observe(path, model.operation_gradient_norms(grads, path));
         }
-        if let Some((indices, scores)) = self.pending_scores.take() {
-            self.data.observe(&indices, &scores);
+        if let Some(pending) = self.pending_scores.take()
+            && pending.step == ctx.step
+        {
+            self.data.observe(&pending.indices, &pending.scores);
         }
         self.variance.observe(model, grads);
-        if !ctx.epoch_ends {
-            return Vec::new();
+        if ctx.epoch_ends {
+            metrics = self.end_epoch(ctx.total_epochs, ctx.epoch + 1);
         }
-        // The official code's tau: the finished epoch's index over the epochs.
-        let tau = ctx.epoch as f64 / ctx.total_epochs.max(1.0);
-        let mut metrics = Vec::new();
-        if let Some(variance) = self.variance.end_epoch() {
-            metrics.push(("grad_variance", variance));
-        }
-        if self.options.path_sampling == Sampling::Importance {
-            self.paths.end_epoch(tau);
-        }
-        if self.options.data_sampling == Sampling::Importance {
-            // The training set's length is the engine's: the weights are made when it asks.
-            self.weights_due = Some(tau);
-        }
-        metrics.extend(
-            PROBABILITY_METRICS
-                .into_iter()
-                .zip(self.paths.probabilities),
-        );
         metrics
     }
 
@@ -224,11 +263,17 @@ impl Recipe for Supernet {
         self.options.data_sampling == Sampling::Uniform
     }
 
+    fn samples_training_data(&self) -> bool {
+        self.options.data_sampling == Sampling::Importance
+    }
+
     fn state(&mut self) -> Value {
         json!({
             "paths": self.paths,
             "data": self.data,
             "variance": self.variance,
+            "epoch": self.epoch,
+            "weights_due": self.weights_due,
         })
     }
 
@@ -240,6 +285,72 @@ impl Recipe for Supernet {
         self.paths = serde_json::from_value(field("paths"))?;
         self.data = serde_json::from_value(field("data"))?;
         self.variance = serde_json::from_value(field("variance"))?;
+        self.epoch = serde_json::from_value(field("epoch"))?;
+        self.weights_due = serde_json::from_value(field("weights_due"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// The last step of epoch 1 of a 2-epoch run (tau = 1/2): the weights the engine takes
+    /// are score / sum * tau + (1 - tau) / N over the batch's own image indices, with image 2,
+    /// seen twice, folded as the official code does ((first + second) / 2), unseen images at
+    /// the uniform floor.
+    #[test]
+    fn data_weights_follow_the_scores_of_the_batch_images() {
+        let device = Device::flex().autodiff();
+        let model = CellSupernet::new(1, 4, 1, 1, 3, &device);
+        let mut recipe = Supernet {
+            fixed: None,
+            options: SupernetOptions {
+                data_sampling: Sampling::Importance,
+                ..Default::default()
+            },
+            paths: PathImportance::default(),
+            data: DataImportance::default(),
+            variance: GradientVariance::default(),
+            epoch: 1,
+            pending_scores: None,
+            weights_due: None,
+        };
+        let batch = Batch {
+            images: Tensor::<4>::random([4, 1, 8, 8], Distribution::Default, &device),
+            labels: Tensor::<1, Int>::from_data([0i64, 1, 2, 1], &device),
+            size: 4,
+            indices: vec![5, 2, 7, 2],
+        };
+        let ctx = StepContext {
+            step: 3,
+            epoch: 1,
+            seed: 0,
+            first: 0,
+            epoch_ends: true,
+            total_epochs: 2.0,
+            device: device.clone(),
+            next_batch: None,
+        };
+        let output = recipe.train_loss(&model, &batch, &ctx);
+        let grads = GradientsParams::from_grads(output.loss.backward(), &model);
+        let metrics = recipe.after_backward(&model, &grads, &ctx);
+        assert!(metrics.iter().any(|(name, _)| *name == "grad_variance"));
+        let weights = recipe.take_sampling_weights(10).unwrap();
+        assert!(recipe.take_sampling_weights(10).is_none());
+
+        let logits = model.forward(batch.images.clone(), uniform_path(0, 3));
+        let s = logit_gradient_norms(logits, batch.labels.clone());
+        let mut score = [0.0; 10];
+        score[5] = s[0];
+        score[7] = s[2];
+        score[2] = (s[1] + s[3]) / 2.0;
+        let total: f64 = score.iter().sum();
+        for (i, (w, s)) in weights.iter().zip(score).enumerate() {
+            let expected = s / total * 0.5 + 0.5 / 10.0;
+            // The same f32 forward pass twice: equal up to f64 rounding of the mix.
+            assert!((w - expected).abs() < 1e-12, "image {i}: {w} vs {expected}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! the end of the config's budget with evaluations at their cadence, and tells the attached
 //! observers (metrics file, checkpoints, progress) what happened.
 
+use super::accumulate::{BatchFigures, add_gradients, micro_batches};
 use super::adaptive_batch::{AdaptiveBatch, BatchSizeTest};
 use super::cancel::CancelToken;
 use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
@@ -33,7 +34,7 @@ use crate::distributed::shard::Shard;
 use crate::optim::grad_norm::{GradNorms, clip_global_norm, grad_norms};
 use crate::optim::hessian_step::HessianDiagonal;
 use crate::optim::lr_scaling::LrScaling;
-use crate::recipes::{Batch, DataInfo, Recipe, Reduce, StepContext, StepOutput};
+use crate::recipes::{Batch, DataInfo, Recipe, Reduce, StepContext};
 use crate::rng::{self, Stream};
 use crate::usage_error;
 use anyhow::Context;
@@ -242,6 +243,14 @@ impl<R: Recipe> Engine<R> {
                  and [adaptive_batch] need",
                 config.recipe.name,
                 config.optimizer.name
+            ));
+        }
+        check_accumulation(&config, &recipe, batch)?;
+        if recipe.samples_training_data() && setup.world.size() > 1 {
+            return Err(usage_error!(
+                "recipe `{}` samples the training data by importance, which data-parallel \
+                 training does not support: run it in one process",
+                config.recipe.name
             ));
         }
         // With a growing batch an epoch budget ends the run by samples, not steps, so only
@@ -586,15 +595,13 @@ impl<R: Recipe> Engine<R> {
             next_batch: self.upcoming.clone(),
         };
         let buffers = Weights::buffers_of(&self.model);
-        let output = self.recipe.train_loss(&self.model, &batch, &ctx);
-        let local_loss: f64 = output.loss.clone().into_scalar::<f64>();
+        let (local, local_figures) = self.local_gradients(&batch, &ctx);
         // The global batch's figures: every rank then takes the same decisions.
         let world = &self.setup.world;
         let recipe = &self.recipe;
-        let figures = StepFigures::reduce(world, local_loss, batch.size, &output, step, |name| {
+        let figures = StepFigures::reduce(world, &local_figures, batch.size, step, |name| {
             recipe.reduce_metric(name)
         });
-        let local = GradientsParams::from_grads(output.loss.backward(), &self.model);
         let grads = match world.averages_gradients_in_backward() {
             true => local,
             false => {
@@ -613,6 +620,51 @@ impl<R: Recipe> Engine<R> {
             step_key,
         };
         Ok((grads, pending))
+    }
+
+    /// The gradient of this rank's batch mean loss and the batch's figures: one backward,
+    /// or with `train.accumulate = k` one per micro-batch ([`super::accumulate`]).
+    fn local_gradients(
+        &mut self,
+        batch: &Batch,
+        ctx: &StepContext,
+    ) -> (GradientsParams, BatchFigures) {
+        let parts = micro_batches(batch.size, self.config.train.accumulate);
+        let mut sum: Option<GradientsParams> = None;
+        let mut figures = BatchFigures::default();
+        for (i, &(start, len)) in parts.iter().enumerate() {
+            let (part, part_ctx) = match parts.len() {
+                1 => (batch.clone(), ctx.clone()),
+                _ => {
+                    // Per-image draws (attack starts, MixUp) keep the image's batch position.
+                    let mut part_ctx = ctx.clone();
+                    part_ctx.first += start;
+                    (batch.slice(start, len), part_ctx)
+                }
+            };
+            let output = self.recipe.train_loss(&self.model, &part, &part_ctx);
+            let share = len as f64 / batch.size as f64;
+            let loss: f64 = output.loss.clone().into_scalar::<f64>();
+            let recipe = &self.recipe;
+            figures.add(
+                i == 0,
+                share,
+                loss,
+                output.correct,
+                &output.metrics,
+                |name| recipe.reduce_metric(name),
+            );
+            let weighted = match parts.len() {
+                1 => output.loss,
+                _ => output.loss.mul_scalar(share),
+            };
+            let grads = GradientsParams::from_grads(weighted.backward(), &self.model);
+            sum = Some(match sum {
+                None => grads,
+                Some(sum) => add_gradients(&self.model, sum, grads),
+            });
+        }
+        (sum.unwrap_or_default(), figures)
     }
 
     /// One optimizer step on the next batch.
@@ -745,19 +797,10 @@ impl<R: Recipe> Engine<R> {
         }
         self.state.step += 1;
         self.state.samples_seen += figures.samples;
-        if rejected.is_none()
-            && let Some(weights) = self.recipe.take_sampling_weights(self.train_set.len())
+        if let Some(weights) = self.recipe.take_sampling_weights(self.train_set.len())
+            && self.state.step < self.total_steps
         {
-            if self.setup.world.size() > 1 {
-                return Err(usage_error!(
-                    "recipe `{}` samples the training data by importance, which data-parallel \
-                     training does not support: run it in one process",
-                    self.config.recipe.name
-                ));
-            }
-            if self.state.step < self.total_steps {
-                self.set_sampling_weights(Some(weights))?;
-            }
+            self.set_sampling_weights(Some(weights))?;
         }
         let next_batch_size = match rejected {
             Some(_) => None,
@@ -1315,12 +1358,12 @@ impl StepFigures {
     /// weighted by samples, the recipe's metrics as `reduce` says.
     fn reduce(
         world: &World,
-        loss: f64,
+        output: &BatchFigures,
         samples: usize,
-        output: &StepOutput,
         step: usize,
         reduce: impl Fn(&str) -> Reduce,
     ) -> Self {
+        let loss = output.loss;
         if world.size() == 1 {
             return Self {
                 loss,
@@ -1460,6 +1503,32 @@ fn probe_model<R: Recipe>(
 /// Whether every float tensor of `model` is finite, by the sum of each (one read of the
 /// weights, ~0.4% of a ResNet-18 step; a tensor summing beyond f32's range counts as
 /// diverged too).
+/// `train.accumulate` against what it cannot be combined with.
+fn check_accumulation<R: Recipe>(
+    config: &RunConfig,
+    recipe: &R,
+    batch: usize,
+) -> anyhow::Result<()> {
+    let k = config.train.accumulate;
+    let refuse = |why: String| Err(usage_error!("key `train.accumulate`: {why}"));
+    match () {
+        _ if k == 0 => refuse("expected a positive number of micro-batches, got 0".into()),
+        _ if k == 1 => Ok(()),
+        _ if k > batch => refuse(format!(
+            "{k} micro-batches of a batch of {batch} (data.batch_size) leave some empty"
+        )),
+        _ if config.adaptive_batch.is_some() => refuse(
+            "[adaptive_batch] tests the gradient of the whole batch; run it without accumulation"
+                .into(),
+        ),
+        _ if recipe.wants_next_batch() => refuse(format!(
+            "recipe `{}` prepares the next whole batch during a step; it cannot be split",
+            config.recipe.name
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn weights_finite<M: Module>(model: &M) -> bool {
     struct Finite {
         sums: Vec<Tensor<1>>,
@@ -1529,12 +1598,12 @@ mod tests {
                     let member = group.member(rank);
                     scope.spawn(move || {
                         let world = World::new(member);
-                        let output = StepOutput {
-                            loss: Tensor::<1>::from_floats([loss as f32], &Device::flex()),
+                        let output = BatchFigures {
+                            loss,
                             correct: Some(correct),
                             metrics: vec![("mean", mean), ("count", count), ("largest", largest)],
                         };
-                        StepFigures::reduce(&world, loss, samples, &output, 0, reduce)
+                        StepFigures::reduce(&world, &output, samples, 0, reduce)
                     })
                 })
                 .collect();

@@ -2,6 +2,7 @@
 //! clipping, evaluation and resume), observers for what happens around it (metrics file,
 //! checkpoints, progress), and [`Weights`] for drivers that move weights between Trainers.
 
+pub mod accumulate;
 pub mod adaptive_batch;
 pub mod broadcast;
 pub mod cancel;
