@@ -566,3 +566,66 @@ fn signal_a_long_run(out: &std::path::Path, signal: &str) -> std::process::ExitS
     assert!(kill.success());
     child.wait().unwrap()
 }
+
+/// `stoke completions SHELL` prints a script that knows the subcommands; bash parses it.
+#[test]
+fn completions_know_the_subcommands() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let output = stoke(&["completions", shell]);
+        assert!(output.status.success(), "{shell}: {}", stderr(&output));
+        let script = stdout(&output);
+        for command in ["train", "eval", "soup", "nas"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+    }
+    let bash = stdout(&stoke(&["completions", "bash"]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stoke.bash");
+    std::fs::write(&file, bash).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let output = stoke(&["completions", "tcsh"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+/// `stoke ls` prints whole descriptions in one aligned column.
+#[test]
+fn ls_descriptions_are_whole_and_aligned() {
+    let text = stdout(&stoke(&["ls", "recipes"]));
+    let line = text
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("adadagrad-fashion-mnist (config)")
+        })
+        .unwrap();
+    assert!(
+        line.ends_with(
+            "AdAdaGrad (AdaGrad + norm-test adaptive batch) on the Fashion-MNIST subset"
+        ),
+        "{line}"
+    );
+    // Every description that shares a line with its name starts in the same column.
+    let columns: std::collections::BTreeSet<usize> = text
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| {
+            let name_end = 2 + l[2..].find(" (config)").map_or_else(
+                || l[2..].find(' ').unwrap_or(l.len() - 2),
+                |i| i + " (config)".len(),
+            );
+            let rest = &l[name_end..];
+            let spaces = rest.len() - rest.trim_start().len();
+            (!rest.trim().is_empty()).then_some(name_end + spaces)
+        })
+        .collect();
+    assert_eq!(columns.len(), 1, "{columns:?}\n{text}");
+}

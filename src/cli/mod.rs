@@ -119,6 +119,10 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+    /// Print a shell completion script: `stoke completions bash > ~/.local/share/bash-
+    /// completion/completions/stoke` (zsh: a file `_stoke` on $fpath; fish: ~/.config/fish/
+    /// completions/stoke.fish).
+    Completions { shell: clap_complete::Shell },
 }
 
 /// Runs the command line of this process and returns its exit code.
@@ -132,7 +136,10 @@ pub fn main() -> i32 {
     };
     if matches!(
         cli.command,
-        Command::Ls { .. } | Command::Config { .. } | Command::Optim { .. }
+        Command::Ls { .. }
+            | Command::Config { .. }
+            | Command::Optim { .. }
+            | Command::Completions { .. }
     ) {
         default_sigpipe();
     }
@@ -172,6 +179,11 @@ fn default_sigpipe() {
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Ls { what } => ls::run(what.as_deref()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "stoke", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Train(args) => run::train(args),
         Command::Launch(args) => launch::run(args),
         Command::Config { recipe, overrides } => run::print_config(&recipe, &overrides),

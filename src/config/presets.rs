@@ -37,10 +37,22 @@ pub fn dataset_names() -> Vec<&'static str> {
     DATASETS.iter().map(|(n, _)| *n).collect()
 }
 
-/// The first comment line of a preset, shown by `stoke ls`.
-pub fn summary(text: &str) -> &str {
-    text.lines()
-        .find_map(|l| l.strip_prefix('#'))
-        .map(str::trim)
-        .unwrap_or("")
+/// What `stoke ls` says of a preset: its `description` key, or else its first comment
+/// paragraph joined into one line.
+pub fn summary(text: &str) -> String {
+    let description = toml::from_str::<toml::Table>(text).ok().and_then(|table| {
+        table
+            .get("description")
+            .and_then(toml::Value::as_str)
+            .map(str::to_string)
+    });
+    description.unwrap_or_else(|| {
+        text.lines()
+            .skip_while(|l| !l.starts_with('#'))
+            .map_while(|l| l.strip_prefix('#'))
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
 }
