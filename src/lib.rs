@@ -33,6 +33,7 @@ pub mod recipes;
 pub mod registry;
 pub mod rng;
 pub mod soup;
+pub mod tensorboard;
 pub mod train;
 
 pub use train::{CancelToken, Trainer, Weights};

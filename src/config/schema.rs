@@ -388,6 +388,24 @@ pub struct TrainConfig {
     /// the gradient is the batch's, batch norms see micro-batch statistics.
     #[serde(default = "default_accumulate", skip_serializing_if = "is_one")]
     pub accumulate: usize,
+    /// Write TensorBoard event files into RUN/tensorboard/ (every metric as a scalar).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tensorboard: bool,
+    /// Images of the sample grid written at each evaluation of recipes that generate
+    /// (diffusion), with `train.tensorboard`; 0: none.
+    #[serde(
+        default = "default_tensorboard_samples",
+        skip_serializing_if = "is_default_tensorboard_samples"
+    )]
+    pub tensorboard_samples: usize,
+}
+
+fn default_tensorboard_samples() -> usize {
+    16
+}
+
+fn is_default_tensorboard_samples(value: &usize) -> bool {
+    *value == default_tensorboard_samples()
 }
 
 fn default_accumulate() -> usize {

@@ -1341,6 +1341,11 @@ impl<R: Recipe> TrainerAccess for Engine<R> {
     fn weights(&self) -> Weights {
         Engine::weights(self)
     }
+
+    fn generate_images(&self, request: &SampleRequest) -> Option<anyhow::Result<GeneratedImages>> {
+        self.select_kernels();
+        self.recipe.generate(&self.model.valid(), request)
+    }
 }
 
 /// A step's loss, accuracy count and recipe metrics over the global batch.

@@ -22,6 +22,7 @@ pub mod robustness;
 pub mod run_dir;
 pub mod schedule;
 pub mod session;
+pub mod tensorboard;
 pub mod trainer;
 pub mod validate;
 pub mod weights;

@@ -189,6 +189,11 @@ pub trait TrainerAccess {
     ) -> anyhow::Result<PathBuf>;
     /// The current weights.
     fn weights(&self) -> Weights;
+    /// Images generated with the current weights; `None` for recipes that do not generate.
+    fn generate_images(
+        &self,
+        request: &crate::diffusion::generate::SampleRequest,
+    ) -> Option<anyhow::Result<crate::diffusion::generate::GeneratedImages>>;
 }
 
 /// Watches a Trainer. An error returned from an observer stops the Trainer's call with it.

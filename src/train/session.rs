@@ -9,6 +9,7 @@ use super::engine::Setup;
 use super::observer::Observer;
 use super::recorder::RunRecorder;
 use super::run_dir::load_run_config;
+use super::tensorboard::TensorBoardObserver;
 use super::trainer::Trainer;
 use super::weights::Weights;
 use crate::config::RunConfig;
@@ -169,6 +170,13 @@ pub fn train(
             trainer
         }
     };
+    if leader && config.train.tensorboard {
+        trainer.attach(TensorBoardObserver::new(
+            &options.out_dir.join("tensorboard"),
+            config.train.tensorboard_samples,
+            config.seed,
+        )?);
+    }
     for observer in observers {
         trainer.attach_boxed(observer);
     }
