@@ -104,6 +104,22 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Import weights (a safetensors file as `stoke export` writes it) into a new run
+    /// directory: `stoke import weights.safetensors quickstart --out runs/imported`.
+    Import {
+        /// The safetensors file.
+        file: PathBuf,
+        /// The config (preset name or TOML file) whose model the weights are for.
+        recipe: String,
+        /// Overrides (key=value).
+        overrides: Vec<String>,
+        /// A model preset (`model.name`), for short.
+        #[arg(long)]
+        model: Option<String>,
+        /// The run directory to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The optimizer playground: optimizers on test functions.
     Optim {
         #[command(subcommand)]
@@ -203,6 +219,18 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             best,
             force,
         } => run::export(&target, &format, &path, best, force),
+        Command::Import {
+            file,
+            recipe,
+            mut overrides,
+            model,
+            out,
+        } => {
+            if let Some(model) = model {
+                overrides.push(format!("model.name={model:?}"));
+            }
+            run::import(&file, &recipe, &overrides, &out)
+        }
         Command::Optim { what } => optim::run(what),
         Command::Plot(args) => plot::run(args),
         Command::Soup(args) => soup::soup(args),

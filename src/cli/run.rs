@@ -554,3 +554,17 @@ pub fn export(
     );
     Ok(())
 }
+
+/// `stoke import`: a thin caller of [`crate::train::import::import`].
+pub fn import(file: &Path, recipe: &str, overrides: &[String], out: &Path) -> anyhow::Result<()> {
+    let (config, _) = crate::config::resolve(recipe, overrides)?;
+    let summary = crate::train::import::import(file, &config, out)?;
+    println!(
+        "imported {} tensors ({} values) from {} into {}",
+        summary.tensors,
+        summary.values,
+        summary.file.display(),
+        summary.out.display()
+    );
+    Ok(())
+}

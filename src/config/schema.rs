@@ -379,8 +379,9 @@ pub struct TrainConfig {
     #[serde(default)]
     pub on_nonfinite: OnNonFinite,
     /// Start a new run from the weights of this run directory's latest checkpoint (or of
-    /// this checkpoint directory) instead of a fresh initialization: fine-tuning, the runs of
-    /// a soup. Optimizer state and progress start fresh; a resume ignores it.
+    /// this checkpoint directory, or of this safetensors file as `stoke export` writes it)
+    /// instead of a fresh initialization: fine-tuning, the runs of a soup. Optimizer state
+    /// and progress start fresh; a resume ignores it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<String>,
     /// Gradient accumulation: each batch runs as this many micro-batches (one forward and

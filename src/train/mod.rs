@@ -12,6 +12,7 @@ pub mod devices;
 mod engine;
 pub mod evaluate;
 pub mod extension;
+pub mod import;
 pub mod metrics;
 pub mod observer;
 pub mod predict;

@@ -162,7 +162,7 @@ pub fn train(
             let mut trainer = Trainer::build(config, &device, None, setup)?;
             // Rank 0's weights reach the other ranks when training starts.
             if let (Some(from), true) = (&config.train.init_from, leader) {
-                trainer.set_weights(&initial_weights(Path::new(from), &device)?)?;
+                trainer.set_weights(&initial_weights(Path::new(from), config, &device)?)?;
             }
             if leader {
                 trainer.attach(RunRecorder::create(&options.out_dir, resolved, keep_last)?);
@@ -188,7 +188,16 @@ pub fn train(
 }
 
 /// The weights `train.init_from` names (a run's latest checkpoint, or a checkpoint).
-fn initial_weights(from: &Path, device: &burn::tensor::Device) -> anyhow::Result<Weights> {
+fn initial_weights(
+    from: &Path,
+    config: &RunConfig,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<Weights> {
+    // A weights file (`stoke export`'s safetensors) rather than a run.
+    if from.is_file() {
+        return super::import::read_for(from, config)
+            .map_err(|e| crate::usage_error!("key `train.init_from`: {e:#}"));
+    }
     let located = super::run_dir::locate(from, false, &[])
         .map_err(|e| crate::usage_error!("key `train.init_from`: {e:#}"))?;
     Ok(Trainer::from_checkpoint(&located.config, &located.checkpoint, device)?.weights())
