@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{stderr, stoke};
+use common::{assert_usage_error, stoke};
 use stoke::train::{Setup, TensorKind, Weights};
 
 /// A small ViT (layer norm only, no dropout or drop path) on the smoke data.
@@ -108,14 +108,7 @@ fn accumulation_refuses_what_it_cannot_split() {
         args.extend(&overrides);
         args.extend(["--out", out]);
         let output = stoke(&args);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{overrides:?}: {}",
-            stderr(&output)
-        );
-        let text = stderr(&output);
-        assert!(text.contains("train.accumulate"), "{overrides:?}: {text}");
-        assert!(text.contains(says), "{overrides:?}: {text}");
+        assert_usage_error(&output, "train.accumulate");
+        assert_usage_error(&output, says);
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{stderr, stdout, stoke};
+use common::{assert_usage_error, stderr, stdout, stoke};
 use std::path::Path;
 
 fn path(p: &Path) -> &str {
@@ -47,7 +47,7 @@ fn export_import_round_trip_is_exact_and_mismatches_name_the_tensor() {
 
     // Into an existing run: refused.
     let output = stoke(&["import", path(&weights), "smoke", "--out", path(&imported)]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert_usage_error(&output, "already holds a run");
     // Another width: the tensor and both shapes are named.
     let other = dir.path().join("other");
     let output = stoke(&[
@@ -58,11 +58,9 @@ fn export_import_round_trip_is_exact_and_mismatches_name_the_tensor() {
         "--out",
         path(&other),
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    let text = stderr(&output);
-    assert!(
-        text.contains("tensor `convs.1.bn.bias` has shape [16], the model expects [32]"),
-        "{text}"
+    assert_usage_error(
+        &output,
+        "tensor `convs.1.bn.bias` has shape [16], the model expects [32]",
     );
     assert!(!other.join("config.toml").exists());
     // Not a safetensors file.
@@ -73,12 +71,7 @@ fn export_import_round_trip_is_exact_and_mismatches_name_the_tensor() {
         "--out",
         path(&other),
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("metrics.jsonl"),
-        "{}",
-        stderr(&output)
-    );
+    assert_usage_error(&output, "metrics.jsonl");
 
     // Fine-tuning from the file starts exactly where fine-tuning from the run does.
     let first_loss = |from: &Path, out: &Path| {

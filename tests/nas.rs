@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{stderr, stdout, stoke, train};
+use common::{assert_usage_error, stderr, stdout, stoke, train};
 use serde_json::Value;
 use std::path::Path;
 use stoke::train::metrics::read_without_timing;
@@ -101,12 +101,7 @@ fn bad_supernet_keys_are_usage_errors_naming_them() {
         args.extend(key.split(' '));
         args.extend(["--out", out.to_str().unwrap()]);
         let output = stoke(&args);
-        assert_eq!(output.status.code(), Some(2), "{key}: {}", stderr(&output));
-        assert!(
-            stderr(&output).contains(named),
-            "{key}: {}",
-            stderr(&output)
-        );
+        assert_usage_error(&output, named);
     }
     // The recipe needs the supernet model.
     let output = stoke(&[
@@ -116,12 +111,7 @@ fn bad_supernet_keys_are_usage_errors_naming_them() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("cell_supernet"),
-        "{}",
-        stderr(&output)
-    );
+    assert_usage_error(&output, "cell_supernet");
 }
 
 /// 192 training images (64 held out) in batches of 32: 6 steps an epoch, 3 epochs.
@@ -296,21 +286,11 @@ fn nas_rank_scores_every_architecture_against_standalone_runs() {
 
     // A stand-alone run is no supernet; a supernet without held-out images cannot rank.
     let output = stoke(&["nas", "rank", &path(&alone[0])]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("recipe.architecture"),
-        "{}",
-        stderr(&output)
-    );
+    assert_usage_error(&output, "recipe.architecture");
     let no_holdout = dir.path().join("no_holdout");
     train_cli(&no_holdout, &["dataset.holdout=0"]);
     let output = stoke(&["nas", "rank", &path(&no_holdout)]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("dataset.holdout"),
-        "{}",
-        stderr(&output)
-    );
+    assert_usage_error(&output, "dataset.holdout");
     // Importance sampling of paths has no meaning for one architecture.
     let output = stoke(&[
         "train",
@@ -320,10 +300,5 @@ fn nas_rank_scores_every_architecture_against_standalone_runs() {
         "--out",
         &path(&dir.path().join("bad")),
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("recipe.path_sampling"),
-        "{}",
-        stderr(&output)
-    );
+    assert_usage_error(&output, "recipe.path_sampling");
 }

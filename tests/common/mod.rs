@@ -85,6 +85,15 @@ pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
+/// Asserts that a `stoke` run was a usage error (exit code 2) whose message contains `names`
+/// (the key, file or tensor it is about).
+#[track_caller]
+pub fn assert_usage_error(output: &Output, names: &str) {
+    let text = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains(names), "expected `{names}` in: {text}");
+}
+
 /// A smoke model trained to 100% on its synthetic data, on an autodiff device, with test
 /// pixels in [0, 1] and labels.
 pub fn trained_smoke_classifier() -> (
