@@ -2,11 +2,14 @@
 //! code): 3x3 stride-1 stem with 64 filters, no max-pool, four stages of widths 64/128/256/512
 //! with strides 1/2/2/2, BasicBlock (ResNet-18/34) or Bottleneck (ResNet-50), global average
 //! pool and a linear head. Shortcuts are identity, or 1x1 conv + BN when the shape changes.
+//! `stem = "imagenet"` is torchvision's stem instead: 7x7 stride-2 convolution, batch norm,
+//! ReLU and a 3x3 stride-2 max-pool (the layout `stoke import` maps torchvision names onto).
 
 use super::architecture::Architecture;
 use super::layers::{ConvBn, batch_norm, block_plan, conv, global_avg_pool};
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, Linear, LinearConfig};
+use burn::nn::pool::MaxPool2dConfig;
+use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
@@ -115,9 +118,22 @@ impl ResidualBlock {
     }
 }
 
+/// The first layers of a ResNet (`stem`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stem {
+    /// 3x3 stride-1 convolution, no pooling (small images).
+    #[default]
+    Cifar,
+    /// torchvision's: 7x7 stride-2 convolution and a 3x3 stride-2 max-pool.
+    Imagenet,
+}
+
 #[derive(Module, Debug)]
 pub struct ResNet {
     stem: ConvBn,
+    /// Whether the stem is torchvision's (max-pool after it).
+    imagenet_stem: bool,
     blocks: Vec<ResidualBlock>,
     head: Linear,
 }
@@ -131,7 +147,31 @@ impl ResNet {
         num_classes: usize,
         device: &Device,
     ) -> Self {
-        let stem = ConvBn::new(in_channels, widths[0], 3, 1, device);
+        Self::with_stem(
+            block,
+            layers,
+            widths,
+            Stem::Cifar,
+            in_channels,
+            num_classes,
+            device,
+        )
+    }
+
+    pub fn with_stem(
+        block: BlockKind,
+        layers: &[usize],
+        widths: &[usize],
+        stem: Stem,
+        in_channels: usize,
+        num_classes: usize,
+        device: &Device,
+    ) -> Self {
+        let imagenet_stem = stem == Stem::Imagenet;
+        let stem = match stem {
+            Stem::Cifar => ConvBn::new(in_channels, widths[0], 3, 1, device),
+            Stem::Imagenet => ConvBn::new(in_channels, widths[0], 7, 2, device),
+        };
         let blocks: Vec<ResidualBlock> = block_plan(widths[0], layers, widths, block.expansion())
             .into_iter()
             .map(|b| match block {
@@ -149,6 +189,7 @@ impl ResNet {
         let channels = widths[widths.len() - 1] * block.expansion();
         Self {
             stem,
+            imagenet_stem,
             blocks,
             head: LinearConfig::new(channels, num_classes).init(device),
         }
@@ -161,6 +202,13 @@ impl ResNet {
     /// The input of the classification head.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let mut x = self.stem.forward_relu(x);
+        if self.imagenet_stem {
+            x = MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init()
+                .forward(x);
+        }
         for block in &self.blocks {
             x = block.forward(x);
         }
@@ -178,6 +226,13 @@ pub struct ResNetOptions {
     /// Widths of the stages.
     #[serde(default = "super::layers::resnet_widths")]
     pub widths: Vec<usize>,
+    /// `cifar` (3x3, no pooling) or `imagenet` (torchvision's 7x7 stride 2 and max-pool).
+    #[serde(default, skip_serializing_if = "is_cifar")]
+    pub stem: Stem,
+}
+
+fn is_cifar(stem: &Stem) -> bool {
+    *stem == Stem::Cifar
 }
 
 impl Architecture for ResNet {
@@ -193,8 +248,8 @@ impl Architecture for ResNet {
         classes: usize,
         device: &Device,
     ) -> anyhow::Result<Self> {
-        Ok(ResNet::new(
-            o.block, &o.layers, &o.widths, input[0], classes, device,
+        Ok(ResNet::with_stem(
+            o.block, &o.layers, &o.widths, o.stem, input[0], classes, device,
         ))
     }
 
@@ -204,5 +259,24 @@ impl Architecture for ResNet {
 
     fn features(&self, images: Tensor<4>) -> Tensor<2> {
         ResNet::features(self, images)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With torchvision's stem, 3 input channels and 1000 classes the parameter counts are
+    /// torchvision's resnet18 and resnet50 (`sum(p.numel() for p in m.parameters())`).
+    #[test]
+    fn the_imagenet_stem_gives_torchvisions_parameter_counts() {
+        let device = Device::flex();
+        let widths = [64, 128, 256, 512];
+        let count = |block, layers: &[usize]| {
+            let model = ResNet::with_stem(block, layers, &widths, Stem::Imagenet, 3, 1000, &device);
+            crate::models::trainable_params(&model)
+        };
+        assert_eq!(count(BlockKind::Basic, &[2, 2, 2, 2]), 11_689_512);
+        assert_eq!(count(BlockKind::Bottleneck, &[3, 4, 6, 3]), 25_557_032);
     }
 }

@@ -1,9 +1,12 @@
-//! `stoke import`: weights from a safetensors file (what `stoke export` writes: stoke's
-//! PyTorch-style names, linear weights `[out, in]`, batch-norm statistics included) into a
-//! new run directory of a config, which `stoke eval`, `export` and `train.init_from` read.
-//! Every tensor of the config's model must be in the file with its shape, and nothing else:
-//! a mismatch names the tensor and both shapes. Names of other libraries (torchvision,
-//! timm) are not mapped yet.
+//! `stoke import`: weights from a safetensors file into a new run directory of a config,
+//! which `stoke eval`, `export` and `train.init_from` read. The file holds what `stoke
+//! export` writes (stoke's PyTorch-style names, linear weights `[out, in]`, batch-norm
+//! statistics included) or a torchvision ResNet's state dict (`conv1`, `bn1`,
+//! `layer{s}.{j}...`, `downsample.{0,1}`, `fc`; its `num_batches_tracked` counters are
+//! dropped), whose names are mapped onto the resnet architecture's (use `stem = "imagenet"`
+//! for torchvision's stem). Every tensor of the config's model must be in the file with its
+//! shape, and nothing else: a mismatch names the tensor and both shapes. timm's ViT/DeiT
+//! names are not mapped yet.
 
 use super::{Setup, Trainer, Weights};
 use crate::config::RunConfig;
@@ -27,6 +30,10 @@ pub fn read_for(file: &Path, config: &RunConfig) -> anyhow::Result<Weights> {
     let device = crate::device::parse(&config.device)?;
     let model = Trainer::build(config, &device, None, Setup::default())?.weights();
     let weights = Weights::read_safetensors(file).map_err(|e| usage_error!("{e:#}"))?;
+    let weights = match is_torchvision_resnet(&weights) {
+        true => from_torchvision_resnet(weights)?,
+        false => weights,
+    };
     check_against(&weights, &model, file)?;
     Ok(weights.with_kinds_of(&model))
 }
@@ -85,4 +92,56 @@ pub fn import(file: &Path, config: &RunConfig, out: &Path) -> anyhow::Result<Imp
         values: weights.num_values(),
         checkpoint,
     })
+}
+
+/// Whether the names are a torchvision ResNet's (a `fc` head and `layer1.0` blocks).
+fn is_torchvision_resnet(weights: &Weights) -> bool {
+    weights.get("fc.weight").is_some() && weights.names().any(|n| n.starts_with("layer1.0."))
+}
+
+/// torchvision's ResNet names as stoke's: `conv1`/`bn1` -> `stem.conv`/`stem.bn`,
+/// `layer{s}.{j}` -> `blocks.{k}` (k counting blocks over the stages in order),
+/// `downsample.0`/`.1` -> `shortcut.conv`/`.bn`, `fc` -> `head`.
+fn from_torchvision_resnet(weights: Weights) -> anyhow::Result<Weights> {
+    // (stage, block) pairs in order give the running block index.
+    let mut blocks: Vec<(usize, usize)> = weights
+        .names()
+        .filter_map(|name| {
+            let rest = name.strip_prefix("layer")?;
+            let mut parts = rest.splitn(3, '.');
+            Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+        })
+        .collect();
+    blocks.sort_unstable();
+    blocks.dedup();
+    let mut renamed = Vec::with_capacity(weights.len());
+    for (name, tensor) in weights.iter() {
+        let new = if let Some(rest) = name.strip_prefix("conv1.") {
+            format!("stem.conv.{rest}")
+        } else if let Some(rest) = name.strip_prefix("bn1.") {
+            format!("stem.bn.{rest}")
+        } else if let Some(rest) = name.strip_prefix("fc.") {
+            format!("head.{rest}")
+        } else if let Some(rest) = name.strip_prefix("layer") {
+            let mut parts = rest.splitn(3, '.');
+            let key: Option<(usize, usize)> = parts
+                .next()
+                .and_then(|s| s.parse().ok())
+                .zip(parts.next().and_then(|j| j.parse().ok()));
+            let (Some(key), Some(tail)) = (key, parts.next()) else {
+                return Err(usage_error!(
+                    "tensor `{name}`: not a torchvision ResNet name"
+                ));
+            };
+            let k = blocks.binary_search(&key).expect("collected above");
+            let tail = tail
+                .replace("downsample.0.", "shortcut.conv.")
+                .replace("downsample.1.", "shortcut.bn.");
+            format!("blocks.{k}.{tail}")
+        } else {
+            name.to_string()
+        };
+        renamed.push((new, tensor.clone()));
+    }
+    Weights::from_tensors(renamed)
 }

@@ -585,6 +585,10 @@ impl Weights {
             .with_context(|| format!("{}: not a safetensors file", path.display()))?;
         let mut tensors = Vec::new();
         for (name, view) in file.tensors() {
+            // PyTorch's batch-norm step counters (int64) are no state of stoke's batch norms.
+            if name.ends_with("num_batches_tracked") && view.dtype() != Dtype::F32 {
+                continue;
+            }
             if view.dtype() != Dtype::F32 {
                 anyhow::bail!(
                     "{}: tensor `{name}` is {:?}, expected F32",
