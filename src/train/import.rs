@@ -5,8 +5,9 @@
 //! `layer{s}.{j}...`, `downsample.{0,1}`, `fc`; its `num_batches_tracked` counters are
 //! dropped), whose names are mapped onto the resnet architecture's (use `stem = "imagenet"`
 //! for torchvision's stem). Every tensor of the config's model must be in the file with its
-//! shape, and nothing else: a mismatch names the tensor and both shapes. timm's ViT/DeiT
-//! names are not mapped yet.
+//! shape, and nothing else: a mismatch names the tensor and both shapes. timm's
+//! VisionTransformer (ViT/DeiT with a class token) is mapped onto the vit architecture
+//! (`patch_embed.proj` -> `patch_embed`, `attn` -> `attention`, `mlp.fc1/2` -> `fc1/2`).
 
 use super::{Setup, Trainer, Weights};
 use crate::config::RunConfig;
@@ -30,9 +31,10 @@ pub fn read_for(file: &Path, config: &RunConfig) -> anyhow::Result<Weights> {
     let device = crate::device::parse(&config.device)?;
     let model = Trainer::build(config, &device, None, Setup::default())?.weights();
     let weights = Weights::read_safetensors(file).map_err(|e| usage_error!("{e:#}"))?;
-    let weights = match is_torchvision_resnet(&weights) {
-        true => from_torchvision_resnet(weights)?,
-        false => weights,
+    let weights = match () {
+        _ if is_torchvision_resnet(&weights) => from_torchvision_resnet(weights)?,
+        _ if is_timm_vit(&weights) => from_timm_vit(weights)?,
+        _ => weights,
     };
     check_against(&weights, &model, file)?;
     Ok(weights.with_kinds_of(&model))
@@ -144,4 +146,23 @@ fn from_torchvision_resnet(weights: Weights) -> anyhow::Result<Weights> {
         renamed.push((new, tensor.clone()));
     }
     Weights::from_tensors(renamed)
+}
+
+/// Whether the names are a timm VisionTransformer's (a `patch_embed.proj` convolution).
+fn is_timm_vit(weights: &Weights) -> bool {
+    weights.get("patch_embed.proj.weight").is_some()
+}
+
+/// timm's VisionTransformer names as stoke's vit: the patch embedding's `proj`, the blocks'
+/// `attn` and `mlp` levels are folded; the rest (tokens, norms, head) already agree.
+fn from_timm_vit(weights: Weights) -> anyhow::Result<Weights> {
+    let renamed = weights.iter().map(|(name, tensor)| {
+        let new = name
+            .replace("patch_embed.proj.", "patch_embed.")
+            .replace(".attn.", ".attention.")
+            .replace(".mlp.fc1.", ".fc1.")
+            .replace(".mlp.fc2.", ".fc2.");
+        (new, tensor.clone())
+    });
+    Weights::from_tensors(renamed.collect::<Vec<_>>())
 }
