@@ -94,6 +94,42 @@ fn export_import_round_trip_is_exact_and_mismatches_name_the_tensor() {
         first_loss(&weights, &dir.path().join("from-file")),
         first_loss(&run, &dir.path().join("from-run"))
     );
+    // `model.init` is the same thing, named with the model; both at once are refused.
+    let from_model = dir.path().join("from-model");
+    let init = format!("model.init={:?}", path(&weights));
+    ok(&[
+        "train",
+        "smoke",
+        "train.steps=2",
+        &init,
+        "--out",
+        path(&from_model),
+        "--quiet",
+    ]);
+    let first = |out: &Path| {
+        let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        metrics.lines().next().unwrap().to_string()
+    };
+    assert_eq!(first(&from_model), first(&dir.path().join("from-file")));
+    let both = format!("train.init_from={:?}", path(&run));
+    let output = stoke(&[
+        "train",
+        "smoke",
+        &init,
+        &both,
+        "--out",
+        path(&dir.path().join("x")),
+    ]);
+    assert_usage_error(&output, "model.init");
+    let missing = format!("model.init={:?}", path(&dir.path().join("nothing")));
+    let output = stoke(&[
+        "train",
+        "smoke",
+        &missing,
+        "--out",
+        path(&dir.path().join("y")),
+    ]);
+    assert_usage_error(&output, "key `model.init`");
 }
 
 /// The logits `config_text`'s model gives on `name`.json's images with the weights of

@@ -49,6 +49,8 @@ pub fn resolve_str(
     // The model section first, so its errors come from the architecture's own checks.
     if let Some(Value::Table(model)) = doc.get("model") {
         let mut options = model.clone();
+        // `init` belongs to every architecture (ModelSpec keeps it apart).
+        options.remove("init");
         if let Some(Value::String(arch)) = options.remove("arch") {
             ModelSpec::new(&arch, &options).map_err(|e| usage_error!("{origin}: {e:#}"))?;
         }

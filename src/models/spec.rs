@@ -41,6 +41,9 @@ pub fn architectures() -> impl Iterator<Item = &'static Entry> {
 pub struct ModelSpec {
     arch: String,
     options: toml::Table,
+    /// `init`: weights to start from (a run directory, a checkpoint directory or a
+    /// safetensors file), as `train.init_from`.
+    init: Option<String>,
 }
 
 impl ModelSpec {
@@ -56,7 +59,13 @@ impl ModelSpec {
         Ok(Self {
             arch: arch.to_string(),
             options: (entry.item.check)(options)?,
+            init: None,
         })
+    }
+
+    /// The weights the model starts from (`model.init`), if given.
+    pub fn init(&self) -> Option<&str> {
+        self.init.as_deref()
     }
 
     pub fn arch(&self) -> &str {
@@ -72,7 +81,10 @@ impl ModelSpec {
     pub fn with(&self, key: &str, value: impl Into<toml::Value>) -> anyhow::Result<Self> {
         let mut options = self.options.clone();
         options.insert(key.to_string(), value.into());
-        Self::new(&self.arch, &options)
+        Ok(Self {
+            init: self.init.clone(),
+            ..Self::new(&self.arch, &options)?
+        })
     }
 
     /// Builds the classifier for `[channels, height, width]` images and `num_classes` classes.
@@ -118,6 +130,9 @@ impl Serialize for ModelSpec {
         let mut table = toml::Table::new();
         table.insert("arch".into(), self.arch.clone().into());
         table.extend(self.options.clone());
+        if let Some(init) = &self.init {
+            table.insert("init".into(), init.clone().into());
+        }
         table.serialize(serializer)
     }
 }
@@ -135,6 +150,17 @@ impl<'de> Deserialize<'de> for ModelSpec {
             }
             None => return Err(D::Error::missing_field("arch")),
         };
-        ModelSpec::new(&arch, &table).map_err(|e| D::Error::custom(format!("{e:#}")))
+        let init = match table.remove("init") {
+            Some(toml::Value::String(init)) => Some(init),
+            Some(other) => {
+                return Err(D::Error::custom(format!(
+                    "key `model.init`: expected the path of a run, checkpoint or safetensors \
+                     file, got {other}"
+                )));
+            }
+            None => None,
+        };
+        let spec = ModelSpec::new(&arch, &table).map_err(|e| D::Error::custom(format!("{e:#}")))?;
+        Ok(ModelSpec { init, ..spec })
     }
 }

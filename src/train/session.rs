@@ -161,8 +161,20 @@ pub fn train(
         false => {
             let mut trainer = Trainer::build(config, &device, None, setup)?;
             // Rank 0's weights reach the other ranks when training starts.
-            if let (Some(from), true) = (&config.train.init_from, leader) {
-                trainer.set_weights(&initial_weights(Path::new(from), config, &device)?)?;
+            let (init_from, key) = match (&config.train.init_from, config.model.init()) {
+                (Some(_), Some(_)) => {
+                    return Err(crate::usage_error!(
+                        "keys `train.init_from` and `model.init` both name initial weights; \
+                         keep one"
+                    ));
+                }
+                (Some(from), None) => (Some(from.as_str()), "train.init_from"),
+                (None, init) => (init, "model.init"),
+            };
+            if let (Some(from), true) = (init_from, leader) {
+                let weights = initial_weights(Path::new(from), config, &device)
+                    .map_err(|e| crate::usage_error!("key `{key}`: {e:#}"))?;
+                trainer.set_weights(&weights)?;
             }
             if leader {
                 trainer.attach(RunRecorder::create(&options.out_dir, resolved, keep_last)?);
@@ -195,10 +207,9 @@ fn initial_weights(
 ) -> anyhow::Result<Weights> {
     // A weights file (`stoke export`'s safetensors) rather than a run.
     if from.is_file() {
-        return super::import::read_for(from, config)
-            .map_err(|e| crate::usage_error!("key `train.init_from`: {e:#}"));
+        return super::import::read_for(from, config).map_err(|e| crate::usage_error!("{e:#}"));
     }
-    let located = super::run_dir::locate(from, false, &[])
-        .map_err(|e| crate::usage_error!("key `train.init_from`: {e:#}"))?;
+    let located =
+        super::run_dir::locate(from, false, &[]).map_err(|e| crate::usage_error!("{e:#}"))?;
     Ok(Trainer::from_checkpoint(&located.config, &located.checkpoint, device)?.weights())
 }
