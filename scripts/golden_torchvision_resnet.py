@@ -2,7 +2,8 @@
 """Golden logits of a narrow torchvision ResNet for `stoke import` (tests/import.rs).
 
 torchvision's own ResNet, BasicBlock and forward, made narrow so the file stays small: the
-stages are rebuilt with torchvision's `_make_layer` at widths 8/16/32/64 (one block each)
+stages are rebuilt with torchvision's `_make_layer` at widths 8/16/32/64 with 2, 1, 1, 1 blocks
+(so the name mapping's running block index is exercised)
 after a 7x7 stem of 8 channels. Weights are torchvision's default initialisation (seed 0),
 then the batch norms get non-trivial statistics and affine parameters so a mapping error
 anywhere shows in the logits. Writes the state dict (num_batches_tracked included, as
@@ -29,7 +30,7 @@ def narrow_resnet() -> ResNet:
     model.inplanes = 8
     model.conv1 = nn.Conv2d(3, 8, kernel_size=7, stride=2, padding=3, bias=False)
     model.bn1 = nn.BatchNorm2d(8)
-    model.layer1 = model._make_layer(BasicBlock, 8, 1)
+    model.layer1 = model._make_layer(BasicBlock, 8, 2)
     model.layer2 = model._make_layer(BasicBlock, 16, 1, stride=2)
     model.layer3 = model._make_layer(BasicBlock, 32, 1, stride=2)
     model.layer4 = model._make_layer(BasicBlock, 64, 1, stride=2)

@@ -56,13 +56,28 @@ impl EventWriter {
             .ok()
             .filter(|h| !h.is_empty() && !h.contains('/'))
             .unwrap_or_else(|| "localhost".into());
-        let name = format!(
-            "events.out.tfevents.{}.{host}.{}.stoke",
-            now.as_secs(),
-            std::process::id()
-        );
-        let path = dir.join(name);
-        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        // A new name each time: a second writer within the same second (an in-process
+        // resume) must not truncate the first one's file.
+        let mut attempt = 0;
+        let (path, file) = loop {
+            let name = format!(
+                "events.out.tfevents.{}.{host}.{}.{attempt}.stoke",
+                now.as_secs(),
+                std::process::id()
+            );
+            let path = dir.join(name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => break (path, file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
+        };
         let mut writer = Self {
             file: BufWriter::new(file),
             path,
@@ -192,7 +207,7 @@ pub fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
         let after = &after[4..];
         let length = usize::try_from(length)
             .ok()
-            .filter(|&n| n <= after.len().saturating_sub(4));
+            .filter(|&n| n.checked_add(4).is_some_and(|end| end <= after.len()));
         let Some(length) = length else {
             bail!("{}: truncated data", what());
         };
@@ -386,5 +401,12 @@ mod tests {
         bytes.truncate(bytes.len() - 3);
         std::fs::write(writer.path(), &bytes).unwrap();
         assert!(read_events(writer.path()).is_err());
+        // A record of length 0 with a valid length CRC and nothing after it: an error, not a
+        // panic.
+        let mut empty = 0u64.to_le_bytes().to_vec();
+        empty.extend_from_slice(&masked_crc(&0u64.to_le_bytes()).to_le_bytes());
+        std::fs::write(writer.path(), &empty).unwrap();
+        let error = read_events(writer.path()).unwrap_err().to_string();
+        assert!(error.contains("truncated"), "{error}");
     }
 }

@@ -55,8 +55,9 @@ fn trained(accumulate: usize) -> (Weights, Vec<f64>) {
 #[test]
 fn micro_batches_train_the_weights_of_the_whole_batch() {
     let (whole, whole_losses) = trained(1);
-    // 24 images: micro-batches of 12, 8 and 5 or 6 (uneven shares).
-    for k in [2, 3, 5] {
+    // 24 images: micro-batches of 12 (equal shares), of 5, 5, 5, 5, 4 and of 4, 4, 4, 3, 3,
+    // 3, 3 (uneven shares).
+    for k in [2, 5, 7] {
         let (split, split_losses) = trained(k);
         // The loss is the batch mean either way: f32 sums in another order (measured within
         // 1.3e-7 relative).
@@ -90,6 +91,14 @@ fn accumulation_refuses_what_it_cannot_split() {
     for (overrides, says) in [
         (vec!["train.accumulate=0"], "positive"),
         (vec!["train.accumulate=64"], "data.batch_size"),
+        (
+            vec!["train.accumulate=2", "recipe.name=\"done\""],
+            "weighs its images against each other",
+        ),
+        (
+            vec!["train.accumulate=2", "optimizer.name=adahessian"],
+            "re-evaluates the whole batch",
+        ),
         (
             vec![
                 "train.accumulate=2",

@@ -94,7 +94,7 @@ fn export_import_round_trip_is_exact_and_mismatches_name_the_tensor() {
         first_loss(&weights, &dir.path().join("from-file")),
         first_loss(&run, &dir.path().join("from-run"))
     );
-    // `model.init` is the same thing, named with the model; both at once are refused.
+    // `model.init` is the same thing, named with the model.
     let from_model = dir.path().join("from-model");
     let init = format!("model.init={:?}", path(&weights));
     ok(&[
@@ -111,16 +111,43 @@ fn export_import_round_trip_is_exact_and_mismatches_name_the_tensor() {
         metrics.lines().next().unwrap().to_string()
     };
     assert_eq!(first(&from_model), first(&dir.path().join("from-file")));
-    let both = format!("train.init_from={:?}", path(&run));
-    let output = stoke(&[
+    // With both, train.init_from wins (a sweep's points start from their run): another
+    // run's weights give that run's start, not the file's.
+    let seed1 = dir.path().join("seed1");
+    ok(&[
         "train",
         "smoke",
-        &init,
-        &both,
+        "train.epochs=1",
+        "--seed",
+        "1",
         "--out",
-        path(&dir.path().join("x")),
+        path(&seed1),
+        "--quiet",
     ]);
-    assert_usage_error(&output, "model.init");
+    let from_seed1 = dir.path().join("from-seed1");
+    let only = format!("train.init_from={:?}", path(&seed1));
+    ok(&[
+        "train",
+        "smoke",
+        "train.steps=2",
+        &only,
+        "--out",
+        path(&from_seed1),
+        "--quiet",
+    ]);
+    let both_run = dir.path().join("both");
+    ok(&[
+        "train",
+        "smoke",
+        "train.steps=2",
+        &init,
+        &only,
+        "--out",
+        path(&both_run),
+        "--quiet",
+    ]);
+    assert_eq!(first(&both_run), first(&from_seed1));
+    assert_ne!(first(&both_run), first(&from_model));
     let missing = format!("model.init={:?}", path(&dir.path().join("nothing")));
     let output = stoke(&[
         "train",
@@ -169,6 +196,8 @@ fn imported_logits_error(name: &str, config_text: &str, input: [usize; 4]) -> (f
         .into_data()
         .iter::<f32>()
         .collect();
+    assert_eq!(logits.len(), expected.len());
+    assert!(logits.iter().all(|v| v.is_finite()), "{logits:?}");
     let largest = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
     let error = logits
         .iter()
@@ -198,7 +227,7 @@ batch_size = 16
 [model]
 arch = "resnet"
 block = "basic"
-layers = [1, 1, 1, 1]
+layers = [2, 1, 1, 1]
 widths = [8, 16, 32, 64]
 stem = "imagenet"
 [optimizer]
@@ -210,8 +239,8 @@ steps = 1
     let (error, said) = imported_logits_error("torchvision_resnet", config, [2, 3, 32, 32]);
     // f32 convolutions summed in another order: measured 2e-7 of the largest logit.
     assert!(error <= 1e-6, "{error}");
-    // 74 tensors in the file, 12 of them batch-norm step counters.
-    assert!(said.contains("imported 62 tensors"), "{said}");
+    // 86 tensors in the file, 14 of them batch-norm step counters.
+    assert!(said.contains("imported 72 tensors"), "{said}");
 }
 
 /// A tiny timm VisionTransformer (scripts/golden_timm_vit.py: class token, fused qkv, every

@@ -54,7 +54,7 @@ macro_rules! classifiers {
 }
 
 classifiers! {
-    "resnet" => ResNet: "ResNet-18/34/50 for small images (3x3 stem, no max-pool)",
+    "resnet" => ResNet: "ResNet-18/34/50 for small images (3x3 stem, no max-pool; stem = imagenet for torchvision's)",
     "preact_resnet" => PreActResNet: "pre-activation ResNet (He et al. 2016b)",
     "wide_resnet" => WideResNet: "Wide ResNet-depth-k (Zagoruyko & Komodakis)",
     "cifar_resnet" => CifarResNet: "He et al.'s CIFAR ResNet-(6n+2)",

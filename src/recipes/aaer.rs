@@ -188,6 +188,11 @@ pub struct Aaer {
 impl Recipe for Aaer {
     type Model = Classifier;
 
+    /// The batch's weights (or abnormal / normal means) couple its images.
+    fn loss_couples_the_batch(&self) -> bool {
+        true
+    }
+
     classifier_methods!();
 
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {

@@ -353,7 +353,9 @@ impl<F: Formulation + 'static> super::Recipe for Diffusion<F> {
     fn train_loss(&mut self, model: &Denoiser, batch: &Batch, ctx: &StepContext) -> StepOutput {
         let y = self.to_signed(batch.images.clone());
         let [b, c, h, w] = y.dims();
-        let mut rng = Rng::new(ctx.seed, Stream::Recipe, ctx.step as u64, 0);
+        // Keyed by the batch's first position: micro-batches (train.accumulate) and
+        // data-parallel shards draw their own levels; one whole batch draws as before.
+        let mut rng = Rng::new(ctx.seed, Stream::Recipe, ctx.step as u64, ctx.first as u64);
         let transforms = match self.common.augment {
             Augmentation::None => vec![Transform::Identity; b],
             _ => self.draw_transforms(&mut rng, b, h, w),

@@ -62,6 +62,11 @@ pub struct Done {
 impl Recipe for Done {
     type Model = Classifier;
 
+    /// The batch's weights (or abnormal / normal means) couple its images.
+    fn loss_couples_the_batch(&self) -> bool {
+        true
+    }
+
     classifier_methods!();
 
     fn from_config(config: &RunConfig) -> anyhow::Result<Self> {

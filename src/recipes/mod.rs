@@ -196,6 +196,13 @@ pub trait Recipe: Sized {
         None
     }
 
+    /// Whether the loss of a batch is more than the mean of per-image losses (weights
+    /// normalised over the batch, means over subsets of it): `train.accumulate` would then
+    /// change the objective and is refused.
+    fn loss_couples_the_batch(&self) -> bool {
+        false
+    }
+
     /// Whether the recipe sets sampling weights ([`Recipe::take_sampling_weights`]): the
     /// engine then refuses data-parallel training before the first step.
     fn samples_training_data(&self) -> bool {

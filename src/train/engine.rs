@@ -245,7 +245,12 @@ impl<R: Recipe> Engine<R> {
                 config.optimizer.name
             ));
         }
-        check_accumulation(&config, &recipe, batch)?;
+        check_accumulation(
+            &config,
+            &recipe,
+            batch / ranks.max(1),
+            !extensions.is_empty(),
+        )?;
         if recipe.samples_training_data() && setup.world.size() > 1 {
             return Err(usage_error!(
                 "recipe `{}` samples the training data by importance, which data-parallel \
@@ -1505,14 +1510,12 @@ fn probe_model<R: Recipe>(
     Ok(())
 }
 
-/// Whether every float tensor of `model` is finite, by the sum of each (one read of the
-/// weights, ~0.4% of a ResNet-18 step; a tensor summing beyond f32's range counts as
-/// diverged too).
-/// `train.accumulate` against what it cannot be combined with.
+/// `train.accumulate` against what it cannot be combined with; `batch` is one rank's.
 fn check_accumulation<R: Recipe>(
     config: &RunConfig,
     recipe: &R,
     batch: usize,
+    re_evaluates_the_batch: bool,
 ) -> anyhow::Result<()> {
     let k = config.train.accumulate;
     let refuse = |why: String| Err(usage_error!("key `train.accumulate`: {why}"));
@@ -1520,7 +1523,8 @@ fn check_accumulation<R: Recipe>(
         _ if k == 0 => refuse("expected a positive number of micro-batches, got 0".into()),
         _ if k == 1 => Ok(()),
         _ if k > batch => refuse(format!(
-            "{k} micro-batches of a batch of {batch} (data.batch_size) leave some empty"
+            "{k} micro-batches of a batch of {batch} per process (data.batch_size over the \
+             ranks) leave some empty"
         )),
         _ if config.adaptive_batch.is_some() => refuse(
             "[adaptive_batch] tests the gradient of the whole batch; run it without accumulation"
@@ -1530,10 +1534,23 @@ fn check_accumulation<R: Recipe>(
             "recipe `{}` prepares the next whole batch during a step; it cannot be split",
             config.recipe.name
         )),
+        _ if recipe.loss_couples_the_batch() => refuse(format!(
+            "recipe `{}` weighs its images against each other within the batch; micro-batches \
+             would change its objective",
+            config.recipe.name
+        )),
+        _ if re_evaluates_the_batch => refuse(format!(
+            "optimizer `{}` re-evaluates the whole batch's loss each step, which accumulation \
+             cannot split",
+            config.optimizer.name
+        )),
         _ => Ok(()),
     }
 }
 
+/// Whether every float tensor of `model` is finite, by the sum of each (one read of the
+/// weights, ~0.4% of a ResNet-18 step; a tensor summing beyond f32's range counts as
+/// diverged too).
 fn weights_finite<M: Module>(model: &M) -> bool {
     struct Finite {
         sums: Vec<Tensor<1>>,

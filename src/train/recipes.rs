@@ -67,7 +67,7 @@ pub const RECIPES: &[Entry<Builder>] = &[
     },
     Entry {
         name: "supernet",
-        description: "one-shot NAS: a cell supernet trained on uniformly drawn architectures (SPOS), or one architecture alone",
+        description: "one-shot NAS: a cell supernet trained on uniformly drawn architectures (SPOS) or by PA&DA importance sampling, or one architecture alone",
         item: entry::<Supernet>,
     },
     Entry {

@@ -161,14 +161,9 @@ pub fn train(
         false => {
             let mut trainer = Trainer::build(config, &device, None, setup)?;
             // Rank 0's weights reach the other ranks when training starts.
+            // `train.init_from` replaces `model.init`: a sweep's points start from its run.
             let (init_from, key) = match (&config.train.init_from, config.model.init()) {
-                (Some(_), Some(_)) => {
-                    return Err(crate::usage_error!(
-                        "keys `train.init_from` and `model.init` both name initial weights; \
-                         keep one"
-                    ));
-                }
-                (Some(from), None) => (Some(from.as_str()), "train.init_from"),
+                (Some(from), _) => (Some(from.as_str()), "train.init_from"),
                 (None, init) => (init, "model.init"),
             };
             if let (Some(from), true) = (init_from, leader) {
