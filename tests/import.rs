@@ -208,35 +208,29 @@ fn imported_logits_error(name: &str, config_text: &str, input: [usize; 4]) -> (f
     (error / largest, said)
 }
 
+/// A one-step config of synthetic 10-class data (`dataset` adds its own keys) and `model`:
+/// what an import needs to know of the data.
+fn config_of(dataset: &str, model: &str) -> String {
+    format!(
+        "seed = 0\n[recipe]\nname = \"erm\"\n[dataset]\nname = \"synthetic\"\nnum_classes = 10\n\
+         {dataset}\n[data]\nbatch_size = 16\n[model]\n{model}\n[optimizer]\nname = \"sgd\"\n\
+         lr = 0.1\n[train]\nsteps = 1\n"
+    )
+}
+
 /// The narrow torchvision ResNet of scripts/golden_torchvision_resnet.py (torchvision's own
-/// blocks, 7x7 stem and max-pool, non-trivial batch-norm statistics) as stoke's resnet with
-/// `stem = "imagenet"`: the imported weights give PyTorch's eval-mode logits on the fixed
-/// batch, and the CLI imports the file (its int64 `num_batches_tracked` dropped).
+/// blocks, 7x7 stem and max-pool, two blocks in the first stage, non-trivial batch-norm
+/// statistics) as stoke's resnet with `stem = "imagenet"`: the imported weights give
+/// PyTorch's eval-mode logits on the fixed batch, and the CLI imports the file (its int64
+/// `num_batches_tracked` dropped).
 #[test]
 fn a_torchvision_resnet_gives_pytorchs_logits() {
-    let config = r#"
-seed = 0
-[recipe]
-name = "erm"
-[dataset]
-name = "synthetic"
-num_classes = 10
-image_size = [32, 32]
-[data]
-batch_size = 16
-[model]
-arch = "resnet"
-block = "basic"
-layers = [2, 1, 1, 1]
-widths = [8, 16, 32, 64]
-stem = "imagenet"
-[optimizer]
-name = "sgd"
-lr = 0.1
-[train]
-steps = 1
-"#;
-    let (error, said) = imported_logits_error("torchvision_resnet", config, [2, 3, 32, 32]);
+    let config = config_of(
+        "image_size = [32, 32]",
+        "arch = \"resnet\"\nblock = \"basic\"\nlayers = [2, 1, 1, 1]\n\
+         widths = [8, 16, 32, 64]\nstem = \"imagenet\"",
+    );
+    let (error, said) = imported_logits_error("torchvision_resnet", &config, [2, 3, 32, 32]);
     // f32 convolutions summed in another order: measured 2e-7 of the largest logit.
     assert!(error <= 1e-6, "{error}");
     // 86 tensors in the file, 14 of them batch-norm step counters.
@@ -247,32 +241,11 @@ steps = 1
 /// parameter redrawn) as stoke's vit: PyTorch's eval-mode logits.
 #[test]
 fn a_timm_vit_gives_pytorchs_logits() {
-    let config = r#"
-seed = 0
-[recipe]
-name = "erm"
-[dataset]
-name = "synthetic"
-num_classes = 10
-channels = 1
-image_size = [28, 28]
-mean = [0.5]
-std = [0.25]
-[data]
-batch_size = 16
-[model]
-arch = "vit"
-patch = 7
-dim = 16
-depth = 2
-heads = 2
-[optimizer]
-name = "sgd"
-lr = 0.1
-[train]
-steps = 1
-"#;
-    let (error, said) = imported_logits_error("timm_vit", config, [2, 1, 28, 28]);
+    let config = config_of(
+        "channels = 1\nimage_size = [28, 28]\nmean = [0.5]\nstd = [0.25]",
+        "arch = \"vit\"\npatch = 7\ndim = 16\ndepth = 2\nheads = 2",
+    );
+    let (error, said) = imported_logits_error("timm_vit", &config, [2, 1, 28, 28]);
     // Measured 2e-7 of the largest logit.
     assert!(error <= 1e-6, "{error}");
     assert!(said.contains("imported 32 tensors"), "{said}");
