@@ -629,3 +629,27 @@ fn ls_descriptions_are_whole_and_aligned() {
         .collect();
     assert_eq!(columns.len(), 1, "{columns:?}\n{text}");
 }
+
+/// `stoke train ... | head -1` with the reader gone before the last line: the run finishes,
+/// is saved and exits 0 (no panic on the closed pipe).
+#[test]
+fn training_into_a_closed_pipe_finishes_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stoke"))
+        .args(["train", "smoke", "--quiet", "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reading end closes at once.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.join("summary.json").exists());
+}

@@ -12,6 +12,20 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Prints a training command's last line: a closed standard output (`stoke train ... |
+/// head -1`) is no error once the run is saved (training keeps SIGPIPE ignored so a closed
+/// pipe cannot kill a run before its checkpoint; `println!` would panic instead).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        print_line(format_args!($($arg)*))
+    };
+}
+
+fn print_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// A recipe config file or preset name (not needed with --resume).
@@ -153,10 +167,10 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        say!("{}", serde_json::to_string(&summary)?);
     } else {
         let scores = scores(summary.test_accuracy, summary.test_loss);
-        println!(
+        say!(
             "{scores} after {} steps ({:.2} epochs) in {:.1} s; run saved in {}",
             summary.steps,
             summary.epochs,
@@ -219,9 +233,9 @@ fn train_byzantine(
         return Ok(());
     }
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        say!("{}", serde_json::to_string(&summary)?);
     } else {
-        println!(
+        say!(
             "{} after {} steps of {} workers ({} faulty, {:?}, rule {}) in {:.1} s; run saved in {}",
             scores(summary.test_accuracy, summary.test_loss),
             summary.steps,
@@ -284,9 +298,9 @@ fn train_gossip(
         return Ok(());
     }
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        say!("{}", serde_json::to_string(&summary)?);
     } else {
-        println!(
+        say!(
             "{} (mean of {} nodes) after {} rounds ({:?}, degree {}, variance correction {}) in \
              {:.1} s; run saved in {}",
             scores(summary.test_accuracy, summary.test_loss),
@@ -353,10 +367,10 @@ fn train_federated(
         return Ok(());
     }
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        say!("{}", serde_json::to_string(&summary)?);
     } else {
         let scores = scores(summary.test_accuracy, summary.test_loss);
-        println!(
+        say!(
             "{scores} after {} rounds of {} clients in {:.1} s; run saved in {} (server model: {})",
             summary.rounds,
             summary.clients,
