@@ -637,6 +637,29 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
             ],
             "federated.participation_mean",
         ),
+        // What a single run takes but the simulator would ignore is refused.
+        (
+            vec![
+                "train",
+                "smoke",
+                "train.epochs=0",
+                "schedule.name=\"constant\"",
+                federated,
+                "train.tensorboard=true",
+            ],
+            "train.tensorboard",
+        ),
+        (
+            vec![
+                "train",
+                "smoke",
+                "train.epochs=0",
+                "schedule.name=\"constant\"",
+                federated,
+                "model.init=\"/nonexistent\"",
+            ],
+            "model.init",
+        ),
     ] {
         let output = stoke(&args);
         assert_eq!(

@@ -182,12 +182,21 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
 }
 
 /// Refuses, rather than ignores, what a driver does not support yet: `--stop-after`,
-/// `--devices` and (`ranks`) several MPI ranks.
-fn refuse_unsupported(args: &TrainArgs, ranks: bool, runs: &str) -> anyhow::Result<()> {
+/// `--devices`, (`ranks`) several MPI ranks, and the single run's initial weights and
+/// TensorBoard files.
+fn refuse_unsupported(
+    args: &TrainArgs,
+    config: &crate::config::RunConfig,
+    ranks: bool,
+    runs: &str,
+) -> anyhow::Result<()> {
     let unsupported = [
         (args.stop_after.is_some(), "--stop-after"),
         (args.devices.is_some(), "--devices"),
         (ranks, "several MPI ranks"),
+        (config.train.init_from.is_some(), "key `train.init_from`"),
+        (config.model.init().is_some(), "key `model.init`"),
+        (config.train.tensorboard, "key `train.tensorboard`"),
     ];
     match unsupported.iter().find(|(given, _)| *given) {
         Some((_, what)) => Err(usage_error!("{what} is not supported for {runs} yet")),
@@ -204,7 +213,7 @@ fn train_byzantine(
     out_dir: &Path,
     resume: bool,
 ) -> anyhow::Result<()> {
-    refuse_unsupported(args, false, "Byzantine runs")?;
+    refuse_unsupported(args, config, false, "Byzantine runs")?;
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
     let quiet = args.quiet || !world.is_leader();
@@ -259,7 +268,7 @@ fn train_gossip(
     out_dir: &Path,
     resume: bool,
 ) -> anyhow::Result<()> {
-    refuse_unsupported(args, false, "gossip runs")?;
+    refuse_unsupported(args, config, false, "gossip runs")?;
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
     let quiet = args.quiet || !world.is_leader();
@@ -331,6 +340,7 @@ fn train_federated(
 ) -> anyhow::Result<()> {
     refuse_unsupported(
         args,
+        config,
         false,
         "federated runs (the simulator runs in one process)",
     )?;
