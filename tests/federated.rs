@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{smoke, stderr, stoke};
+use common::{assert_usage_error, smoke, stderr, stoke};
 use stoke::federated::simulator::{self, FederatedOptions, FederatedSummary};
 use stoke::train::{CancelToken, Setup};
 use stoke::{Trainer, Weights};
@@ -573,29 +573,29 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
     let scores: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert_eq!(scores["test_accuracy"], summary["test_accuracy"]);
 
+    // A valid federated run of `smoke` with `extra` overrides.
+    let federated_run = |extra: &[&'static str]| {
+        let mut args = vec![
+            "train",
+            "smoke",
+            "train.epochs=0",
+            "schedule.name=\"constant\"",
+            federated,
+        ];
+        args.extend(extra);
+        args
+    };
     for (args, key) in [
         (
-            vec![
-                "train",
-                "smoke",
-                "train.epochs=0",
-                "schedule.name=\"constant\"",
-                federated,
-                "federated.clients_per_round=5",
-            ],
+            federated_run(&["federated.clients_per_round=5"]),
             "federated.clients_per_round",
         ),
         (vec!["train", "smoke", federated], "train.epochs"),
         (
-            vec![
-                "train",
-                "smoke",
-                "train.epochs=0",
-                "schedule.name=\"constant\"",
-                federated,
+            federated_run(&[
                 "federated.partition=\"shards\"",
                 "federated.shards_per_client=200",
-            ],
+            ]),
             "federated.shards_per_client",
         ),
         (
@@ -603,76 +603,34 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
             "federated.clients",
         ),
         (
-            vec![
-                "train",
-                "smoke",
-                "train.epochs=0",
-                "schedule.name=\"constant\"",
-                federated,
+            federated_run(&[
                 "federated.algorithm=\"fedau\"",
                 "federated.aggregation=\"all\"",
-            ],
+            ]),
             "federated.aggregation",
         ),
         (
-            vec![
-                "train",
-                "smoke",
-                "train.epochs=0",
-                "schedule.name=\"constant\"",
-                federated,
-                "federated.fedau_cutoff=5",
-            ],
+            federated_run(&["federated.fedau_cutoff=5"]),
             "federated.fedau_cutoff",
         ),
         (
-            vec![
-                "train",
-                "smoke",
-                "train.epochs=0",
-                "schedule.name=\"constant\"",
-                federated,
+            federated_run(&[
                 "federated.participation=\"markov\"",
                 "federated.participation_mean=1.5",
-            ],
+            ]),
             "federated.participation_mean",
         ),
         // What a single run takes but the simulator would ignore is refused.
         (
-            vec![
-                "train",
-                "smoke",
-                "train.epochs=0",
-                "schedule.name=\"constant\"",
-                federated,
-                "train.tensorboard=true",
-            ],
+            federated_run(&["train.tensorboard=true"]),
             "train.tensorboard",
         ),
         (
-            vec![
-                "train",
-                "smoke",
-                "train.epochs=0",
-                "schedule.name=\"constant\"",
-                federated,
-                "model.init=\"/nonexistent\"",
-            ],
+            federated_run(&["model.init=\"/nonexistent\""]),
             "model.init",
         ),
     ] {
-        let output = stoke(&args);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(key),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        assert_usage_error(&stoke(&args), key);
     }
 }
 

@@ -73,44 +73,32 @@ fn export_import_round_trip_is_exact_and_mismatches_name_the_tensor() {
     ]);
     assert_usage_error(&output, "metrics.jsonl");
 
-    // Fine-tuning from the file starts exactly where fine-tuning from the run does.
-    let first_loss = |from: &Path, out: &Path| {
-        let init = format!("train.init_from={:?}", path(from));
-        ok(&[
+    // Fine-tuning from the file starts exactly where fine-tuning from the run does: two
+    // steps of `smoke` with the initial-weight keys `inits`, and their first metrics line.
+    let first_line = |inits: &[String], name: &str| {
+        let out = dir.path().join(name);
+        let mut args = vec![
             "train",
             "smoke",
             "train.steps=2",
-            &init,
             "--out",
-            path(out),
+            path(&out),
             "--quiet",
-        ]);
-        let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-        let line: serde_json::Value =
-            serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
-        line["batch_loss"].as_f64().unwrap()
-    };
-    assert_eq!(
-        first_loss(&weights, &dir.path().join("from-file")),
-        first_loss(&run, &dir.path().join("from-run"))
-    );
-    // `model.init` is the same thing, named with the model.
-    let from_model = dir.path().join("from-model");
-    let init = format!("model.init={:?}", path(&weights));
-    ok(&[
-        "train",
-        "smoke",
-        "train.steps=2",
-        &init,
-        "--out",
-        path(&from_model),
-        "--quiet",
-    ]);
-    let first = |out: &Path| {
+        ];
+        args.extend(inits.iter().map(String::as_str));
+        ok(&args);
         let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
         metrics.lines().next().unwrap().to_string()
     };
-    assert_eq!(first(&from_model), first(&dir.path().join("from-file")));
+    let from = |key: &str, source: &Path| format!("{key}={:?}", path(source));
+    let from_file = first_line(&[from("train.init_from", &weights)], "from-file");
+    assert_eq!(
+        from_file,
+        first_line(&[from("train.init_from", &run)], "from-run")
+    );
+    // `model.init` is the same thing, named with the model.
+    let from_model = first_line(&[from("model.init", &weights)], "from-model");
+    assert_eq!(from_model, from_file);
     // With both, train.init_from wins (a sweep's points start from their run): another
     // run's weights give that run's start, not the file's.
     let seed1 = dir.path().join("seed1");
@@ -124,30 +112,16 @@ fn export_import_round_trip_is_exact_and_mismatches_name_the_tensor() {
         path(&seed1),
         "--quiet",
     ]);
-    let from_seed1 = dir.path().join("from-seed1");
-    let only = format!("train.init_from={:?}", path(&seed1));
-    ok(&[
-        "train",
-        "smoke",
-        "train.steps=2",
-        &only,
-        "--out",
-        path(&from_seed1),
-        "--quiet",
-    ]);
-    let both_run = dir.path().join("both");
-    ok(&[
-        "train",
-        "smoke",
-        "train.steps=2",
-        &init,
-        &only,
-        "--out",
-        path(&both_run),
-        "--quiet",
-    ]);
-    assert_eq!(first(&both_run), first(&from_seed1));
-    assert_ne!(first(&both_run), first(&from_model));
+    let from_seed1 = first_line(&[from("train.init_from", &seed1)], "from-seed1");
+    let both = first_line(
+        &[
+            from("model.init", &weights),
+            from("train.init_from", &seed1),
+        ],
+        "both",
+    );
+    assert_eq!(both, from_seed1);
+    assert_ne!(both, from_model);
     let missing = format!("model.init={:?}", path(&dir.path().join("nothing")));
     let output = stoke(&[
         "train",
