@@ -1,6 +1,7 @@
 //! Classification losses and counts shared by recipes.
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::log_softmax;
 
 /// Per-sample cross-entropy `[B]` of `logits` `[B, K]` against integer `targets` `[B]`, with
@@ -11,7 +12,8 @@ pub fn cross_entropy_per_sample(
     smoothing: f64,
 ) -> Tensor<1> {
     let [batch, classes] = logits.dims();
-    let log_probs = log_softmax(logits, 1);
+    // In f32 whatever the model computed in (autocast's rule for softmax and losses).
+    let log_probs = log_softmax(logits.cast(FloatDType::F32), 1);
     let picked = log_probs
         .clone()
         .gather(1, targets.reshape([batch, 1]))
@@ -43,8 +45,8 @@ pub fn count_correct(logits: Tensor<2>, targets: Tensor<1, Int>) -> usize {
 /// into both arguments; detach `target` where a recipe wants it fixed.
 pub fn kl_per_sample(target: Tensor<2>, logits: Tensor<2>) -> Tensor<1> {
     let [batch, _] = logits.dims();
-    let log_p = log_softmax(target, 1);
-    let log_q = log_softmax(logits, 1);
+    let log_p = log_softmax(target.cast(FloatDType::F32), 1);
+    let log_q = log_softmax(logits.cast(FloatDType::F32), 1);
     (log_p.clone().exp() * (log_p - log_q))
         .sum_dim(1)
         .reshape([batch])

@@ -15,6 +15,9 @@ Models (see models.py):
   small_cnn  stoke's quickstart model (conv-BN-ReLU-maxpool x3, widths 24/48/96, flatten,
              linear), input 1x28x28, 10 classes, 61,042 trainable parameters (checked).
 
+--precision bf16|f16 runs the forward under torch.autocast("cpu", dtype) (f32 weights, the
+backward follows the forward's dtypes), the PyTorch counterpart of stoke's train.precision.
+
 Run (from the repository root, needs torch 2.9 and numpy):
     python3 benches/reference/train_step.py --model resnet18 --batch 128 --steps 10 \
         --warmup 2 --threads 2 --json
@@ -71,6 +74,8 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["f32", "bf16", "f16"], default="f32",
+                   help="bf16/f16: the forward under torch.autocast('cpu', dtype), f32 weights")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = p.parse_args(argv)
     log = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
@@ -91,8 +96,13 @@ def main(argv=None):
     x = torch.randn(args.batch, *shape)
     y = torch.randint(0, 10, (args.batch,))
 
+    dtype = {"bf16": torch.bfloat16, "f16": torch.float16}.get(args.precision)
+    # f16 would also need a GradScaler to train; its cost is not part of this comparison.
+    autocast = torch.autocast("cpu", dtype=dtype, enabled=dtype is not None)
+
     def step():
-        loss = F.cross_entropy(model(x), y)
+        with autocast:
+            loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -116,6 +126,7 @@ def main(argv=None):
             "framework": "pytorch",
             "model": args.model,
             "batch": args.batch,
+            "precision": args.precision,
             "steps": args.steps,
             "median_images_per_second": round(ips, 2),
             "peak_memory_mb": round(mem, 1),

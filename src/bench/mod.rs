@@ -7,11 +7,12 @@ pub mod optimizers;
 pub mod recipes;
 pub mod softmax;
 
-use crate::config::presets;
+use crate::config::{Precision, presets};
 use crate::loss::cross_entropy;
 use crate::models::ModelSpec;
 use crate::optim::builtin;
 use crate::rng::{Rng, Stream};
+use crate::train::precision::{check_backend, compute_copy, compute_dtype};
 use crate::usage_error;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -23,6 +24,8 @@ use std::time::Instant;
 pub struct TrainStepBench {
     pub model: String,
     pub batch: usize,
+    /// The compute precision (f32 master weights, as `train.precision`).
+    pub precision: Precision,
     pub steps: usize,
     pub warmup: usize,
     /// `[channels, height, width]`
@@ -37,6 +40,7 @@ pub struct TrainStepResult {
     pub model: String,
     pub device: String,
     pub batch: usize,
+    pub precision: &'static str,
     pub steps: usize,
     pub median_images_per_second: f64,
     pub peak_memory_mb: f64,
@@ -63,6 +67,8 @@ pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {
         return Err(usage_error!("--batch and --steps must be positive"));
     }
     let device = crate::device::parse(&bench.device)?.autodiff();
+    check_backend(bench.precision, &device)?;
+    let dtype = compute_dtype(bench.precision);
     device.seed(0);
     let [c, h, w] = bench.input;
     let mut model = model_spec(&bench.model)?.build(bench.input, bench.classes, &device)?;
@@ -84,7 +90,11 @@ pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {
     let mut times = Vec::new();
     for i in 0..bench.warmup + bench.steps {
         let started = Instant::now();
-        let loss = cross_entropy(model.forward(images.clone()), labels.clone(), 0.0);
+        let logits = match dtype {
+            Some(dtype) => compute_copy(&model, dtype).forward(images.clone().cast(dtype)),
+            None => model.forward(images.clone()),
+        };
+        let loss = cross_entropy(logits, labels.clone(), 0.0);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(0.01, model, grads);
         // Reading the loss waits for the step to finish on asynchronous backends.
@@ -101,6 +111,7 @@ pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {
         model: bench.model.clone(),
         device: bench.device.clone(),
         batch: bench.batch,
+        precision: bench.precision.name(),
         steps: bench.steps,
         median_images_per_second: bench.batch as f64 / median,
         peak_memory_mb: peak_rss_mb().unwrap_or(f64::NAN),

@@ -2,6 +2,7 @@
 
 use crate::bench::optimizers::OptimizerBench;
 use crate::bench::{TrainStepBench, data_loading, train_step};
+use crate::config::Precision;
 use crate::usage_error;
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -12,6 +13,10 @@ pub enum BenchCommand {
     TrainStep {
         #[arg(long, default_value_t = 128)]
         batch: usize,
+        /// Compute precision of the step (f32, bf16 or f16; f32 master weights as
+        /// train.precision).
+        #[arg(long, default_value = "f32")]
+        precision: String,
         #[command(flatten)]
         common: ModelBenchArgs,
     },
@@ -224,11 +229,16 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             }
             report(&result, json, lines.join("\n"))
         }
-        BenchCommand::TrainStep { batch, common: c } => {
+        BenchCommand::TrainStep {
+            batch,
+            precision,
+            common: c,
+        } => {
             let json = c.json;
             let bench = TrainStepBench {
                 model: c.model,
                 batch,
+                precision: Precision::parse(&precision)?,
                 steps: c.steps,
                 warmup: c.warmup,
                 input: parse_input(&c.input)?,
@@ -237,8 +247,14 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             };
             let r = train_step(&bench)?;
             let line = format!(
-                "{} batch {} on {}: median {:.1} images/s, peak memory {:.0} MB ({} steps)",
-                r.model, r.batch, r.device, r.median_images_per_second, r.peak_memory_mb, r.steps
+                "{} batch {} on {} in {}: median {:.1} images/s, peak memory {:.0} MB ({} steps)",
+                r.model,
+                r.batch,
+                r.device,
+                r.precision,
+                r.median_images_per_second,
+                r.peak_memory_mb,
+                r.steps
             );
             report(&r, json, line)
         }

@@ -12,6 +12,6 @@ pub use crate::options::typed_section;
 pub use federated::FederatedConfig;
 pub use resolve::{resolve, resolve_str};
 pub use schema::{
-    AdaptiveBatchConfig, DatasetConfig, KernelsConfig, LoaderConfig, OptimizerConfig, RecipeConfig,
-    RobustEvalConfig, RunConfig, ScheduleConfig, TrainConfig,
+    AdaptiveBatchConfig, DatasetConfig, KernelsConfig, LoaderConfig, OptimizerConfig, Precision,
+    RecipeConfig, RobustEvalConfig, RunConfig, ScheduleConfig, TrainConfig,
 };

@@ -399,6 +399,49 @@ pub struct TrainConfig {
         skip_serializing_if = "is_default_tensorboard_samples"
     )]
     pub tensorboard_samples: usize,
+    /// The precision of the training forward and backward: `f32`, or mixed precision with
+    /// `bf16` or `f16` compute (f32 master weights, normalisation and loss; f16 with dynamic
+    /// loss scaling). Evaluation runs in f32.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
+    /// f16's initial loss scale (PyTorch's `GradScaler(init_scale)`, 65536 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
+}
+
+/// The compute precision of training steps (`train.precision`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
+
+    /// The precision a value names (as in a config: f32, bf16, f16).
+    pub fn parse(value: &str) -> anyhow::Result<Precision> {
+        [Precision::F32, Precision::Bf16, Precision::F16]
+            .into_iter()
+            .find(|p| p.name() == value)
+            .ok_or_else(|| {
+                crate::usage_error!("unknown precision `{value}`; expected f32, bf16 or f16")
+            })
+    }
+
+    /// The key's value as written in a config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        }
+    }
 }
 
 fn default_tensorboard_samples() -> usize {

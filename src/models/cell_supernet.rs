@@ -8,6 +8,7 @@
 //! 2x2 max-pool between stages, global average pooling and a linear head.
 
 use super::layers::{ConvBn, batch_norm, conv, global_avg_pool};
+use crate::models::layers::NormInF32;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
@@ -105,7 +106,7 @@ impl ReluConvBn {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(relu(x)))
+        self.bn.forward_f32(self.conv.forward(relu(x)))
     }
 }
 

@@ -42,7 +42,7 @@ impl CifarBlock {
         };
         if self.pad_channels > 0 {
             let [b, _, h, w] = skip.dims();
-            let zeros = Tensor::zeros([b, self.pad_channels, h, w], &skip.device());
+            let zeros = Tensor::zeros([b, self.pad_channels, h, w], (&skip.device(), skip.dtype()));
             skip = Tensor::cat(vec![zeros.clone(), skip, zeros], 1);
         }
         relu(out + skip)

@@ -1,8 +1,9 @@
 //! Building blocks shared by the convolutional models.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, LayerNorm, PaddingConfig2d};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::relu;
 
 /// A bias-free `k x k` convolution with "same" padding for odd `k`, as every ResNet uses.
@@ -32,6 +33,27 @@ pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
         .init(device)
 }
 
+/// Normalisation in f32 whatever the input's precision (autocast's rule; see
+/// [`crate::train::precision`]): the input is cast up, the layer's own f32 tensors and
+/// running statistics are used, the output is cast back. Without mixed precision both casts
+/// are no-ops.
+pub trait NormInF32 {
+    fn forward_f32<const D: usize>(&self, x: Tensor<D>) -> Tensor<D>;
+}
+
+macro_rules! norm_in_f32 {
+    ($($norm:ty),*) => {$(
+        impl NormInF32 for $norm {
+            fn forward_f32<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+                let dtype = FloatDType::from(x.dtype());
+                self.forward(x.cast(FloatDType::F32)).cast(dtype)
+            }
+        }
+    )*};
+}
+
+norm_in_f32!(BatchNorm, LayerNorm, GroupNorm);
+
 /// Convolution followed by batch norm (no activation): stems and projection shortcuts.
 #[derive(Module, Debug)]
 pub struct ConvBn {
@@ -54,7 +76,7 @@ impl ConvBn {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn.forward_f32(self.conv.forward(x))
     }
 
     pub fn forward_relu(&self, x: Tensor<4>) -> Tensor<4> {

@@ -4,6 +4,7 @@
 
 use super::architecture::Architecture;
 use super::layers::{batch_norm, block_plan, conv, global_avg_pool};
+use crate::models::layers::NormInF32;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, LinearConfig};
 use burn::prelude::*;
@@ -32,13 +33,13 @@ impl PreActBlock {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let activated = relu(self.bn1.forward(x.clone()));
+        let activated = relu(self.bn1.forward_f32(x.clone()));
         let skip = match &self.shortcut {
             Some(projection) => projection.forward(activated.clone()),
             None => x,
         };
         let out = self.conv1.forward(activated);
-        let out = self.conv2.forward(relu(self.bn2.forward(out)));
+        let out = self.conv2.forward(relu(self.bn2.forward_f32(out)));
         out + skip
     }
 }
@@ -82,7 +83,7 @@ impl PreActResNet {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        global_avg_pool(relu(self.bn.forward(x)))
+        global_avg_pool(relu(self.bn.forward_f32(x)))
     }
 }
 

@@ -7,6 +7,7 @@
 
 use super::architecture::Architecture;
 use super::layers::{ConvBn, batch_norm, block_plan, conv, global_avg_pool};
+use crate::models::layers::NormInF32;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{BatchNorm, Linear, LinearConfig, PaddingConfig2d};
@@ -53,8 +54,8 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = relu(self.bn1.forward_f32(self.conv1.forward(x.clone())));
+        let out = self.bn2.forward_f32(self.conv2.forward(out));
         let skip = match &self.shortcut {
             Some(projection) => projection.forward(x),
             None => x,
@@ -90,9 +91,9 @@ impl Bottleneck {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = relu(self.bn2.forward(self.conv2.forward(out)));
-        let out = self.bn3.forward(self.conv3.forward(out));
+        let out = relu(self.bn1.forward_f32(self.conv1.forward(x.clone())));
+        let out = relu(self.bn2.forward_f32(self.conv2.forward(out)));
+        let out = self.bn3.forward_f32(self.conv3.forward(out));
         let skip = match &self.shortcut {
             Some(projection) => projection.forward(x),
             None => x,

@@ -11,6 +11,7 @@
 //! added to the noise embedding.
 
 use crate::kernels::softmax::softmax;
+use crate::models::layers::NormInF32;
 use crate::usage_error;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
@@ -18,6 +19,7 @@ use burn::nn::{
     LinearConfig, PaddingConfig2d,
 };
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::activation::sigmoid;
 
 /// Hyper-parameters of a UNet. The CIFAR-10 DDPM model: `ch 128, ch_mult [1, 2, 2, 2],
@@ -82,11 +84,14 @@ pub fn sinusoidal_embedding(values: Tensor<1>, dim: usize) -> Tensor<2> {
         .map(|i| (-(i as f64) * scale).exp() as f32)
         .collect();
     let device = values.device();
-    let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).reshape([1, half]);
+    let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device)
+        .cast(FloatDType::from(values.dtype()))
+        .reshape([1, half]);
     let args = values.reshape([batch, 1]) * freqs;
     let mut emb = Tensor::cat(vec![args.clone().sin(), args.cos()], 1);
     if dim % 2 == 1 {
-        emb = Tensor::cat(vec![emb, Tensor::zeros([batch, 1], &device)], 1);
+        let zeros = Tensor::zeros([batch, 1], (&device, emb.dtype()));
+        emb = Tensor::cat(vec![emb, zeros], 1);
     }
     emb
 }
@@ -116,7 +121,7 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>, temb: &Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(swish(self.norm1.forward(x.clone())));
+        let h = self.conv1.forward(swish(self.norm1.forward_f32(x.clone())));
         let [batch, channels, ..] = h.dims();
         let t = self
             .temb_proj
@@ -125,7 +130,7 @@ impl ResBlock {
         let h = h + t;
         let h = self
             .conv2
-            .forward(self.dropout.forward(swish(self.norm2.forward(h))));
+            .forward(self.dropout.forward(swish(self.norm2.forward_f32(h))));
         let x = match &self.shortcut {
             Some(shortcut) => shortcut.forward(x),
             None => x,
@@ -157,7 +162,7 @@ impl AttnBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let normed = self.norm.forward(x.clone());
+        let normed = self.norm.forward_f32(x.clone());
         let tokens = |t: Tensor<4>| t.reshape([b, c, h * w]).swap_dims(1, 2); // [B, HW, C]
         let q = tokens(self.q.forward(normed.clone()));
         let k = tokens(self.k.forward(normed.clone()));
@@ -354,7 +359,7 @@ impl UNet {
                 h = resample.forward(upsample_nearest(h));
             }
         }
-        self.conv_out.forward(swish(self.norm_out.forward(h)))
+        self.conv_out.forward(swish(self.norm_out.forward_f32(h)))
     }
 
     pub fn resolution(&self) -> usize {

@@ -8,11 +8,12 @@
 
 use super::architecture::Architecture;
 use crate::kernels::softmax::softmax;
+use crate::models::layers::NormInF32;
 use burn::module::{Flag, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::{Distribution, FloatDType};
 use serde::{Deserialize, Serialize};
 
 /// How the token sequence becomes one feature vector.
@@ -112,7 +113,8 @@ fn drop_path(x: Tensor<3>, p: f64, training: bool) -> Tensor<3> {
         return x;
     }
     let [batch, _, _] = x.dims();
-    let keep = Tensor::<3>::random([batch, 1, 1], Distribution::Bernoulli(1.0 - p), &x.device());
+    let keep = Tensor::<3>::random([batch, 1, 1], Distribution::Bernoulli(1.0 - p), &x.device())
+        .cast(FloatDType::from(x.dtype()));
     x * keep.div_scalar(1.0 - p)
 }
 
@@ -130,11 +132,11 @@ impl Block {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let attended = self.attention.forward(self.norm1.forward(x.clone()));
+        let attended = self.attention.forward(self.norm1.forward_f32(x.clone()));
         let training = self.training.is_enabled();
         let x = x + drop_path(attended, self.drop_path, training);
         let hidden =
-            burn::tensor::activation::gelu(self.fc1.forward(self.norm2.forward(x.clone())));
+            burn::tensor::activation::gelu(self.fc1.forward(self.norm2.forward_f32(x.clone())));
         x.clone() + drop_path(self.fc2.forward(hidden), self.drop_path, training)
     }
 }
@@ -205,7 +207,7 @@ impl Vit {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let x = self.norm.forward(x);
+        let x = self.norm.forward_f32(x);
         match self.cls_token {
             Some(_) => x.narrow(1, 0, 1).squeeze_dim(1),
             None => x.mean_dim(1).squeeze_dim(1),

@@ -5,6 +5,7 @@
 
 use super::architecture::Architecture;
 use super::layers::{batch_norm, block_plan, conv, global_avg_pool};
+use crate::models::layers::NormInF32;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -33,12 +34,12 @@ impl WideBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let activated = relu(self.bn1.forward(x.clone()));
+        let activated = relu(self.bn1.forward_f32(x.clone()));
         let skip = match &self.shortcut {
             Some(projection) => projection.forward(activated.clone()),
             None => x,
         };
-        let out = relu(self.bn2.forward(self.conv1.forward(activated)));
+        let out = relu(self.bn2.forward_f32(self.conv1.forward(activated)));
         self.conv2.forward(self.dropout.forward(out)) + skip
     }
 }
@@ -86,7 +87,7 @@ impl WideResNet {
         for block in &self.blocks {
             x = block.forward(x);
         }
-        global_avg_pool(relu(self.bn.forward(x)))
+        global_avg_pool(relu(self.bn.forward_f32(x)))
     }
 }
 

@@ -63,6 +63,11 @@ impl ModuleVisitor for ScaleVisitor<'_> {
     }
 }
 
+/// Multiplies every gradient of `model`'s tensors by `factor`.
+pub fn scale_gradients<M: Module>(model: &M, grads: &mut GradientsParams, factor: f64) {
+    model.visit(&mut ScaleVisitor { grads, factor });
+}
+
 /// Scales all gradients so that their global L2 norm is at most `max_norm`; returns the factor.
 pub fn clip_global_norm<M: Module>(
     model: &M,
@@ -73,7 +78,7 @@ pub fn clip_global_norm<M: Module>(
     // PyTorch's clip_grad_norm_ adds 1e-6 to the norm before dividing.
     let factor = (max_norm / (norm + 1e-6)).min(1.0);
     if factor < 1.0 {
-        model.visit(&mut ScaleVisitor { grads, factor });
+        scale_gradients(model, grads, factor);
     }
     factor
 }

@@ -51,6 +51,10 @@ impl Recipe for Erm {
         })
     }
 
+    fn supports_mixed_precision(&self) -> bool {
+        true
+    }
+
     fn train_loss(&mut self, model: &Classifier, batch: &Batch, ctx: &StepContext) -> StepOutput {
         let (smoothing, labels) = (self.options.label_smoothing, batch.labels.clone());
         let (loss, correct) = if self.options.mixup > 0.0 {

@@ -196,6 +196,13 @@ pub trait Recipe: Sized {
         None
     }
 
+    /// Whether the loss is checked to run on a half-precision copy of the model with
+    /// half-precision images (`train.precision`): every tensor it creates takes its dtype
+    /// from its inputs, and its loss is computed through [`crate::loss`] (in f32).
+    fn supports_mixed_precision(&self) -> bool {
+        false
+    }
+
     /// Whether the loss of a batch is more than the mean of per-image losses (weights
     /// normalised over the batch, means over subsets of it): `train.accumulate` would then
     /// change the objective and is refused.

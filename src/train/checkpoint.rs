@@ -113,6 +113,9 @@ pub struct TrainState {
     /// (`train.on_nonfinite = "skip"`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub skipped_steps: usize,
+    /// f16 training's loss scale (`train.precision = "f16"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<super::precision::LossScale>,
     /// Per-example sampling weights of the training set, when a driver set them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling_weights: Option<Vec<f64>>,

@@ -15,6 +15,7 @@ use super::extension::{AfterEvaluation, EvalView, EvaluationExtension, StepExten
 use super::observer::{
     CollapseReport, EvalReport, Event, LogReport, Observers, StepReport, TrainerAccess,
 };
+use super::precision::{LossScale, check_backend, compute_copy, compute_dtype};
 use super::predict::{Predictions, example_gradient_norms, predict};
 use super::robustness::{RobustProbe, RobustnessMonitor};
 use super::schedule::Schedule;
@@ -22,6 +23,7 @@ use super::session::{Interrupted, RunComplete, Summary};
 use super::weights::Weights;
 use crate::attacks::evaluation::EvalAttack;
 use crate::batch::to_device;
+use crate::config::Precision;
 use crate::config::RunConfig;
 use crate::config::schema::OnNonFinite;
 use crate::datasets::augment::Augment;
@@ -31,7 +33,7 @@ use crate::diffusion::generate::{GeneratedImages, SampleRequest};
 use crate::distributed::World;
 use crate::distributed::gradients;
 use crate::distributed::shard::Shard;
-use crate::optim::grad_norm::{GradNorms, clip_global_norm, grad_norms};
+use crate::optim::grad_norm::{GradNorms, clip_global_norm, grad_norms, scale_gradients};
 use crate::optim::hessian_step::HessianDiagonal;
 use crate::optim::lr_scaling::LrScaling;
 use crate::recipes::{Batch, DataInfo, Recipe, Reduce, StepContext};
@@ -41,6 +43,7 @@ use anyhow::Context;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -251,6 +254,13 @@ impl<R: Recipe> Engine<R> {
             batch / ranks.max(1),
             !extensions.is_empty(),
         )?;
+        check_precision(
+            &config,
+            &recipe,
+            &train_device,
+            ranks,
+            !extensions.is_empty(),
+        )?;
         if recipe.samples_training_data() && setup.world.size() > 1 {
             return Err(usage_error!(
                 "recipe `{}` samples the training data by importance, which data-parallel \
@@ -416,6 +426,13 @@ impl<R: Recipe> Engine<R> {
         self.model = model;
         self.optim = optim;
         self.state = state;
+        self.state.loss_scale = match self.config.train.precision {
+            Precision::F16 => Some(self.state.loss_scale.unwrap_or(LossScale {
+                scale: self.config.train.loss_scale.unwrap_or(LossScale::INITIAL),
+                good_steps: 0,
+            })),
+            _ => None,
+        };
         if world.averages_gradients_in_backward() {
             self.model = gradients::mark_distributed(self.model.clone());
         }
@@ -635,10 +652,12 @@ impl<R: Recipe> Engine<R> {
         ctx: &StepContext,
     ) -> (GradientsParams, BatchFigures) {
         let parts = micro_batches(batch.size, self.config.train.accumulate);
+        let dtype = compute_dtype(self.config.train.precision);
+        let loss_scale = self.state.loss_scale.map_or(1.0, |s| s.scale);
         let mut sum: Option<GradientsParams> = None;
         let mut figures = BatchFigures::default();
         for (i, &(start, len)) in parts.iter().enumerate() {
-            let (part, part_ctx) = match parts.len() {
+            let (mut part, part_ctx) = match parts.len() {
                 1 => (batch.clone(), ctx.clone()),
                 _ => {
                     // Per-image draws (attack starts, MixUp) keep the image's batch position.
@@ -647,9 +666,17 @@ impl<R: Recipe> Engine<R> {
                     (batch.slice(start, len), part_ctx)
                 }
             };
-            let output = self.recipe.train_loss(&self.model, &part, &part_ctx);
+            // Mixed precision: a half-precision copy per micro-batch (a backward pass
+            // consumes the graph of the casts it went through).
+            let compute = dtype.map(|dtype| {
+                part.images = part.images.clone().cast(dtype);
+                compute_copy(&self.model, dtype)
+            });
+            let model = compute.as_ref().unwrap_or(&self.model);
+            let output = self.recipe.train_loss(model, &part, &part_ctx);
+            let output_loss = output.loss.cast(FloatDType::F32);
             let share = len as f64 / batch.size as f64;
-            let loss: f64 = output.loss.clone().into_scalar::<f64>();
+            let loss: f64 = output_loss.clone().into_scalar::<f64>();
             let recipe = &self.recipe;
             figures.add(
                 i == 0,
@@ -659,9 +686,10 @@ impl<R: Recipe> Engine<R> {
                 &output.metrics,
                 |name| recipe.reduce_metric(name),
             );
-            let weighted = match parts.len() {
-                1 => output.loss,
-                _ => output.loss.mul_scalar(share),
+            let weight = share * loss_scale;
+            let weighted = match weight == 1.0 {
+                true => output_loss,
+                false => output_loss.mul_scalar(weight),
             };
             let grads = GradientsParams::from_grads(weighted.backward(), &self.model);
             sum = Some(match sum {
@@ -669,7 +697,11 @@ impl<R: Recipe> Engine<R> {
                 Some(sum) => add_gradients(&self.model, sum, grads),
             });
         }
-        (sum.unwrap_or_default(), figures)
+        let mut grads = sum.unwrap_or_default();
+        if loss_scale != 1.0 {
+            scale_gradients(&self.model, &mut grads, 1.0 / loss_scale);
+        }
+        (grads, figures)
     }
 
     /// One optimizer step on the next batch.
@@ -741,13 +773,23 @@ impl<R: Recipe> Engine<R> {
         };
         let lr = self.lr(figures.samples);
         let mut recipe_metrics = Vec::new();
+        // f16: a non-finite step the loss scale explains is skipped and the scale halved.
+        let mut overflow = false;
+        let mut scale_metrics = Vec::new();
+        if let (Some(scaler), Some(_)) = (self.state.loss_scale.as_mut(), &pending) {
+            scale_metrics.push(("loss_scale", scaler.scale));
+            let finite = figures.loss.is_finite() && norms.l2.is_finite();
+            overflow = !finite && scaler.explains_overflow();
+            scaler.update(finite);
+        }
         // Without a forward pass here (gradients handed in) the loss is unknown, not bad.
         let mut rejected = match () {
+            _ if overflow => None,
             _ if pending.is_some() && !figures.loss.is_finite() => Some(("loss", figures.loss)),
             _ if !norms.l2.is_finite() => Some(("gradient norm", norms.l2)),
             _ => None,
         };
-        if rejected.is_none() {
+        if rejected.is_none() && !overflow {
             match &pending {
                 Some(pending) => self.after_backward(&grads, pending),
                 None if !self.extensions.is_empty() => {
@@ -800,6 +842,13 @@ impl<R: Recipe> Engine<R> {
             }
             self.state.skipped_steps += 1;
         }
+        if overflow {
+            if let Some(pending) = &pending {
+                self.model = pending.buffers.restore_into(self.model.clone())?;
+            }
+            self.state.skipped_steps += 1;
+        }
+        let skipped = rejected.is_some() || overflow;
         self.state.step += 1;
         self.state.samples_seen += figures.samples;
         if let Some(weights) = self.recipe.take_sampling_weights(self.train_set.len())
@@ -807,9 +856,9 @@ impl<R: Recipe> Engine<R> {
         {
             self.set_sampling_weights(Some(weights))?;
         }
-        let next_batch_size = match rejected {
-            Some(_) => None,
-            None => self
+        let next_batch_size = match skipped {
+            true => None,
+            false => self
                 .extensions
                 .iter_mut()
                 .find_map(|extension| extension.next_batch_size()),
@@ -833,10 +882,10 @@ impl<R: Recipe> Engine<R> {
             grad_l2: norms.l2,
             grad_l1: norms.l1,
             correct: figures.correct,
-            metrics: [figures.metrics, recipe_metrics].concat(),
+            metrics: [figures.metrics, recipe_metrics, scale_metrics].concat(),
             next_batch_size,
             seconds,
-            skipped: rejected.is_some(),
+            skipped,
         };
         self.notify(observers, &Event::Step(&report))?;
         self.account(&report, &norms, observers)?;
@@ -1551,6 +1600,55 @@ fn check_accumulation<R: Recipe>(
 /// Whether every float tensor of `model` is finite, by the sum of each (one read of the
 /// weights, ~0.4% of a ResNet-18 step; a tensor summing beyond f32's range counts as
 /// diverged too).
+/// `train.precision` against what the backend, the recipe and the run support.
+fn check_precision<R: Recipe>(
+    config: &RunConfig,
+    recipe: &R,
+    device: &Device,
+    ranks: usize,
+    has_extensions: bool,
+) -> anyhow::Result<()> {
+    let precision = config.train.precision;
+    if let Some(scale) = config.train.loss_scale {
+        if precision != Precision::F16 {
+            return Err(usage_error!(
+                "key `train.loss_scale`: loss scaling is for train.precision = \"f16\" (this run \
+                 computes in {})",
+                precision.name()
+            ));
+        }
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(usage_error!(
+                "key `train.loss_scale`: expected a positive finite scale, got {scale}"
+            ));
+        }
+    }
+    if precision == Precision::F32 {
+        return Ok(());
+    }
+    check_backend(precision, device).map_err(|e| usage_error!("key `train.precision`: {e}"))?;
+    let name = precision.name();
+    let refuse = |why: String| Err(usage_error!("key `train.precision` = \"{name}\": {why}"));
+    if !recipe.supports_mixed_precision() {
+        return refuse(format!(
+            "recipe `{}` creates tensors of its own in its loss and is not yet checked in \
+             mixed precision; use precision = \"f32\"",
+            config.recipe.name
+        ));
+    }
+    if ranks > 1 {
+        return refuse("data-parallel mixed precision is not supported yet".into());
+    }
+    if has_extensions {
+        return refuse(format!(
+            "optimizer `{}` and [adaptive_batch] re-evaluate the loss in f32; they are not \
+             combined with mixed precision",
+            config.optimizer.name
+        ));
+    }
+    Ok(())
+}
+
 fn weights_finite<M: Module>(model: &M) -> bool {
     struct Finite {
         sums: Vec<Tensor<1>>,

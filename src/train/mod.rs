@@ -15,6 +15,7 @@ pub mod extension;
 pub mod import;
 pub mod metrics;
 pub mod observer;
+pub mod precision;
 pub mod predict;
 pub mod recipes;
 pub mod recorder;

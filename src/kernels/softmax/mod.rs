@@ -27,7 +27,7 @@ pub mod reference;
 pub mod scalar;
 
 use burn::backend::Dispatch;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, FloatDType, Tensor};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -58,7 +58,13 @@ pub fn has_kernel(device: &Device) -> bool {
 
 /// Softmax along `dim`: the two-pass kernel where the backend has it, Burn's built-in softmax
 /// elsewhere or when `kernels.softmax = "builtin"`. What stoke's models and losses call.
+/// Computes in f32 whatever the input's precision (autocast's rule for softmax; the kernels
+/// read f32), and returns the input's precision.
 pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    let dtype = FloatDType::from(x.dtype());
+    if dtype != FloatDType::F32 {
+        return softmax(x.cast(FloatDType::F32), dim).cast(dtype);
+    }
     if USE_BUILTIN.load(Ordering::Relaxed) || !has_kernel(&x.device()) {
         return burn::tensor::activation::softmax(x, dim);
     }
