@@ -629,6 +629,10 @@ fn the_cli_trains_federated_and_refuses_what_does_not_fit() {
             federated_run(&["model.init=\"/nonexistent\""]),
             "model.init",
         ),
+        (
+            federated_run(&["train.precision=\"bf16\""]),
+            "train.precision",
+        ),
     ] {
         assert_usage_error(&stoke(&args), key);
     }

@@ -197,6 +197,7 @@ fn refuse_unsupported(
         (config.train.init_from.is_some(), "key `train.init_from`"),
         (config.model.init().is_some(), "key `model.init`"),
         (config.train.tensorboard, "key `train.tensorboard`"),
+        (!config.train.precision.is_f32(), "key `train.precision`"),
     ];
     match unsupported.iter().find(|(given, _)| *given) {
         Some((_, what)) => Err(usage_error!("{what} is not supported for {runs} yet")),

@@ -404,7 +404,8 @@ pub struct TrainConfig {
     /// loss scaling). Evaluation runs in f32.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub precision: Precision,
-    /// f16's initial loss scale (PyTorch's `GradScaler(init_scale)`, 65536 by default).
+    /// f16's initial loss scale (PyTorch's `GradScaler(init_scale)`, 65536 by default); a
+    /// resumed run continues with the scale its checkpoint saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_scale: Option<f64>,
 }

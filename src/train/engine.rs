@@ -713,6 +713,13 @@ impl<R: Recipe> Engine<R> {
 
     /// The next batch's gradients, not applied: [`Engine::apply_gradients`] completes the step.
     pub(crate) fn gradients(&mut self) -> anyhow::Result<(Weights, StepReport)> {
+        if self.config.train.precision == Precision::F16 {
+            // An overflowing step must be skipped before anyone uses its gradient.
+            return Err(usage_error!(
+                "key `train.precision` = \"f16\": loss-scaled gradients cannot be handed out \
+                 (a driver would use an overflowed step); use bf16 or f32"
+            ));
+        }
         let (grads, pending) = self.forward_backward()?;
         let norms = grad_norms(&self.model, &grads);
         let weights = gradient_weights(&self.model, &grads);
@@ -1597,9 +1604,6 @@ fn check_accumulation<R: Recipe>(
     }
 }
 
-/// Whether every float tensor of `model` is finite, by the sum of each (one read of the
-/// weights, ~0.4% of a ResNet-18 step; a tensor summing beyond f32's range counts as
-/// diverged too).
 /// `train.precision` against what the backend, the recipe and the run support.
 fn check_precision<R: Recipe>(
     config: &RunConfig,
@@ -1649,6 +1653,9 @@ fn check_precision<R: Recipe>(
     Ok(())
 }
 
+/// Whether every float tensor of `model` is finite, by the sum of each (one read of the
+/// weights, ~0.4% of a ResNet-18 step; a tensor summing beyond f32's range counts as
+/// diverged too).
 fn weights_finite<M: Module>(model: &M) -> bool {
     struct Finite {
         sums: Vec<Tensor<1>>,
