@@ -142,7 +142,7 @@ mod tests {
             scale.update(true);
         }
         assert_eq!((scale.scale, scale.good_steps), (32768.0, 0));
-        let mut small = LossScale {
+        let small = LossScale {
             scale: 1.0,
             good_steps: 0,
         };
