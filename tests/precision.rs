@@ -299,3 +299,21 @@ fn precision_refuses_what_it_does_not_support() {
         assert_usage_error(&output, says);
     }
 }
+
+/// ndarray has no half-precision types in Burn 0.22.1 (run with `--features ndarray`).
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_refuses_half_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = stoke(&[
+        "train",
+        "smoke",
+        "--device",
+        "ndarray",
+        "train.precision=\"bf16\"",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_usage_error(&output, "device `ndarray` has no bf16");
+}

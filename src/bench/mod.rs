@@ -67,7 +67,7 @@ pub fn train_step(bench: &TrainStepBench) -> anyhow::Result<TrainStepResult> {
         return Err(usage_error!("--batch and --steps must be positive"));
     }
     let device = crate::device::parse(&bench.device)?.autodiff();
-    check_backend(bench.precision, &device)?;
+    check_backend(bench.precision, &device, &bench.device)?;
     let dtype = compute_dtype(bench.precision);
     device.seed(0);
     let [c, h, w] = bench.input;

@@ -30,11 +30,13 @@ pub fn compute_dtype(precision: Precision) -> Option<FloatDType> {
 
 /// Whether `device`'s backend computes in `precision` (Burn 0.22.1: flex, cuda and tch have
 /// bf16 and f16 arithmetic, ndarray neither, wgpu what its adapter reports).
-pub fn check_backend(precision: Precision, device: &Device) -> anyhow::Result<()> {
+/// `name` is the device as the user named it (`opengl`).
+pub fn check_backend(precision: Precision, device: &Device, name: &str) -> anyhow::Result<()> {
     match compute_dtype(precision) {
         Some(dtype) if !device.supports_dtype(dtype) => Err(crate::usage_error!(
-            "this backend ({device:?}) has no {} arithmetic (in Burn 0.22.1 flex, cuda and tch \
-             have it, ndarray has not, wgpu depends on the adapter); use precision \"f32\"",
+            "device `{name}` has no {} arithmetic (in Burn 0.22.1 flex, cuda and tch have it, \
+             ndarray has not, wgpu has what its adapter reports: llvmpipe's OpenGL has not); \
+             use precision \"f32\"",
             precision.name()
         )),
         _ => Ok(()),
