@@ -1630,7 +1630,8 @@ fn check_precision<R: Recipe>(
     if precision == Precision::F32 {
         return Ok(());
     }
-    check_backend(precision, device, &config.device).map_err(|e| usage_error!("key `train.precision`: {e}"))?;
+    check_backend(precision, device, &config.device)
+        .map_err(|e| usage_error!("key `train.precision`: {e}"))?;
     let name = precision.name();
     let refuse = |why: String| Err(usage_error!("key `train.precision` = \"{name}\": {why}"));
     if !recipe.supports_mixed_precision() {
