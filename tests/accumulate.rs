@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_usage_error, stoke};
+use common::assert_smoke_refuses;
 use stoke::train::{Setup, TensorKind, Weights};
 
 /// A small ViT (layer norm only, no dropout or drop path) on the smoke data.
@@ -85,39 +85,32 @@ fn micro_batches_train_the_weights_of_the_whole_batch() {
 
 #[test]
 fn accumulation_refuses_what_it_cannot_split() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let out = out.to_str().unwrap();
-    for (overrides, says) in [
-        (vec!["train.accumulate=0"], "positive"),
-        (vec!["train.accumulate=64"], "data.batch_size"),
-        (
-            vec!["train.accumulate=2", "recipe.name=\"done\""],
-            "weighs its images against each other",
-        ),
-        (
-            vec!["train.accumulate=2", "optimizer.name=adahessian"],
-            "re-evaluates the whole batch",
-        ),
-        (
-            vec![
-                "train.accumulate=2",
-                "optimizer.name=adagrad",
-                "schedule.name=constant",
-                "data.batch_size=4",
-                "adaptive_batch.test=norm",
-                "adaptive_batch.eta=0.5",
-                "adaptive_batch.micro_batches=4",
-                "adaptive_batch.max_batch_size=48",
-            ],
-            "[adaptive_batch]",
-        ),
-    ] {
-        let mut args = vec!["train", "smoke"];
-        args.extend(&overrides);
-        args.extend(["--out", out]);
-        let output = stoke(&args);
-        assert_usage_error(&output, "train.accumulate");
-        assert_usage_error(&output, says);
-    }
+    assert_smoke_refuses(
+        "train.accumulate",
+        &[
+            (vec!["train.accumulate=0"], "positive"),
+            (vec!["train.accumulate=64"], "data.batch_size"),
+            (
+                vec!["train.accumulate=2", "recipe.name=\"done\""],
+                "weighs its images against each other",
+            ),
+            (
+                vec!["train.accumulate=2", "optimizer.name=adahessian"],
+                "re-evaluates the whole batch",
+            ),
+            (
+                vec![
+                    "train.accumulate=2",
+                    "optimizer.name=adagrad",
+                    "schedule.name=constant",
+                    "data.batch_size=4",
+                    "adaptive_batch.test=norm",
+                    "adaptive_batch.eta=0.5",
+                    "adaptive_batch.micro_batches=4",
+                    "adaptive_batch.max_batch_size=48",
+                ],
+                "[adaptive_batch]",
+            ),
+        ],
+    );
 }

@@ -94,6 +94,22 @@ pub fn assert_usage_error(output: &Output, names: &str) {
     assert!(text.contains(names), "expected `{names}` in: {text}");
 }
 
+/// Asserts that `stoke train smoke OVERRIDES --out DIR` is a usage error naming `key` and
+/// the case's own word, for each case.
+#[track_caller]
+pub fn assert_smoke_refuses(key: &str, cases: &[(Vec<&str>, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    for (overrides, says) in cases {
+        let mut args = vec!["train", "smoke"];
+        args.extend(overrides);
+        args.extend(["--out", out.to_str().unwrap()]);
+        let output = stoke(&args);
+        assert_usage_error(&output, key);
+        assert_usage_error(&output, says);
+    }
+}
+
 /// A smoke model trained to 100% on its synthetic data, on an autodiff device, with test
 /// pixels in [0, 1] and labels.
 pub fn trained_smoke_classifier() -> (
