@@ -7,7 +7,7 @@ mod common;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::{DType, Distribution, FloatDType, Gradients};
-use common::{assert_smoke_refuses, assert_usage_error, stoke};
+use common::assert_smoke_refuses;
 use stoke::bench::model_spec;
 use stoke::loss::cross_entropy;
 use stoke::models::Classifier;
@@ -281,6 +281,7 @@ fn precision_refuses_what_it_does_not_support() {
 #[cfg(feature = "ndarray")]
 #[test]
 fn ndarray_refuses_half_precision() {
+    use common::{assert_usage_error, stoke};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let output = stoke(&[
