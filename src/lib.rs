@@ -29,6 +29,7 @@ pub mod optim;
 pub mod options;
 pub mod plot;
 pub mod quality;
+pub mod ranking;
 pub mod recipes;
 pub mod registry;
 pub mod rng;

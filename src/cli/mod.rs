@@ -7,6 +7,7 @@ mod fid;
 mod interrupt;
 mod launch;
 mod ls;
+mod metric;
 mod nas;
 mod optim;
 mod plot;
@@ -89,6 +90,9 @@ enum Command {
     /// One-shot NAS: `stoke nas rank SUPERNET --standalone RUN...` (Kendall's tau-b).
     #[command(subcommand)]
     Nas(nas::NasCommand),
+    /// Scoring and ranking tools: `stoke metric rank SCORES.csv` (mean, Borda, Kemeny).
+    #[command(subcommand)]
+    Metric(metric::MetricCommand),
     /// Export a run's weights for other frameworks.
     Export {
         /// A run directory or a checkpoint directory.
@@ -238,6 +242,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Sweep(args) => soup::sweep(args),
         Command::Score(args) => score::run(args),
         Command::Nas(command) => nas::run(command),
+        Command::Metric(command) => metric::run(command),
         Command::Sample(args) => sample::run(args),
         Command::Fid(args) => fid::run(args),
         Command::Schedule { what } => schedule::run(what),
