@@ -77,28 +77,17 @@ impl Preferences {
 
 /// Ranks the table's systems by `method`.
 pub fn rank(table: &ScoreTable, method: Method) -> Ranking {
-    match method {
-        Method::Mean => {
-            let scores = table.mean_scores();
-            Ranking {
-                method,
-                order: order_by(&scores),
-                scores,
-                disagreement: None,
-                exact: None,
-            }
-        }
-        Method::Borda => {
-            let scores = borda::counts(table);
-            Ranking {
-                method,
-                order: order_by(&scores),
-                scores,
-                disagreement: None,
-                exact: None,
-            }
-        }
-        Method::Kemeny => kemeny::consensus(table),
+    let scores = match method {
+        Method::Mean => table.mean_scores(),
+        Method::Borda => borda::counts(table),
+        Method::Kemeny => return kemeny::consensus(table),
+    };
+    Ranking {
+        method,
+        order: order_by(&scores),
+        scores,
+        disagreement: None,
+        exact: None,
     }
 }
 
