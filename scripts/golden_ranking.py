@@ -40,4 +40,5 @@ def case(seed, systems, tasks):
     }
 
 
-print(json.dumps({"cases": [case(0, 5, 4), case(1, 12, 9), case(2, 30, 6)]}, indent=1))
+cases = [case(0, 5, 4), case(1, 12, 9), case(2, 30, 6), case(3, 7, 22)]
+print(json.dumps({"cases": cases}, indent=1))

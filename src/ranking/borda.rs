@@ -1,8 +1,9 @@
 //! Borda count: per task a system earns one point per system it beats (one half per tie),
 //! summed over tasks, as the official code's `ranking_aggregation` (per-task
 //! `argsort(argsort(scores))`, summed). With missing scores each pair's share of wins over
-//! the tasks scoring both stands for all tasks (`wins / common * tasks`), so a system is not
-//! penalised for a task it was not run on; without missing scores this is the plain count.
+//! the tasks scoring both stands for all tasks (`wins * tasks / common`), and a pair with no
+//! task in common splits the tasks' points evenly, so a system is not penalised for a task it
+//! was not run on; without missing scores this is the plain count, exactly.
 
 use super::{Preferences, ScoreTable};
 
@@ -14,8 +15,15 @@ pub fn counts(table: &ScoreTable) -> Vec<f64> {
     (0..n)
         .map(|a| {
             (0..n)
-                .filter(|&b| b != a && prefs.common[a][b] > 0.0)
-                .map(|b| prefs.wins[a][b] / prefs.common[a][b] * tasks)
+                .filter(|&b| b != a)
+                .map(|b| {
+                    let common = prefs.common[a][b];
+                    match common > 0.0 {
+                        // Multiplied first: wins * tasks / tasks is exactly wins.
+                        true => prefs.wins[a][b] * tasks / common,
+                        false => tasks / 2.0,
+                    }
+                })
                 .sum()
         })
         .collect()

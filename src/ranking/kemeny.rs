@@ -8,8 +8,7 @@
 
 use super::{Method, Preferences, Ranking, ScoreTable, borda, order_by};
 
-/// Largest number of systems ranked exactly (2^20 subsets x 20 x 20 pair sums: about a
-/// second).
+/// Largest number of systems ranked exactly (2^20 subsets x 20 x 20 pair sums: 0.4 s here).
 pub const EXACT_LIMIT: usize = 20;
 
 /// The Kendall disagreement of `order` (best first) with the tasks' preferences.
@@ -79,23 +78,38 @@ fn exact_order(prefs: &Preferences, n: usize) -> Vec<usize> {
     order
 }
 
-/// Moves one system to another position while that lowers the disagreement.
-fn local_search(prefs: &Preferences, mut order: Vec<usize>) -> Vec<usize> {
-    let mut current = disagreement(prefs, &order);
+/// Moves one system to another position while that lowers the disagreement: each sweep
+/// tries every system at every position, the cost of a move summed pair by pair as the system
+/// passes its neighbours (O(n^2) a sweep; every accepted move lowers the disagreement by at
+/// least one half, so it ends).
+pub fn local_search(prefs: &Preferences, mut order: Vec<usize>) -> Vec<usize> {
     loop {
         let mut improved = false;
         for from in 0..order.len() {
-            for to in 0..order.len() {
-                if from == to {
-                    continue;
+            let x = order[from];
+            // (change, position) of the best move of x.
+            let mut best = (0.0, from);
+            let mut change = 0.0;
+            for to in (0..from).rev() {
+                // x passes y to its left: the pair (y, x) becomes (x, y).
+                let y = order[to];
+                change += prefs.wins[y][x] - prefs.wins[x][y];
+                if change < best.0 {
+                    best = (change, to);
                 }
-                let mut candidate = order.clone();
-                let x = candidate.remove(from);
-                candidate.insert(to, x);
-                let cost = disagreement(prefs, &candidate);
-                if cost < current - 1e-12 {
-                    (order, current, improved) = (candidate, cost, true);
+            }
+            change = 0.0;
+            for (to, &z) in order.iter().enumerate().skip(from + 1) {
+                // x passes z to its right: the pair (x, z) becomes (z, x).
+                change += prefs.wins[x][z] - prefs.wins[z][x];
+                if change < best.0 {
+                    best = (change, to);
                 }
+            }
+            if best.1 != from {
+                order.remove(from);
+                order.insert(best.1, x);
+                improved = true;
             }
         }
         if !improved {

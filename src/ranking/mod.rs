@@ -152,6 +152,69 @@ mod tests {
         assert_eq!(counts[0], 2.0 + 1.5);
     }
 
+    /// Complete data gives integer counts exactly, for any number of tasks (15/22*22 is not
+    /// 15 in f64; 15*22/22 is); a pair with no common task splits the tasks' points.
+    #[test]
+    fn borda_is_exact_and_neutral_for_pairs_never_compared() {
+        let first: Vec<Option<f64>> = (0..22)
+            .map(|t| Some(if t < 15 { 1.0 } else { 0.0 }))
+            .collect();
+        let second: Vec<Option<f64>> = (0..22)
+            .map(|t| Some(if t < 15 { 0.0 } else { 1.0 }))
+            .collect();
+        assert_eq!(borda::counts(&table(&[&first, &second])), vec![15.0, 7.0]);
+        // A has only T0 (beating D there); B and C only T1 and T2.
+        let sparse = table(&[
+            &[Some(1.0), None, None],
+            &[Some(0.0), Some(1.0), Some(1.0)],
+            &[None, Some(0.5), Some(0.5)],
+            &[None, Some(0.0), Some(0.0)],
+        ]);
+        // A: 3 (beats D) + 1.5 + 1.5 (never compared with B, C); D: 0 + 3 + 3.
+        assert_eq!(borda::counts(&sparse), vec![6.0, 6.0, 4.5, 1.5]);
+    }
+
+    fn random_table(seed: u64, systems: usize, tasks: usize) -> ScoreTable {
+        let mut rng = Rng::new(seed, Stream::Synthetic, 0, 0);
+        ScoreTable {
+            systems: (0..systems).map(|i| format!("S{i}")).collect(),
+            tasks: (0..tasks).map(|i| format!("T{i}")).collect(),
+            scores: (0..systems)
+                .map(|_| {
+                    (0..tasks)
+                        .map(|_| match rng.below(6) {
+                            0 => None,
+                            v => Some(v as f64),
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// The local search (what tables beyond 20 systems get) returns an order no single move
+    /// improves, no worse than Borda's and no better than the exact minimum.
+    #[test]
+    fn local_search_reaches_a_local_optimum() {
+        for seed in 0..10 {
+            let t = random_table(seed, 9, 7);
+            let prefs = Preferences::of(&t);
+            let start = order_by(&borda::counts(&t));
+            let order = kemeny::local_search(&prefs, start.clone());
+            let cost = kemeny::disagreement(&prefs, &order);
+            assert!(cost <= kemeny::disagreement(&prefs, &start));
+            assert!(cost >= rank(&t, Method::Kemeny).disagreement.unwrap());
+            for from in 0..9 {
+                for to in 0..9 {
+                    let mut moved = order.clone();
+                    let x = moved.remove(from);
+                    moved.insert(to, x);
+                    assert!(kemeny::disagreement(&prefs, &moved) >= cost, "seed {seed}");
+                }
+            }
+        }
+    }
+
     fn brute_force(prefs: &Preferences, n: usize) -> f64 {
         fn permute(
             rest: &mut Vec<usize>,
@@ -181,22 +244,7 @@ mod tests {
     #[test]
     fn kemeny_is_the_brute_force_minimum() {
         for seed in 0..20 {
-            let mut rng = Rng::new(seed, Stream::Synthetic, 0, 0);
-            let rows: Vec<Vec<Option<f64>>> = (0..6)
-                .map(|_| {
-                    (0..5)
-                        .map(|_| match rng.below(6) {
-                            0 => None,
-                            v => Some(v as f64),
-                        })
-                        .collect()
-                })
-                .collect();
-            let t = ScoreTable {
-                systems: (0..6).map(|i| format!("S{i}")).collect(),
-                tasks: (0..5).map(|i| format!("T{i}")).collect(),
-                scores: rows,
-            };
+            let t = random_table(seed, 6, 5);
             let ranking = rank(&t, Method::Kemeny);
             let prefs = Preferences::of(&t);
             assert_eq!(
@@ -239,6 +287,11 @@ mod tests {
         assert!(err("Model\nx").contains("at least one task"));
         assert!(err("Model,A\nx,1").contains("at least 2"));
         assert!(err("Model,A\nx,\ny,1").contains("row 2: system `x` has no score"));
+        assert!(err("Model,A,B\nx,1\ny,1,2").contains("row 2"));
+        assert!(err("").contains("0 column(s)"));
+        assert!(err("Model,A\n").contains("0 system(s)"));
+        assert!(err("Model,A,A\nx,1,2\ny,1,2").contains("task column 3 is named `A`"));
+        assert!(err("Model,A,\nx,1,2\ny,1,2").contains("task column 3 is named ``"));
         let t = ScoreTable::parse("Model, A ,B\nx,1,NA\ny,2,\n").unwrap();
         assert_eq!(t.tasks, vec!["A", "B"]);
         assert_eq!(t.scores, vec![vec![Some(1.0), None], vec![Some(2.0), None]]);

@@ -36,6 +36,14 @@ impl ScoreTable {
             );
         }
         let tasks: Vec<String> = header.iter().skip(1).map(str::to_string).collect();
+        for (i, task) in tasks.iter().enumerate() {
+            if task.is_empty() || tasks[..i].contains(task) {
+                anyhow::bail!(
+                    "the header: task column {} is named `{task}` (empty or repeated)",
+                    i + 2
+                );
+            }
+        }
         let (mut systems, mut scores) = (Vec::new(), Vec::new());
         for (i, record) in reader.records().enumerate() {
             let row = i + 2;
