@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod data_diet;
 pub mod datasets;
+pub mod detection;
 pub mod device;
 pub mod diffusion;
 pub mod distributed;
