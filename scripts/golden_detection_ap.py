@@ -132,10 +132,12 @@ def copy_dets(dets):
     return [dict(d, bbox=list(d["bbox"])) for d in dets]
 
 
-def lvis_standard(gt_name, dets, max_dets):
+def lvis_standard(gt_name, dets, max_dets, ious=None):
     gt = LVIS(str(OUT / gt_name))
     ev = LVISEval(gt, LVISResults(gt, copy_dets(dets), max_dets=max_dets), iou_type="bbox")
     ev.params.max_dets = max_dets
+    if ious is not None:
+        ev.params.iou_thrs = np.array(ious)
     ev.run()
     return {k: float(v) for k, v in ev.results.items()}
 
@@ -170,6 +172,64 @@ def coco_standard(gt_name, dets):
     ev.accumulate()
     ev.summarize()
     return dict(zip(COCO_STATS, map(float, ev.stats)))
+
+
+def coco_capped(gt_name, dets, cap):
+    """pycocotools with maxDets [1, 10, cap]: its summarize() hard-codes 100 for AP, so the
+    means are taken here from the accumulated arrays, as summarize() takes them."""
+    gt = COCO(str(OUT / gt_name))
+    ev = COCOeval(gt, gt.loadRes(copy_dets(dets)), "bbox")
+    ev.params.maxDets = [1, 10, cap]
+    ev.evaluate()
+    ev.accumulate()
+
+    def mean(a):
+        valid = a[a > -1]
+        return float(np.mean(valid)) if valid.size else -1.0
+
+    p, r = ev.eval["precision"], ev.eval["recall"]
+    m = ev.params.maxDets.index(cap)  # evaluate() sorted maxDets
+    out = {"AP": mean(p[:, :, :, 0, m]), "AP50": mean(p[0, :, :, 0, m]), "AP75": mean(p[5, :, :, 0, m])}
+    for a, name in [(1, "APs"), (2, "APm"), (3, "APl")]:
+        out[name] = mean(p[:, :, :, a, m])
+    for limit in [1, 10, cap]:
+        if limit <= cap:
+            out[f"AR@{limit}"] = mean(r[:, :, 0, ev.params.maxDets.index(limit)])
+    for a, name in [(1, "ARs"), (2, "ARm"), (3, "ARl")]:
+        out[f"{name}@{cap}"] = mean(r[:, :, a, m])
+    return out
+
+
+def edge_cases(gt, dets, lvis, seed):
+    """Images without annotations, a category nobody annotated, ignored and zero-area
+    objects, zero-area detections, scores of 0.0 and -0.0."""
+    rng = np.random.default_rng(seed)
+    cat_ids = [c["id"] for c in gt["categories"]]
+    lonely = max(cat_ids) + 1
+    gt["categories"].append({"id": lonely, "name": "unseen"} | ({"frequency": "c"} if lvis else {}))
+    if lvis:  # the common group holds only the unseen category: APc is -1
+        for i, c in enumerate(gt["categories"][:-1]):
+            c["frequency"] = "rf"[i % 2]
+    for k in range(2):
+        image = {"id": max(i["id"] for i in gt["images"]) + 1, "width": 640, "height": 480}
+        if lvis:
+            image["neg_category_ids"] = cat_ids[:3]
+            image["not_exhaustive_category_ids"] = []
+        gt["images"].append(image)
+        dets.append({"image_id": image["id"], "category_id": cat_ids[k], "bbox": [10, 10, 50, 50], "score": 0.6})
+    for ann in gt["annotations"][::7]:
+        ann["area"] = 0.0
+    if lvis:
+        for ann in gt["annotations"][3::9]:
+            ann["ignore"] = 1
+    for d in dets[::11]:
+        d["bbox"][2] = 0.0
+    image = gt["images"][0]["id"]
+    dets.append({"image_id": image, "category_id": lonely, "bbox": [5, 5, 30, 30], "score": 0.4})
+    for score in [0.0, -0.0, 0.0]:
+        box = box_inside(rng, 640, 480, 60.0)
+        dets.append({"image_id": image, "category_id": cat_ids[0], "bbox": box, "score": score})
+    return gt, dets
 
 
 def coco_fixed(gt_name, dets, k):
@@ -254,6 +314,25 @@ def main():
             "standard_cap20": lvis_standard("cap_gt.json", dets, 20),
             "fixed": lvis_fixed("cap_gt.json", dets, 10000),
         }
+
+    base = ground_truth(9, images=12, categories=7, lvis=True)
+    edge_gt, edge_dets = edge_cases(base, detections(10, base, 10), lvis=True, seed=11)
+    write("lvis_edge_gt.json", edge_gt)
+    write("lvis_edge_dets.json", edge_dets)
+    expected["lvis_edge_dets.json"] = {
+        "standard": lvis_standard("lvis_edge_gt.json", edge_dets, 300),
+        "standard_iou": lvis_standard("lvis_edge_gt.json", edge_dets, 300, [0.3, 0.5, 0.62, 0.75, 1.0]),
+        "fixed_k8": lvis_fixed("lvis_edge_gt.json", edge_dets, 8),
+        "pooled": lvis_pooled("lvis_edge_gt.json", edge_dets, 10000),
+    }
+    base = ground_truth(12, images=12, categories=5, lvis=False)
+    edge_gt, edge_dets = edge_cases(base, detections(13, base, 10), lvis=False, seed=14)
+    write("coco_edge_gt.json", edge_gt)
+    write("coco_edge_dets.json", edge_dets)
+    expected["coco_edge_dets.json"] = {
+        "standard": coco_standard("coco_edge_gt.json", edge_dets),
+        "capped5": coco_capped("coco_edge_gt.json", edge_dets, 5),
+    }
 
     write("expected.json", expected)
     print(json.dumps(expected, indent=1))

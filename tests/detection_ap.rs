@@ -134,6 +134,64 @@ fn coco_standard_and_fixed_match_pycocotools() {
     }
 }
 
+/// Images without annotations, a category nobody annotated (LVIS: the only common one, so
+/// APc and AP-pooled-c are -1), ignored and zero-area objects, zero-area detections, scores
+/// 0.0 and -0.0, custom IoU thresholds and a COCO cap of 5.
+#[test]
+fn edge_cases_match_the_references() {
+    let expected = expected();
+    let gt = truth("lvis_edge_gt.json");
+    let dets = detections("lvis_edge_dets.json", &gt);
+    let e = &expected["lvis_edge_dets.json"];
+    let t = IouThresholds::default();
+    let custom = IouThresholds::checked(vec![0.3, 0.5, 0.62, 0.75, 1.0]).unwrap();
+    let cases = [
+        (
+            "standard",
+            standard_ap(&gt, &dets, None, &t, &no_progress).unwrap(),
+        ),
+        (
+            "standard_iou",
+            standard_ap(&gt, &dets, None, &custom, &no_progress).unwrap(),
+        ),
+        (
+            "fixed_k8",
+            fixed_ap(&gt, &dets, 8, &t, &no_progress).unwrap(),
+        ),
+        (
+            "pooled",
+            pooled_ap(&gt, &dets, 10_000, &t, &no_progress).unwrap(),
+        ),
+    ];
+    for (key, ours) in cases {
+        assert_matches(&ours, &e[key], &same, key);
+        assert_eq!(ours.0.len(), e[key].as_object().unwrap().len(), "{key}");
+    }
+    let gt = truth("coco_edge_gt.json");
+    let dets = detections("coco_edge_dets.json", &gt);
+    let e = &expected["coco_edge_dets.json"];
+    let capped = standard_ap(&gt, &dets, Some(5), &t, &no_progress).unwrap();
+    assert_matches(&capped, &e["capped5"], &same, "coco cap 5");
+    assert_eq!(capped.0.len(), 11);
+}
+
+#[test]
+fn empty_inputs_give_no_values_and_no_panic() {
+    let gt = GroundTruth::parse(r#"{"images": [{"id": 1}], "annotations": [], "categories": []}"#)
+        .unwrap();
+    let t = IouThresholds::default();
+    for metrics in [
+        standard_ap(&gt, &[], None, &t, &no_progress).unwrap(),
+        fixed_ap(&gt, &[], 10, &t, &no_progress).unwrap(),
+        pooled_ap(&gt, &[], 10, &t, &no_progress).unwrap(),
+    ] {
+        assert!(
+            !metrics.0.is_empty() && metrics.0.iter().all(|(_, v)| v.is_none()),
+            "{metrics:?}"
+        );
+    }
+}
+
 /// The paper's point: a per-image cap decides rankings. The "crowded" detector finds every
 /// rare object but spends its per-image budget on frequent-category guesses; under a cap of
 /// 20 it ranks below the "sparse" one, under AP-fixed above it (both by the official code too).
@@ -239,19 +297,34 @@ fn bad_input_is_a_usage_error_naming_it() {
         std::fs::write(&path, text).unwrap();
         path.to_str().unwrap().to_string()
     };
-    let unknown_category = write(
+    let unknown_image = write(
         "dets.json",
         r#"[{"image_id": 999999, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 0.5}]"#,
     );
     assert_usage_error(
-        &stoke(&["metric", "ap", &gt, &unknown_category]),
+        &stoke(&["metric", "ap", &gt, &unknown_image]),
         "image_id 999999",
     );
+    let first_image = truth("lvis_gt.json").image_ids[0];
+    let unknown_category = write(
+        "dets_category.json",
+        &format!(
+            r#"[{{"image_id": {first_image}, "category_id": 123456, "bbox": [0, 0, 1, 1], "score": 0.5}}]"#
+        ),
+    );
+    assert_usage_error(
+        &stoke(&["metric", "ap", &gt, &unknown_category]),
+        "category_id 123456",
+    );
+    let wrong_type = write(
+        "type.json",
+        r#"[{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": "high"}]"#,
+    );
+    assert_usage_error(&stoke(&["metric", "ap", &gt, &wrong_type]), "[0].score");
     let no_bbox = write(
         "segm.json",
         r#"[{"image_id": 1, "category_id": 1, "segmentation": {}, "score": 0.5}]"#,
     );
-    let first_image = truth("lvis_gt.json").image_ids[0];
     let no_bbox = std::fs::read_to_string(&no_bbox)
         .unwrap()
         .replace("\"image_id\": 1", &format!("\"image_id\": {first_image}"));

@@ -122,8 +122,10 @@ fn ap_command(args: ApArgs) -> anyhow::Result<()> {
             "categories": truth.categories.len(),
             "objects": truth.objects.len(),
             "detections": detections.len(),
-            "categories_below_budget": short,
         });
+        if wanted(ApKind::Fixed) || wanted(ApKind::Pooled) {
+            value["categories_below_budget"] = short.into();
+        }
         for (key, _, metrics) in &reports {
             value[*key] = serde_json::to_value(metrics)?;
         }
@@ -147,6 +149,9 @@ fn ap_command(args: ApArgs) -> anyhow::Result<()> {
             let value = value.map_or("n/a".to_string(), |v| format!("{v:.4}"));
             text += &format!("  {name:<14} {value}\n");
         }
+    }
+    if truth.protocol == Protocol::Lvis && !truth.has_frequencies() {
+        text += "note: not every category has a `frequency`: no APr/APc/APf or r/c/f pools\n";
     }
     if short > 0 && (wanted(ApKind::Fixed) || wanted(ApKind::Pooled)) {
         text += &format!(

@@ -1,7 +1,8 @@
 //! Detections in the COCO/LVIS results format: a JSON list of
 //! `{"image_id", "category_id", "bbox": [x, y, w, h], "score"}`.
 
-use super::ground_truth::{GroundTruth, parse_box};
+use super::boxes::parse_box;
+use super::ground_truth::GroundTruth;
 use crate::usage_error;
 use serde::Deserialize;
 use std::path::Path;
@@ -41,9 +42,8 @@ pub fn read_detections(path: &Path, truth: &GroundTruth) -> anyhow::Result<Vec<D
 /// Parses a results list. Unlike pycocotools, which drops them silently, detections of a
 /// category absent from the ground truth are an error: they usually mean a shifted label map.
 pub fn parse_detections(text: &str, truth: &GroundTruth) -> anyhow::Result<Vec<Detection>> {
-    let raw: Vec<RawDetection> = serde_json::from_str(text).map_err(|e| {
-        anyhow::anyhow!("{e} (expected a list of {{image_id, category_id, bbox, score}})")
-    })?;
+    let raw: Vec<RawDetection> =
+        super::json::parse(text, "a list of {image_id, category_id, bbox, score}")?;
     raw.iter()
         .enumerate()
         .map(|(i, d)| {

@@ -3,6 +3,7 @@
 //! annotation, evaluated by the LVIS API's rules); otherwise COCO (pycocotools' rules, with
 //! crowd regions). Only boxes are read: masks and polygons are ignored.
 
+use super::boxes::parse_box;
 use crate::usage_error;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -126,9 +127,8 @@ impl GroundTruth {
     /// Parses a COCO or LVIS ground-truth JSON text; errors name the image, annotation or
     /// category id and the key.
     pub fn parse(text: &str) -> anyhow::Result<GroundTruth> {
-        let raw: RawFile = serde_json::from_str(text).map_err(|e| {
-            anyhow::anyhow!("{e} (expected COCO/LVIS JSON with images, annotations, categories)")
-        })?;
+        let raw: RawFile =
+            super::json::parse(text, "COCO/LVIS JSON with images, annotations, categories")?;
         let protocol = protocol_of(&raw.images)?;
 
         let mut image_ids: Vec<i64> = raw.images.iter().map(|i| i.id).collect();
@@ -290,20 +290,6 @@ fn object_of(
         crowd: protocol == Protocol::Coco && crowd,
         ignore,
     })
-}
-
-/// `[x, y, width, height]`, finite, with width and height >= 0.
-pub(crate) fn parse_box(values: &[f64]) -> anyhow::Result<[f64; 4]> {
-    let bbox: [f64; 4] = values.try_into().map_err(|_| {
-        anyhow::anyhow!(
-            "bbox has {} numbers, expected [x, y, width, height]",
-            values.len()
-        )
-    })?;
-    if bbox.iter().any(|v| !v.is_finite()) || bbox[2] < 0.0 || bbox[3] < 0.0 {
-        anyhow::bail!("bbox {bbox:?}: expected finite numbers with width and height >= 0");
-    }
-    Ok(bbox)
 }
 
 /// A 0/1 or boolean flag; absent is false.

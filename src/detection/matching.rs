@@ -3,7 +3,7 @@
 //! API's `evaluate_img` rules (which differ only in crowd regions, LVIS's federated labels
 //! and where the per-image cap applies).
 
-use super::box_iou::box_iou;
+use super::boxes::box_iou;
 use super::detections::Detection;
 use super::ground_truth::{GroundTruth, Protocol};
 use std::collections::HashMap;
@@ -51,14 +51,20 @@ pub fn match_detections(
     settings: &MatchingSettings,
     progress: &dyn Fn(u64, u64),
 ) -> Matches {
-    assert!(settings.iou_thresholds.len() <= MAX_THRESHOLDS);
+    assert!(
+        settings.iou_thresholds.len() <= MAX_THRESHOLDS,
+        "at most 32 IoU thresholds"
+    );
     let pairs = group_by_image_and_category(truth, detections);
     let mut results: Matches =
         vec![vec![Vec::new(); settings.area_ranges.len()]; truth.categories.len()];
     let total = pairs.len() as u64;
     for (done, ((image, category), (objects, mut dets))) in pairs.into_iter().enumerate() {
         // Highest score first; ties keep file order (numpy's stable mergesort).
-        dets.sort_by(|&a, &b| detections[b].score.total_cmp(&detections[a].score));
+        dets.sort_by(|&a, &b| {
+            let (a, b) = (detections[a].score, detections[b].score);
+            b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal)
+        });
         if let Some(cap) = settings.per_image_category_cap {
             dets.truncate(cap);
         }
@@ -102,21 +108,20 @@ type Pair = ((usize, usize), (Vec<usize>, Vec<usize>));
 /// The objects and detections of each (image, category) pair that has any. LVIS: a
 /// detection counts only on images where its category is annotated present or verified
 /// absent (the federated rule).
-fn group_by_image_and_category(
-    truth: &GroundTruth,
-    detections: &[Detection],
-) -> Vec<Pair> {
+fn group_by_image_and_category(truth: &GroundTruth, detections: &[Detection]) -> Vec<Pair> {
     let mut pairs: HashMap<(usize, usize), (Vec<usize>, Vec<usize>)> = HashMap::new();
     for (i, o) in truth.objects.iter().enumerate() {
         pairs.entry((o.image, o.category)).or_default().0.push(i);
     }
     for (i, d) in detections.iter().enumerate() {
         let key = (d.image, d.category);
-        if truth.protocol == Protocol::Lvis
-            && !pairs.contains_key(&key)
-            && !truth.federated[d.image].negative.contains(&d.category)
-        {
-            continue;
+        if truth.protocol == Protocol::Lvis {
+            // The LVIS API fetches detections with 0 < area < inf (after its caps).
+            let unlabelled = !pairs.contains_key(&key)
+                && !truth.federated[d.image].negative.contains(&d.category);
+            if unlabelled || d.area() <= 0.0 {
+                continue;
+            }
         }
         pairs.entry(key).or_default().1.push(i);
     }

@@ -5,13 +5,17 @@
 //! then call [`standard_ap`], [`fixed_ap`] or [`pooled_ap`].
 
 pub mod average_precision;
-pub mod box_iou;
+pub mod boxes;
+pub mod curve_table;
 pub mod detections;
 pub mod ground_truth;
+mod json;
 pub mod matching;
+pub mod metrics;
 pub mod precision_curve;
 pub mod selection;
 
-pub use average_precision::{IouThresholds, Metrics, fixed_ap, pooled_ap, standard_ap};
+pub use average_precision::{fixed_ap, pooled_ap, standard_ap};
 pub use detections::{Detection, parse_detections, read_detections};
 pub use ground_truth::{GroundTruth, Protocol};
+pub use metrics::{IouThresholds, Metrics};

@@ -2,7 +2,7 @@
 //! from the right, then read at 101 recall levels (0, 0.01, ..., 1), zero past the last
 //! recall reached.
 
-use super::matching::MatchedDetection;
+use super::matching::{MAX_THRESHOLDS, MatchedDetection};
 use std::cmp::Ordering;
 
 /// Precision at each recall level and the final recall, per IoU threshold.
@@ -17,8 +17,8 @@ pub struct Curve {
 /// `count` points from `start` to `stop` as numpy's `linspace` computes them (`i * step +
 /// start`, the last point exactly `stop`), so thresholds compare equal to the references'.
 pub fn linspace(start: f64, stop: f64, count: usize) -> Vec<f64> {
-    if count == 1 {
-        return vec![start];
+    if count <= 1 {
+        return vec![start; count];
     }
     let step = (stop - start) / (count - 1) as f64;
     let mut points: Vec<f64> = (0..count).map(|i| i as f64 * step + start).collect();
@@ -46,6 +46,7 @@ pub fn interpolated_curve(
     thresholds: usize,
     recall_levels: &[f64],
 ) -> Option<Curve> {
+    assert!(thresholds <= MAX_THRESHOLDS, "at most 32 IoU thresholds");
     if objects == 0 {
         return None;
     }

@@ -1,5 +1,20 @@
-//! Intersection over union of `[x, y, w, h]` boxes, as pycocotools' `bbIou` computes it
-//! (continuous coordinates, no +1; a crowd region divides by the detection's area only).
+//! Boxes `[x, y, width, height]`: read from JSON, and their intersection over union as
+//! pycocotools' `bbIou` computes it (continuous coordinates, no +1; a crowd region divides by
+//! the detection's area only).
+
+/// `[x, y, width, height]`, finite, with width and height >= 0.
+pub fn parse_box(values: &[f64]) -> anyhow::Result<[f64; 4]> {
+    let bbox: [f64; 4] = values.try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "bbox has {} numbers, expected [x, y, width, height]",
+            values.len()
+        )
+    })?;
+    if bbox.iter().any(|v| !v.is_finite()) || bbox[2] < 0.0 || bbox[3] < 0.0 {
+        anyhow::bail!("bbox {bbox:?}: expected finite numbers with width and height >= 0");
+    }
+    Ok(bbox)
+}
 
 /// IoU of a detection with a ground-truth box; `crowd` gives intersection / detection area.
 pub fn box_iou(detection: &[f64; 4], truth: &[f64; 4], crowd: bool) -> f64 {
