@@ -30,6 +30,7 @@ pub mod optim;
 pub mod options;
 pub mod plot;
 pub mod quality;
+pub mod quantile;
 pub mod ranking;
 pub mod recipes;
 pub mod registry;

@@ -41,6 +41,8 @@ pub enum Stream {
     Multicolor = 20,
     /// Architectures a supernet draws.
     Nas = 21,
+    /// Quantile regression: data splits, folds, minibatches, network initialisation.
+    Quantile = 22,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

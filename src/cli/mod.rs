@@ -12,6 +12,7 @@ mod nas;
 mod optim;
 mod plot;
 mod progress;
+mod quantile;
 mod run;
 mod sample;
 mod schedule;
@@ -93,6 +94,8 @@ enum Command {
     /// Scoring and ranking tools: `stoke metric rank SCORES.csv` (mean, Borda, Kemeny).
     #[command(subcommand)]
     Metric(metric::MetricCommand),
+    /// Quantile regression and model aggregation on a CSV data set (Fakoor et al. 2023).
+    Quantile(quantile::QuantileArgs),
     /// Export a run's weights for other frameworks.
     Export {
         /// A run directory or a checkpoint directory.
@@ -243,6 +246,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Score(args) => score::run(args),
         Command::Nas(command) => nas::run(command),
         Command::Metric(command) => metric::run(command),
+        Command::Quantile(args) => quantile::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Fid(args) => fid::run(args),
         Command::Schedule { what } => schedule::run(what),

@@ -66,7 +66,10 @@ mod tests {
     fn shift_is_the_conformal_quantile_of_the_scores() {
         // One interval (0.1, 0.9) = [0, 1] for every row; targets 0.5 (score -0.5), 1.5
         // (0.5), -1 (1), 3 (2): alpha = 0.2, rank ceil(5 * 0.8) = 4: the shift is 2.
-        let p = QuantilePredictions { levels: vec![0.1, 0.9], values: [0.0, 1.0].repeat(4) };
+        let p = QuantilePredictions {
+            levels: vec![0.1, 0.9],
+            values: [0.0, 1.0].repeat(4),
+        };
         let c = Calibration::fit(&p, &[0.5, 1.5, -1.0, 3.0]);
         assert_eq!(c.shifts, vec![(0, 1, 2.0)]);
     }
@@ -76,7 +79,10 @@ mod tests {
     fn calibrated_intervals_cover() {
         let mut rng = Rng::new(3, Stream::Probe, 0, 0);
         let mut draw = |n: usize| (0..n).map(|_| rng.normal() * 2.0).collect::<Vec<f64>>();
-        let narrow = |n: usize| QuantilePredictions { levels: vec![0.05, 0.5, 0.95], values: [-0.5, 0.0, 0.5].repeat(n) };
+        let narrow = |n: usize| QuantilePredictions {
+            levels: vec![0.05, 0.5, 0.95],
+            values: [-0.5, 0.0, 0.5].repeat(n),
+        };
         let (cal_y, test_y) = (draw(2000), draw(20000));
         let c = Calibration::fit(&narrow(2000), &cal_y);
         let mut test = narrow(20000);

@@ -55,7 +55,7 @@ pub fn isotonic_in_place(values: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quantile::scores::mean_pinball;
+    use crate::quantile::scores::{mean_pinball, mean_weighted_interval_score};
     use crate::rng::{Rng, Stream};
 
     #[test]
@@ -89,24 +89,44 @@ mod tests {
         }
     }
 
-    /// The paper's result: sorting a row never increases the pinball loss summed over the
-    /// levels (so never the WIS), on random crossing predictions.
+    /// The paper's result: sorting a row (or isotonic regression) never increases the pinball
+    /// loss summed over the levels, so never the WIS, on random crossing predictions.
     #[test]
     fn sorting_never_worsens_the_pinball_loss() {
         let mut rng = Rng::new(1, Stream::Probe, 0, 0);
         let levels: Vec<f64> = (1..20).map(|k| k as f64 / 20.0).collect();
         let mut improved = 0;
         for _ in 0..2000 {
-            let values: Vec<f64> = (0..levels.len()).map(|_| 4.0 * rng.uniform() - 2.0).collect();
-            let raw = QuantilePredictions { levels: levels.clone(), values };
+            let values: Vec<f64> = (0..levels.len())
+                .map(|_| 4.0 * rng.uniform() - 2.0)
+                .collect();
+            let raw = QuantilePredictions {
+                levels: levels.clone(),
+                values,
+            };
             let y = [6.0 * rng.uniform() - 3.0];
             let mut sorted = raw.clone();
             Repair::Sort.apply(&mut sorted);
             let (before, after) = (mean_pinball(&raw, &y), mean_pinball(&sorted, &y));
             // Tolerance: summation order over 19 terms of order 1.
             assert!(after <= before + 1e-12, "{after} > {before}");
+            // The levels are symmetric about 0.5, so the WIS is twice the mean pinball loss.
+            let (wis_before, wis_after) = (
+                mean_weighted_interval_score(&raw, &y),
+                mean_weighted_interval_score(&sorted, &y),
+            );
+            assert!(
+                wis_after <= wis_before + 1e-12,
+                "{wis_after} > {wis_before}"
+            );
+            let mut isotonic = raw.clone();
+            Repair::Isotonic.apply(&mut isotonic);
+            assert!(mean_pinball(&isotonic, &y) <= before + 1e-12);
             improved += (after < before - 1e-9) as usize;
         }
-        assert!(improved > 1000, "crossing rows should mostly improve: {improved}");
+        assert!(
+            improved > 1000,
+            "crossing rows should mostly improve: {improved}"
+        );
     }
 }

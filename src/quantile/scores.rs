@@ -64,14 +64,17 @@ pub fn weighted_interval_score(levels: &[f64], target: f64, row: &[f64]) -> f64 
             };
             let alpha = 2.0 * tau;
             let (l, u) = (row[k], row[upper]);
-            let score = (u - l)
-                + 2.0 / alpha * (l - target).max(0.0)
-                + 2.0 / alpha * (target - u).max(0.0);
+            let score =
+                (u - l) + 2.0 / alpha * (l - target).max(0.0) + 2.0 / alpha * (target - u).max(0.0);
             total += alpha / 2.0 * score;
             intervals += 1.0;
         }
     }
-    if intervals == 0.0 { 0.0 } else { total / intervals }
+    if intervals == 0.0 {
+        0.0
+    } else {
+        total / intervals
+    }
 }
 
 /// The weighted interval score averaged over rows.
@@ -87,7 +90,12 @@ pub fn mean_weighted_interval_score(predictions: &QuantilePredictions, targets: 
 /// The fraction of targets inside `[q_tau, q_(1-tau)]` for the central interval of
 /// miscoverage `alpha` (levels alpha / 2 and 1 - alpha / 2 must be present).
 pub fn coverage(predictions: &QuantilePredictions, targets: &[f64], alpha: f64) -> Option<f64> {
-    let find = |level: f64| predictions.levels.iter().position(|&t| (t - level).abs() < 1e-9);
+    let find = |level: f64| {
+        predictions
+            .levels
+            .iter()
+            .position(|&t| (t - level).abs() < 1e-9)
+    };
     let (lo, hi) = (find(alpha / 2.0)?, find(1.0 - alpha / 2.0)?);
     let inside = targets
         .iter()
@@ -116,10 +124,17 @@ mod tests {
         let row = vec![-1.0, 0.2, 0.9, 1.4, 3.0];
         for y in [-3.0, -0.5, 0.5, 1.0, 2.0, 5.0] {
             let wis = weighted_interval_score(&levels, y, &row);
-            let pinball_mean: f64 =
-                levels.iter().zip(&row).map(|(&t, &q)| pinball(t, y, q)).sum::<f64>() / 5.0;
+            let pinball_mean: f64 = levels
+                .iter()
+                .zip(&row)
+                .map(|(&t, &q)| pinball(t, y, q))
+                .sum::<f64>()
+                / 5.0;
             // Tolerance: a few roundings of numbers of order 10.
-            assert!((wis - 2.0 * pinball_mean).abs() < 1e-12, "y {y}: {wis} vs {pinball_mean}");
+            assert!(
+                (wis - 2.0 * pinball_mean).abs() < 1e-12,
+                "y {y}: {wis} vs {pinball_mean}"
+            );
         }
         // By hand, y = 5: |5 - 0.9| / 2 = 2.05; alpha 0.5: IS = 1.2 + 4 * 3.6 = 15.6,
         // times 0.25 = 3.9; alpha 0.1: IS = 4 + 20 * 2 = 44, times 0.05 = 2.2;
@@ -129,7 +144,10 @@ mod tests {
 
     #[test]
     fn coverage_counts_closed_intervals() {
-        let p = QuantilePredictions { levels: vec![0.05, 0.5, 0.95], values: vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0] };
+        let p = QuantilePredictions {
+            levels: vec![0.05, 0.5, 0.95],
+            values: vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0],
+        };
         assert_eq!(coverage(&p, &[2.0, 2.5], 0.1), Some(0.5));
         assert_eq!(coverage(&p, &[2.0, 2.5], 0.2), None);
     }
