@@ -218,7 +218,7 @@ fn rank_command(args: RankArgs) -> anyhow::Result<()> {
 }
 
 /// Prints `text`; a closed pipe (`| head`) is not an error.
-fn write_out(text: &str) {
+pub(super) fn write_out(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{text}");
 }

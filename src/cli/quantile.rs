@@ -1,6 +1,7 @@
 //! `stoke quantile DATA.csv`: base quantile regressors and their aggregations compared on a
 //! CSV data set, a thin caller of [`crate::quantile::experiment`].
 
+use super::metric::write_out;
 use crate::quantile::base_models::BaseKind;
 use crate::quantile::experiment::{
     ExperimentSettings, levels, repairs_never_worse, run_experiment, summarize,
@@ -72,11 +73,11 @@ pub fn run(args: QuantileArgs) -> anyhow::Result<()> {
             "target": table.target, "settings": settings, "summary": summary,
             "seeds": results, "repairs_checked": checked, "repairs_worse": worse,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        write_out(&serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!(
-        "{}: {} rows, {} features, target {:?}; {} levels, {} seeds; WIS in target standard deviations",
+    let mut text = format!(
+        "{}: {} rows, {} features, target {:?}; {} levels, {} seeds; WIS in target standard deviations\n",
         args.data.display(),
         table.rows(),
         table.features.len(),
@@ -85,8 +86,8 @@ pub fn run(args: QuantileArgs) -> anyhow::Result<()> {
         settings.seeds.len()
     );
     let nominal = settings.nominal_coverage * 100.0;
-    println!(
-        "{:<16} {:>16} {:>9} {:>9} {:>9} {:>9}",
+    text += &format!(
+        "{:<16} {:>16} {:>9} {:>9} {:>9} {:>9}\n",
         "method",
         "WIS sorted (sd)",
         "WIS raw",
@@ -95,8 +96,8 @@ pub fn run(args: QuantileArgs) -> anyhow::Result<()> {
         "cov CQR"
     );
     for m in &summary {
-        println!(
-            "{:<16} {:>8.4} ({:.4}) {:>9.4} {:>9.4} {:>9.3} {:>9.3}",
+        text += &format!(
+            "{:<16} {:>8.4} ({:.4}) {:>9.4} {:>9.4} {:>9.3} {:>9.3}\n",
             m.method,
             m.wis_sorted_mean,
             m.wis_sorted_sd,
@@ -106,8 +107,9 @@ pub fn run(args: QuantileArgs) -> anyhow::Result<()> {
             m.coverage_cqr_mean
         );
     }
-    println!(
+    text += &format!(
         "post-sorting or isotonic regression worsened the WIS in {worse} of {checked} (method, seed) pairs"
     );
+    write_out(&text);
     Ok(())
 }
