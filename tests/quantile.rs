@@ -56,11 +56,15 @@ fn a_small_run_scores_every_method_and_repeats_exactly() {
     }
     for m in run["summary"].as_array().unwrap() {
         let wis = m["wis_sorted_mean"].as_f64().unwrap();
-        // Standardized targets: a useful model's WIS is well under the spread of the data.
-        assert!(wis > 0.0 && wis < 1.0, "{m}");
-        for key in ["coverage_mean", "coverage_cqr_mean"] {
-            let c = m[key].as_f64().unwrap();
-            assert!((0.0..=1.0).contains(&c), "{m}");
+        // Standardized targets: a useful model's WIS is well under the spread of the data
+        // (measured 0.19-0.25, and 0.39 for the linear model, barely trained in 200 steps).
+        assert!(wis > 0.0 && wis < 0.5, "{m}");
+    }
+    for seed in run["seeds"].as_array().unwrap() {
+        for m in seed["methods"].as_array().unwrap() {
+            let raw = m["wis_raw"].as_f64().unwrap();
+            assert!(m["wis_sorted"].as_f64().unwrap() <= raw + 1e-12, "{m}");
+            assert!(m["wis_isotonic"].as_f64().unwrap() <= raw + 1e-12, "{m}");
         }
     }
     assert_eq!(run["repairs_worse"], 0);

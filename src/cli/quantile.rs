@@ -3,9 +3,8 @@
 
 use super::metric::write_out;
 use crate::quantile::base_models::BaseKind;
-use crate::quantile::experiment::{
-    ExperimentSettings, levels, repairs_never_worse, run_experiment, summarize,
-};
+use crate::quantile::experiment::{ExperimentSettings, levels, run_experiment};
+use crate::quantile::summary::{repairs_never_worse, summarize};
 use crate::quantile::table::RegressionTable;
 use clap::Args;
 use std::path::PathBuf;

@@ -5,13 +5,13 @@
 //! Global weights are constants; local ones come from an MLP of the features. Fitted on
 //! out-of-fold base predictions by the pinball loss plus the crossing penalty.
 
-use super::base_models::pinball_loss;
 use super::fit::{FitSettings, fit};
+use super::losses::{crossing_penalty, pinball_loss};
 use super::network::{Mlp, matrix, values};
 use super::scores::QuantilePredictions;
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::softmax;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,7 +48,8 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    /// Uniform weights to start with (the official code's zero logits).
+    /// Global weights start uniform (the official code's zero logits); local ones from the
+    /// MLP's initialisation (seed the device first).
     pub fn new(
         models: usize,
         levels: usize,
@@ -88,26 +89,6 @@ impl Aggregator {
         let weights = softmax(logits, 1);
         (z * weights).sum_dim(1).reshape([batch, levels])
     }
-}
-
-/// `[B, Q]` predictions' crossing penalty.
-pub fn crossing_penalty(q: Tensor<2>, delta: f64) -> Tensor<1> {
-    let [batch, levels] = q.dims();
-    // lower[b, j, i] = q[b, j], upper[b, j, i] = q[b, i]; pairs j < i.
-    let lower = q
-        .clone()
-        .reshape([batch, levels, 1])
-        .expand([batch, levels, levels]);
-    let upper = q
-        .reshape([batch, 1, levels])
-        .expand([batch, levels, levels]);
-    let device = lower.device();
-    let pairs: Vec<f32> = (0..levels)
-        .flat_map(|j| (0..levels).map(move |i| if j < i { 1.0 } else { 0.0 }))
-        .collect();
-    let mask = Tensor::<3>::from_data(TensorData::new(pairs, [1, levels, levels]), &device);
-    let count = (levels * (levels - 1) / 2).max(1) as f64;
-    (relu(lower - upper + delta) * mask).sum() / (count * batch as f64)
 }
 
 /// Base predictions of every model for the same rows as one `[rows, M, Q]` tensor.
@@ -174,7 +155,6 @@ pub fn fit_aggregator(
             level_row.clone(),
         ))[0]
     };
-    device.seed(crate::rng::key(seed, crate::rng::Stream::Quantile, 0, 2));
     (aggregator, _) = fit(aggregator, rows, settings, seed, loss, validation);
     aggregator
 }
@@ -236,6 +216,82 @@ mod tests {
             &device,
         );
         assert_eq!(p.values, vec![3.0, 3.0]);
+    }
+
+    /// Two models, three levels (M != Q, so a softmax over the wrong axis shows):
+    /// A = (0, 1, 2), B = (1, 2, 4).
+    #[test]
+    fn forward_by_hand() {
+        let device = Device::flex();
+        let levels = [0.25, 0.5, 0.75];
+        let base = [
+            predictions(&levels, &[vec![0.0, 1.0, 2.0]]),
+            predictions(&levels, &[vec![1.0, 2.0, 4.0]]),
+        ];
+        let x = vec![vec![0.0]];
+        let ln3 = 3f32.ln();
+        let with_logits = |g: Granularity, logits: Vec<f32>, shape: [usize; 3]| {
+            let mut a = Aggregator::new(2, 3, g, Weighting::Global, 1, &device);
+            a.logits =
+                Param::from_tensor(Tensor::from_data(TensorData::new(logits, shape), &device));
+            a.predict(&base, &x, &device).values
+        };
+        let close = |a: Vec<f64>, b: [f64; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        // Coarse (1/4, 3/4): 0.25 A + 0.75 B.
+        assert!(close(
+            with_logits(Granularity::Coarse, vec![0.0, ln3], [1, 2, 1]),
+            [0.75, 1.75, 3.5]
+        ));
+        // Medium, per level (1/2, 1/2), (3/4, 1/4), (1/4, 3/4): logits [1, M, Q] by model.
+        let medium = vec![0.0, ln3, 0.0, 0.0, 0.0, ln3];
+        assert!(close(
+            with_logits(Granularity::Medium, medium, [1, 2, 3]),
+            [0.5, 1.25, 3.5]
+        ));
+        // Fine, uniform: every level the mean of all six values.
+        let fine = with_logits(Granularity::Fine, vec![0.0; 18], [1, 6, 3]);
+        assert!(close(fine, [10.0 / 6.0; 3]));
+    }
+
+    /// Local weights: a batch gives each row what it gets alone (the reshape keeps rows apart).
+    #[test]
+    fn local_weights_batch_rows_independently() {
+        let device = Device::flex();
+        let levels = [0.25, 0.5, 0.75];
+        let rows = [
+            vec![0.0, 1.0, 2.0],
+            vec![3.0, 3.5, 5.0],
+            vec![-1.0, 0.0, 0.5],
+        ];
+        let base = [
+            predictions(&levels, &rows),
+            predictions(
+                &levels,
+                &[
+                    vec![1.0, 2.0, 4.0],
+                    vec![2.0, 2.5, 3.0],
+                    vec![0.0, 1.0, 1.5],
+                ],
+            ),
+        ];
+        let x = vec![vec![0.3, -1.0], vec![2.0, 0.5], vec![-0.7, 0.1]];
+        for g in [Granularity::Coarse, Granularity::Medium, Granularity::Fine] {
+            let a = Aggregator::new(2, 3, g, Weighting::Local, 2, &device);
+            let batch = a.predict(&base, &x, &device).values;
+            for i in 0..3 {
+                let one: Vec<QuantilePredictions> = base
+                    .iter()
+                    .map(|p| predictions(&levels, &[p.row(i).to_vec()]))
+                    .collect();
+                let alone = a.predict(&one, &[x[i].clone()], &device).values;
+                for (b, s) in batch[3 * i..3 * i + 3].iter().zip(&alone) {
+                    assert!(
+                        (b - s).abs() < 1e-6,
+                        "{g:?} row {i}: {batch:?} vs {alone:?}"
+                    );
+                }
+            }
+        }
     }
 
     /// One model knows the true quantiles, the other is shifted by 2: every global

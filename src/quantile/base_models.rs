@@ -11,6 +11,8 @@ use crate::diffusion::edm::normal_quantile;
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
 
+pub use super::losses::pinball_loss;
+
 /// The base models `stoke quantile` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -63,15 +65,6 @@ pub enum FittedBase {
     },
 }
 
-/// The pinball loss averaged over rows and levels: `q` `[B, Q]`, `y` `[B, 1]`, `levels`
-/// `[1, Q]`.
-pub fn pinball_loss(q: Tensor<2>, y: Tensor<2>, levels: Tensor<2>) -> Tensor<1> {
-    let residual = y.expand(q.shape()) - q;
-    let above = residual.clone() * levels.clone();
-    let below = residual * (levels - 1.0);
-    above.max_pair(below).mean()
-}
-
 /// Fits `kind` on standardized rows; 20% of them (seeded) decide early stopping.
 pub fn fit_base(
     kind: BaseKind,
@@ -85,7 +78,8 @@ pub fn fit_base(
     if kind == BaseKind::Knn {
         let k = ((x.len() as f64).sqrt().round() as usize)
             .clamp(5, 50)
-            .min(x.len());
+            .min(x.len())
+            .max(1);
         return FittedBase::Neighbours {
             x: x.to_vec(),
             y: y.to_vec(),
@@ -207,6 +201,13 @@ impl FittedBase {
                 levels,
             } => {
                 let mut values = Vec::with_capacity(x.len() * levels.len());
+                if train.is_empty() {
+                    values.resize(x.len() * levels.len(), f64::NAN);
+                    return QuantilePredictions {
+                        levels: levels.clone(),
+                        values,
+                    };
+                }
                 for row in x {
                     let mut distances: Vec<(f64, usize)> = train
                         .iter()

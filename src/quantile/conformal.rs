@@ -10,6 +10,9 @@ use super::scores::QuantilePredictions;
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Calibration {
     pub shifts: Vec<(usize, usize, f64)>,
+    /// Intervals whose conformal rank exceeded the calibration rows: shifted by the largest
+    /// score, without the coverage guarantee (the (0.01, 0.99) pair needs 99 rows).
+    pub clamped: usize,
 }
 
 impl Calibration {
@@ -18,6 +21,10 @@ impl Calibration {
         let levels = &predictions.levels;
         let n = targets.len();
         let mut shifts = Vec::new();
+        let mut clamped = 0;
+        if n == 0 {
+            return Calibration { shifts, clamped };
+        }
         for (lo, &tau) in levels.iter().enumerate() {
             if tau >= 0.5 - 1e-9 {
                 continue;
@@ -38,11 +45,14 @@ impl Calibration {
             // The ceil((n + 1)(1 - alpha))-th smallest; beyond n the interval must be
             // infinite, which a finite shift cannot give: the largest score is the honest
             // finite choice and is what a user gets with too few calibration rows.
-            let rank = (((n + 1) as f64) * (1.0 - alpha)).ceil() as usize;
-            let shift = scores[rank.clamp(1, n.max(1)) - 1];
+            // The 1e-9 keeps an exact integer such as 149 * 0.83 from rounding up to the
+            // next rank.
+            let rank = (((n + 1) as f64) * (1.0 - alpha) - 1e-9).ceil() as usize;
+            clamped += (rank > n) as usize;
+            let shift = scores[rank.clamp(1, n) - 1];
             shifts.push((lo, hi, shift));
         }
-        Calibration { shifts }
+        Calibration { shifts, clamped }
     }
 
     pub fn apply(&self, predictions: &mut QuantilePredictions) {
@@ -71,7 +81,14 @@ mod tests {
             values: [0.0, 1.0].repeat(4),
         };
         let c = Calibration::fit(&p, &[0.5, 1.5, -1.0, 3.0]);
-        assert_eq!(c.shifts, vec![(0, 1, 2.0)]);
+        assert_eq!((c.shifts, c.clamped), (vec![(0, 1, 2.0)], 0));
+        // tau = 0.09, n = 149: (n + 1) 0.82 = 123 exactly, not 124.
+        let p = QuantilePredictions {
+            levels: vec![0.09, 0.91],
+            values: [0.0, 0.0].repeat(149),
+        };
+        let targets: Vec<f64> = (1..=149).map(f64::from).collect();
+        assert_eq!(Calibration::fit(&p, &targets).shifts, vec![(0, 1, 123.0)]);
     }
 
     /// Coverage on fresh data reaches 1 - alpha even for a badly too narrow interval.

@@ -12,7 +12,8 @@ use super::conformal::Calibration;
 use super::fit::{FitSettings, shuffled};
 use super::noncrossing::Repair;
 use super::scores::{QuantilePredictions, coverage, mean_weighted_interval_score};
-use super::table::{RegressionTable, Standardizer};
+use super::standardizer::Standardizer;
+use super::table::RegressionTable;
 use burn::prelude::Device;
 use serde::Serialize;
 
@@ -31,7 +32,8 @@ pub struct ExperimentSettings {
 }
 
 impl ExperimentSettings {
-    /// The paper's setting: 99 levels, 5 folds, every aggregator but local-fine.
+    /// The paper's setting: 99 levels, 5 folds, global and local weights at every
+    /// granularity (local-fine is the paper's DQA).
     pub fn paper(seeds: Vec<u64>) -> ExperimentSettings {
         let mut aggregators = Vec::new();
         for w in [Weighting::Global, Weighting::Local] {
@@ -70,8 +72,10 @@ pub struct MethodScores {
     pub wis_isotonic: f64,
     /// Coverage of the nominal interval (post-sorted predictions).
     pub coverage: f64,
-    /// After CQR on the calibration rows (then sorted again).
+    /// After CQR on the calibration rows.
     pub coverage_cqr: f64,
+    /// Central intervals CQR could not calibrate (too few calibration rows for their level).
+    pub cqr_clamped: usize,
     pub wis_cqr: f64,
 }
 
@@ -125,6 +129,10 @@ fn check(table: &RegressionTable, settings: &ExperimentSettings) -> anyhow::Resu
             settings.folds
         ));
     }
+    Standardizer::fit_checked(&table.x, &table.features).map_err(|e| crate::usage_error!("{e}"))?;
+    let y: Vec<Vec<f64>> = table.y.iter().map(|&v| vec![v]).collect();
+    Standardizer::fit_checked(&y, std::slice::from_ref(&table.target))
+        .map_err(|e| crate::usage_error!("{e}"))?;
     if settings.base.is_empty() || settings.seeds.is_empty() {
         return Err(crate::usage_error!(
             "at least one base model and one seed are needed"
@@ -262,6 +270,9 @@ fn run_seed(
         let name = format!("{}-{}", name_of(weighting), name_of(granularity));
         progress(seed, &format!("aggregating {name}"));
         let features = data.train.features.len();
+        let aggregator_seed =
+            crate::rng::key(seed, crate::rng::Stream::Quantile, 100 + a as u64, 0);
+        device.seed(aggregator_seed);
         let aggregator = Aggregator::new(
             s.base.len(),
             s.levels.len(),
@@ -270,8 +281,6 @@ fn run_seed(
             features,
             device,
         );
-        let aggregator_seed =
-            crate::rng::key(seed, crate::rng::Stream::Quantile, 100 + a as u64, 0);
         let aggregator = fit_aggregator(
             aggregator,
             (&fit_part.0, &fit_part.1, &fit_part.2),
@@ -349,6 +358,8 @@ fn score(
     );
     let mut calibrated = sorted_test.clone();
     calibration.apply(&mut calibrated);
+    // Coverage as calibrated; the WIS after sorting again (shifts differ between pairs).
+    let coverage_cqr = coverage(&calibrated, y, alpha).unwrap_or(f64::NAN);
     Repair::Sort.apply(&mut calibrated);
     MethodScores {
         method,
@@ -356,82 +367,8 @@ fn score(
         wis_sorted: mean_weighted_interval_score(&sorted_test, y),
         wis_isotonic: mean_weighted_interval_score(&repaired(Repair::Isotonic, &on_test), y),
         coverage: coverage(&sorted_test, y, alpha).unwrap_or(f64::NAN),
-        coverage_cqr: coverage(&calibrated, y, alpha).unwrap_or(f64::NAN),
+        coverage_cqr,
+        cqr_clamped: calibration.clamped,
         wis_cqr: mean_weighted_interval_score(&calibrated, y),
     }
-}
-
-/// A method's scores over seeds: mean and standard deviation of the post-sorted WIS, and
-/// means of the others.
-#[derive(Clone, Debug, Serialize)]
-pub struct MethodSummary {
-    pub method: String,
-    pub wis_sorted_mean: f64,
-    pub wis_sorted_sd: f64,
-    pub wis_raw_mean: f64,
-    pub wis_isotonic_mean: f64,
-    pub coverage_mean: f64,
-    pub coverage_cqr_mean: f64,
-    pub wis_cqr_mean: f64,
-}
-
-/// Per method over seeds, plus "best-single": each seed's base model with the lowest
-/// out-of-fold WIS.
-pub fn summarize(results: &[SeedResult]) -> Vec<MethodSummary> {
-    let Some(first) = results.first() else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = first.methods.iter().map(|m| m.method.clone()).collect();
-    names.insert(first.methods.len().min(names.len()), "best-single".into());
-    names
-        .into_iter()
-        .map(|name| {
-            let per_seed: Vec<&MethodScores> = results
-                .iter()
-                .filter_map(|r| {
-                    let wanted = if name == "best-single" {
-                        &r.best_single
-                    } else {
-                        &name
-                    };
-                    r.methods.iter().find(|m| &m.method == wanted)
-                })
-                .collect();
-            let mean = |f: &dyn Fn(&MethodScores) -> f64| {
-                per_seed.iter().map(|m| f(m)).sum::<f64>() / per_seed.len() as f64
-            };
-            let wis = mean(&|m| m.wis_sorted);
-            let variance = per_seed
-                .iter()
-                .map(|m| (m.wis_sorted - wis).powi(2))
-                .sum::<f64>()
-                / (per_seed.len().max(2) - 1) as f64;
-            MethodSummary {
-                method: name,
-                wis_sorted_mean: wis,
-                wis_sorted_sd: if per_seed.len() > 1 {
-                    variance.sqrt()
-                } else {
-                    0.0
-                },
-                wis_raw_mean: mean(&|m| m.wis_raw),
-                wis_isotonic_mean: mean(&|m| m.wis_isotonic),
-                coverage_mean: mean(&|m| m.coverage),
-                coverage_cqr_mean: mean(&|m| m.coverage_cqr),
-                wis_cqr_mean: mean(&|m| m.wis_cqr),
-            }
-        })
-        .collect()
-}
-
-/// The paper's proposition on the test rows: post-sorting (and isotonic regression) never
-/// increased any method's WIS. Returns the number of (method, seed) pairs checked and the
-/// number where a repair made it worse (beyond 1e-12 of rounding).
-pub fn repairs_never_worse(results: &[SeedResult]) -> (usize, usize) {
-    let all: Vec<&MethodScores> = results.iter().flat_map(|r| &r.methods).collect();
-    let worse = all
-        .iter()
-        .filter(|m| m.wis_sorted > m.wis_raw + 1e-12 || m.wis_isotonic > m.wis_raw + 1e-12)
-        .count();
-    (all.len(), worse)
 }

@@ -69,7 +69,8 @@ where
         position += batch;
         let grads = GradientsParams::from_grads(loss(&model, indices).backward(), &model);
         model = optimizer.step(settings.learning_rate, model, grads);
-        if step % settings.eval_every == 0 {
+        // The last step is always evaluated, so a short run is not thrown away.
+        if step % settings.eval_every.max(1) == 0 || step == settings.max_steps {
             let current = validation(&model);
             if current < best_loss {
                 (best, best_loss, best_step) = (model.clone(), current, step);

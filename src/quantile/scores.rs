@@ -70,8 +70,9 @@ pub fn weighted_interval_score(levels: &[f64], target: f64, row: &[f64]) -> f64 
             intervals += 1.0;
         }
     }
+    // No median and no symmetric pair: nothing to score (NaN, not a perfect 0).
     if intervals == 0.0 {
-        0.0
+        f64::NAN
     } else {
         total / intervals
     }
