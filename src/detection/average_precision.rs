@@ -36,13 +36,7 @@ pub fn standard_ap(
     let mut metrics = Metrics::default();
     match truth.protocol {
         Protocol::Coco => {
-            let settings = matching(thresholds, AREA_RANGES.len(), Some(cap));
-            let table = CurveTable::new(
-                truth,
-                match_detections(truth, detections, &settings, progress),
-                AREA_RANGES.len(),
-                thresholds,
-            );
+            let table = curve_table(truth, detections, thresholds, Some(cap), progress);
             // Matching kept `cap` per image and category: only AR@1 and AR@10 limit further.
             table.precision_metrics(&mut metrics);
             for limit in [1, 10].into_iter().filter(|&l| l < cap) {
@@ -53,13 +47,7 @@ pub fn standard_ap(
         }
         Protocol::Lvis => {
             let kept = top_per_image(detections, cap);
-            let settings = matching(thresholds, AREA_RANGES.len(), None);
-            let table = CurveTable::new(
-                truth,
-                match_detections(truth, &kept, &settings, progress),
-                AREA_RANGES.len(),
-                thresholds,
-            );
+            let table = curve_table(truth, &kept, thresholds, None, progress);
             table.precision_metrics(&mut metrics);
             table.frequency_metrics(&mut metrics);
             metrics.push(format!("AR@{cap}"), table.mean_recall(0, None));
@@ -79,13 +67,7 @@ pub fn fixed_ap(
     progress: &dyn Fn(u64, u64),
 ) -> anyhow::Result<Metrics> {
     let kept = checked_budget(detections, per_category)?;
-    let settings = matching(thresholds, AREA_RANGES.len(), None);
-    let table = CurveTable::new(
-        truth,
-        match_detections(truth, &kept, &settings, progress),
-        AREA_RANGES.len(),
-        thresholds,
-    );
+    let table = curve_table(truth, &kept, thresholds, None, progress);
     let mut metrics = Metrics::default();
     table.precision_metrics(&mut metrics);
     table.frequency_metrics(&mut metrics);
@@ -132,6 +114,19 @@ pub fn pooled_ap(
         );
     }
     Ok(metrics)
+}
+
+/// Matches `detections` in every area range and builds the per-category curves.
+fn curve_table<'a>(
+    truth: &'a GroundTruth,
+    detections: &[Detection],
+    thresholds: &'a IouThresholds,
+    per_image_category_cap: Option<usize>,
+    progress: &dyn Fn(u64, u64),
+) -> CurveTable<'a> {
+    let settings = matching(thresholds, AREA_RANGES.len(), per_image_category_cap);
+    let matches = match_detections(truth, detections, &settings, progress);
+    CurveTable::new(truth, matches, AREA_RANGES.len(), thresholds)
 }
 
 fn checked_budget(detections: &[Detection], per_category: usize) -> anyhow::Result<Vec<Detection>> {

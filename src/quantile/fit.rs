@@ -1,6 +1,9 @@
-//! The training loop of the quantile models and aggregators (the official code's scheme):
-//! Adam with AMSGrad on shuffled minibatches, the validation loss every `eval_every` steps,
-//! the best weights kept, stopping after `patience` steps without improvement.
+//! The training loop of the quantile models and aggregators: Adam with AMSGrad on shuffled
+//! minibatches (learning rate 1e-3, weight decay 1e-7), the validation loss every 100 steps
+//! and at the last, the best weights kept, stopping after 500 steps without improvement, as
+//! the official code does, except that the official code also searches 20 random
+//! configurations, has no step cap and refits from scratch for the best step count; here one
+//! configuration is trained, at most `max_steps` steps, and the best weights are returned.
 
 use crate::rng::{Rng, Stream};
 use burn::module::Module;
