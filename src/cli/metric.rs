@@ -34,6 +34,7 @@ pub struct ApArgs {
     ground_truth: PathBuf,
     /// Detections: a JSON list of {image_id, category_id, bbox, score}.
     detections: PathBuf,
+    /// Which protocols to compute.
     #[arg(long, value_enum, default_value = "all")]
     metric: ApKind,
     /// Standard AP's per-image cap (COCO: per image and category, default 100; LVIS: 300).
@@ -45,6 +46,7 @@ pub struct ApArgs {
     /// IoU thresholds (default 0.50:0.05:0.95).
     #[arg(long, num_args = 1..)]
     iou: Option<Vec<f64>>,
+    /// Print the metrics as JSON.
     #[arg(long)]
     json: bool,
     /// No progress bar.

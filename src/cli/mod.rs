@@ -91,7 +91,8 @@ enum Command {
     /// One-shot NAS: `stoke nas rank SUPERNET --standalone RUN...` (Kendall's tau-b).
     #[command(subcommand)]
     Nas(nas::NasCommand),
-    /// Scoring and ranking tools: `stoke metric rank SCORES.csv` (mean, Borda, Kemeny).
+    /// Scoring and ranking tools: `stoke metric rank SCORES.csv` (mean, Borda, Kemeny),
+    /// `stoke metric ap GT.json DETS.json` (standard AP, AP-fixed, AP-pool).
     #[command(subcommand)]
     Metric(metric::MetricCommand),
     /// Quantile regression and model aggregation on a CSV data set (Fakoor et al. 2023).
