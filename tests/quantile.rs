@@ -76,6 +76,10 @@ fn a_small_run_scores_every_method_and_repeats_exactly() {
 #[test]
 fn bad_input_is_a_usage_error_naming_it() {
     assert_usage_error(
+        &stoke(&["quantile", ENGEL, "--levels", "999"]),
+        "use fewer levels (--levels)",
+    );
+    assert_usage_error(
         &stoke(&["quantile", ENGEL, "--target", "price"]),
         "no target column \"price\"",
     );

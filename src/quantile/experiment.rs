@@ -58,6 +58,9 @@ impl ExperimentSettings {
     }
 }
 
+/// The most weights per row of a fine aggregator (99 levels allow 20 base models).
+pub const MAX_FINE_WEIGHTS: usize = 200_000;
+
 /// `count` levels k / (count + 1).
 pub fn levels(count: usize) -> Vec<f64> {
     (1..=count).map(|k| k as f64 / (count + 1) as f64).collect()
@@ -114,6 +117,21 @@ fn check(table: &RegressionTable, settings: &ExperimentSettings) -> anyhow::Resu
             alpha / 2.0,
             1.0 - alpha / 2.0,
             settings.nominal_coverage * 100.0
+        ));
+    }
+    // Fine weights have M Q x Q logits (local ones per row, from a 64-wide layer): past a
+    // few hundred thousand the run is dominated, or killed, by their memory.
+    let (models, levels) = (settings.base.len(), settings.levels.len());
+    let fine = models * levels * levels;
+    if settings
+        .aggregators
+        .iter()
+        .any(|(_, g)| *g == Granularity::Fine)
+        && fine > MAX_FINE_WEIGHTS
+    {
+        return Err(crate::usage_error!(
+            "{models} models x {levels} levels give fine aggregation {fine} weights per row \
+             (at most {MAX_FINE_WEIGHTS}); use fewer levels (--levels), e.g. 99"
         ));
     }
     if settings.folds < 2 {
