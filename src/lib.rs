@@ -35,6 +35,7 @@ pub mod ranking;
 pub mod recipes;
 pub mod registry;
 pub mod rng;
+pub mod solve;
 pub mod soup;
 pub mod tensorboard;
 pub mod train;

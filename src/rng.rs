@@ -43,6 +43,8 @@ pub enum Stream {
     Nas = 21,
     /// Quantile regression: data splits, folds, minibatches, network initialisation.
     Quantile = 22,
+    /// Generated problems of `stoke solve`: transport histograms, DAGs, regression data.
+    Solve = 23,
 }
 
 /// SplitMix64's finaliser: a bijective avalanche mix of 64 bits.

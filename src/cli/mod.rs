@@ -17,6 +17,7 @@ mod run;
 mod sample;
 mod schedule;
 mod score;
+mod solve;
 mod soup;
 
 use crate::error::exit_code;
@@ -97,6 +98,9 @@ enum Command {
     Metric(metric::MetricCommand),
     /// Quantile regression and model aggregation on a CSV data set (Fakoor et al. 2023).
     Quantile(quantile::QuantileArgs),
+    /// Optimisation solvers on generated problems: `stoke solve colide` (DAG learning).
+    #[command(subcommand)]
+    Solve(solve::SolveCommand),
     /// Export a run's weights for other frameworks.
     Export {
         /// A run directory or a checkpoint directory.
@@ -248,6 +252,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Nas(command) => nas::run(command),
         Command::Metric(command) => metric::run(command),
         Command::Quantile(args) => quantile::run(args),
+        Command::Solve(command) => solve::run(command),
         Command::Sample(args) => sample::run(args),
         Command::Fid(args) => fid::run(args),
         Command::Schedule { what } => schedule::run(what),
