@@ -202,3 +202,43 @@ fn first_step_is_the_bias_corrected_sign_step() {
         }
     }
 }
+
+/// The command: a 6-node comparison as JSON (every method on every seed), and a bad noise
+/// variance refused with exit code 2.
+#[test]
+fn command_line() {
+    let stoke = env!("CARGO_BIN_EXE_stoke");
+    let out = std::process::Command::new(stoke)
+        .args([
+            "solve",
+            "colide",
+            "--nodes",
+            "6",
+            "--edges",
+            "6",
+            "--samples",
+            "300",
+        ])
+        .args(["--seeds", "0,1", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 6);
+    assert_eq!(v["summary"].as_array().unwrap().len(), 3);
+    for run in v["runs"].as_array().unwrap() {
+        assert!(run["accuracy"]["tpr"].as_f64().unwrap() >= 0.0);
+    }
+    for args in [["--variance", "abc"], ["--nodes", "1"]] {
+        let bad = std::process::Command::new(stoke)
+            .args(["solve", "colide"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{args:?}");
+    }
+}

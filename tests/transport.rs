@@ -162,3 +162,41 @@ fn bad_problems_are_refused() {
         .contains("eta")
     );
 }
+
+/// The command: a small random problem solved by both methods as JSON, and a bad density
+/// refused with exit code 2 naming the flag.
+#[test]
+fn command_line() {
+    let stoke = env!("CARGO_BIN_EXE_stoke");
+    let out = std::process::Command::new(stoke)
+        .args([
+            "solve",
+            "transport",
+            "--size",
+            "30",
+            "--eta",
+            "50",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = v["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    let costs: Vec<f64> = reports
+        .iter()
+        .map(|r| r["transport_cost"].as_f64().unwrap())
+        .collect();
+    assert!((costs[0] - costs[1]).abs() < 1e-12, "{costs:?}");
+    let bad = std::process::Command::new(stoke)
+        .args(["solve", "transport", "--density", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--density 0"));
+}

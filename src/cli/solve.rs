@@ -47,7 +47,8 @@ pub struct ColideArgs {
     graph: GraphKind,
     #[arg(long, default_value_t = 10)]
     nodes: usize,
-    /// Expected number of edges (default 4 per node, the papers' ER4 / SF4).
+    /// Expected number of edges (default 4 per node, the papers' ER4 / SF4, at most all
+    /// pairs).
     #[arg(long)]
     edges: Option<usize>,
     #[arg(long, default_value_t = 1000)]
@@ -89,7 +90,9 @@ fn colide(args: ColideArgs) -> anyhow::Result<()> {
         spec: SemSpec {
             graph: args.graph,
             nodes: args.nodes,
-            edges: args.edges.unwrap_or(4 * args.nodes),
+            edges: args
+                .edges
+                .unwrap_or((4 * args.nodes).min(args.nodes * args.nodes.saturating_sub(1) / 2)),
             samples: args.samples,
             variance,
             seed: 0,
