@@ -107,6 +107,10 @@ fn estimates_match_the_official_code() {
             .collect();
         assert_eq!(attempts, expected, "{label}: stage attempts");
         let w = matrix(&run["weights"]);
+        assert_eq!(
+            (w.len(), w[0].len()),
+            (fit.weights.len(), fit.weights[0].len())
+        );
         let diff = w
             .iter()
             .flatten()
@@ -155,6 +159,24 @@ fn estimates_match_the_official_code() {
 /// The official code's first Adam step from W = 0 moves every entry by lr (1 - 1e-8 / |g|)
 /// in the direction of -g with g = -C / sigma_0 (bias-corrected Adam on one gradient), the
 /// diagonal included: a closed form independent of the golden file.
+#[test]
+fn constant_variables_are_refused() {
+    let x = Mat::from_fn(
+        20,
+        3,
+        |i, j| if j == 1 { 2.0 } else { (i * (j + 1)) as f64 },
+    );
+    let err = fit(
+        &x,
+        DagMethod::ColideNv,
+        &PathSettings::official(),
+        &CancelToken::new(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("variable 1 is constant"), "{err}");
+}
+
 #[test]
 fn first_step_is_the_bias_corrected_sign_step() {
     let x = Mat::from_fn(50, 3, |i, j| ((i * (j + 2)) as f64 * 0.37).sin() + j as f64);
@@ -230,10 +252,26 @@ fn command_line() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 6);
     assert_eq!(v["summary"].as_array().unwrap().len(), 3);
-    for run in v["runs"].as_array().unwrap() {
-        assert!(run["accuracy"]["tpr"].as_f64().unwrap() >= 0.0);
+    // Each summary row is the mean of its method's runs.
+    for summary in v["summary"].as_array().unwrap() {
+        let shds: Vec<f64> = v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["method"] == summary["method"])
+            .map(|r| r["accuracy"]["shd"].as_f64().unwrap())
+            .collect();
+        assert_eq!(shds.len(), 2);
+        assert_eq!(
+            summary["shd_mean"].as_f64().unwrap(),
+            (shds[0] + shds[1]) / 2.0
+        );
     }
-    for args in [["--variance", "abc"], ["--nodes", "1"]] {
+    for args in [
+        ["--variance", "abc"],
+        ["--nodes", "1"],
+        ["--threshold", "-1"],
+    ] {
         let bad = std::process::Command::new(stoke)
             .args(["solve", "colide"])
             .args(args)

@@ -76,6 +76,7 @@ fn plans_match_pot() {
 
 /// The entropic plan's cost approaches the exact optimum from above, within
 /// (H(P_eta) - H(P*)) / eta <= ln(n m) / eta (the entropic plan minimises <C, P> - H(P) / eta).
+/// Density 2 keeps 17 of the 72 plan entries, so the sparsified Hessian is what converges.
 #[test]
 fn large_eta_approaches_the_exact_cost() {
     let golden = golden();
@@ -86,12 +87,11 @@ fn large_eta_approaches_the_exact_cost() {
         for eta in [1e2, 1e3, 1e4] {
             let problem = problem(case, eta);
             let stop = Stop::new(1e-11, 100_000);
-            let (_, report) = solve(
-                &problem,
-                TransportMethod::Sns,
-                &NewtonSettings::default(),
-                &stop,
-            );
+            let newton = NewtonSettings {
+                density: 2.0,
+                ..NewtonSettings::default()
+            };
+            let (_, report) = solve(&problem, TransportMethod::Sns, &newton, &stop);
             assert!(
                 report.marginal_error <= 1e-11,
                 "eta {eta}: error {:e} after {} iterations, {:?}",

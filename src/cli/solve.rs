@@ -75,7 +75,19 @@ pub struct ColideArgs {
     quiet: bool,
 }
 
-fn colide(args: ColideArgs) -> anyhow::Result<()> {
+fn colide(mut args: ColideArgs) -> anyhow::Result<()> {
+    dedup(&mut args.methods);
+    if args.seeds.is_empty() || args.methods.is_empty() {
+        return Err(crate::usage_error!(
+            "--seeds and --methods need at least one value"
+        ));
+    }
+    if !(args.threshold >= 0.0 && args.threshold.is_finite()) {
+        return Err(crate::usage_error!(
+            "--threshold {}: expected a non-negative number",
+            args.threshold
+        ));
+    }
     let variance = match args.variance.as_str() {
         "nv" => None,
         v => Some(v.parse::<f64>().map_err(|_| {
@@ -90,9 +102,9 @@ fn colide(args: ColideArgs) -> anyhow::Result<()> {
         spec: SemSpec {
             graph: args.graph,
             nodes: args.nodes,
-            edges: args
-                .edges
-                .unwrap_or((4 * args.nodes).min(args.nodes * args.nodes.saturating_sub(1) / 2)),
+            edges: args.edges.unwrap_or(
+                (4 * args.nodes).min(args.nodes.min(2000) * args.nodes.saturating_sub(1) / 2),
+            ),
             samples: args.samples,
             variance,
             seed: 0,
@@ -197,7 +209,17 @@ pub struct TransportArgs {
     quiet: bool,
 }
 
-fn transport(args: TransportArgs) -> anyhow::Result<()> {
+fn transport(mut args: TransportArgs) -> anyhow::Result<()> {
+    dedup(&mut args.methods);
+    if !(args.tolerance >= 0.0 && args.tolerance.is_finite()) {
+        return Err(crate::usage_error!(
+            "--tolerance {}: expected a non-negative number",
+            args.tolerance
+        ));
+    }
+    if args.methods.is_empty() {
+        return Err(crate::usage_error!("--methods needs at least one value"));
+    }
     let problem = generate(args.problem, args.size, args.eta, args.seed)?;
     let newton = NewtonSettings {
         sinkhorn_sweeps: args.sinkhorn_sweeps,
@@ -306,4 +328,14 @@ fn thinned(
         .enumerate()
         .filter(move |(k, _)| k % every == 0 || *k + 1 == iterates.len())
         .map(|(_, i)| i)
+}
+
+/// Drops repeated values, keeping the first of each (a method named twice runs once).
+fn dedup<T: PartialEq + Copy>(values: &mut Vec<T>) {
+    let mut seen = Vec::new();
+    values.retain(|v| {
+        let new = !seen.contains(v);
+        seen.push(*v);
+        new
+    });
 }

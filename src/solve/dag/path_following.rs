@@ -140,6 +140,11 @@ pub fn fit(
         ));
     }
     let problem = Problem::new(x, method);
+    if let Some(j) = (0..d).find(|&j| !(problem.cov[(j, j)] > 0.0)) {
+        return Err(usage_error!(
+            "dag learning: variable {j} is constant; its noise scale would be 0"
+        ));
+    }
     let mut s: Vec<f64> = (0..settings.stages)
         .map(|i| settings.s[i.min(settings.s.len() - 1)])
         .collect();
@@ -173,6 +178,14 @@ pub fn fit(
             });
             on_iterations(outcome.iterations);
             if outcome.success {
+                let finite = (0..d).all(|i| (0..d).all(|j| end.w[(i, j)].is_finite()))
+                    && end.sigma.iter().all(|s| s.is_finite());
+                if !finite {
+                    anyhow::bail!(
+                        "dag learning: the estimate became non-finite in stage {}",
+                        stage + 1
+                    );
+                }
                 (w, sigma) = (end.w, end.sigma);
                 break;
             }
@@ -180,6 +193,15 @@ pub fn fit(
             // 0.7 + 0.1 = 0.7999999999999999, as in the official code).
             learning_rate *= 0.5;
             *s_stage += 0.1;
+            // The official code retries without end; past s = 10 the domain is so wide that
+            // only a broken iterate can still leave it.
+            if *s_stage > 10.0 {
+                anyhow::bail!(
+                    "dag learning: stage {} left the M-matrix domain even at s = {}",
+                    stage + 1,
+                    *s_stage
+                );
+            }
         }
         mu *= settings.mu_factor;
     }

@@ -40,9 +40,9 @@ pub struct Simulated {
 
 pub fn simulate(spec: &SemSpec) -> anyhow::Result<Simulated> {
     let d = spec.nodes;
-    if d < 2 || spec.samples < 2 {
+    if !(2..=2000).contains(&d) || spec.samples < 2 {
         return Err(usage_error!(
-            "dag simulation: need at least 2 nodes and 2 samples, got {d} and {}",
+            "dag simulation: need 2 to 2,000 nodes and at least 2 samples, got {d} and {}",
             spec.samples
         ));
     }
@@ -118,7 +118,8 @@ fn erdos_renyi(d: usize, edges: usize, rng: &mut Rng) -> Vec<Vec<bool>> {
 /// Barabasi-Albert with m = round(edges / d) attachments per new node, from a star on
 /// m + 1 nodes; each edge points from the newer node to the older (hubs have many parents).
 fn barabasi_albert(d: usize, edges: usize, rng: &mut Rng) -> Vec<Vec<bool>> {
-    let m = ((edges as f64 / d as f64).round() as usize).clamp(1, d - 1);
+    // Python's round (ties to even), as the official simulator.
+    let m = ((edges as f64 / d as f64).round_ties_even() as usize).clamp(1, d - 1);
     // (newer, older) pairs: the star on nodes 0..=m, then m attachments per new node.
     let mut pairs: Vec<(usize, usize)> = (1..=m).map(|leaf| (leaf, 0)).collect();
     // Nodes listed once per edge end: uniform draws from it are degree-proportional.

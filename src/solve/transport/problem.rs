@@ -29,6 +29,11 @@ impl TransportProblem {
                 "transport: empty histogram ({n} source and {m} target bins)"
             ));
         }
+        if n.checked_mul(m).is_none_or(|cells| cells > 100_000_000) {
+            return Err(usage_error!(
+                "transport: {n} x {m} is too large (at most 100,000,000 cells)"
+            ));
+        }
         if cost.len() != n * m {
             return Err(usage_error!(
                 "transport: the cost matrix has {} entries, expected {n} x {m} = {}",
@@ -53,14 +58,18 @@ impl TransportProblem {
             }
         }
         let (a, b): (f64, f64) = (source.iter().sum(), target.iter().sum());
-        if (a - b).abs() > 1e-9 * a.max(b) {
+        // Tighter than any error the solvers stop at: the marginal error cannot fall below it.
+        if (a - b).abs() > 1e-14 * a.max(b) {
             return Err(usage_error!(
                 "transport: the source has mass {a} and the target {b}; they must be equal"
             ));
         }
-        if !(eta > 0.0 && eta.is_finite()) {
+        // eta (x_i + y_j - C_ij) must keep digits: a scale past 1e8 leaves none below the
+        // unit, and below 1e-8 the potentials overflow.
+        let scale = eta * cost.iter().fold(0.0f64, |a, c| a.max(c.abs())).max(1e-300);
+        if !(eta > 0.0 && eta.is_finite()) || !(1e-8..=1e8).contains(&scale) {
             return Err(usage_error!(
-                "transport: eta = {eta} must be positive and finite"
+                "transport: eta = {eta} must be positive, with eta max|C| in [1e-8, 1e8]"
             ));
         }
         Ok(Self {

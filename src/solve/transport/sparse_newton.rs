@@ -97,9 +97,11 @@ pub fn solve(
             .chain(problem.target.iter().zip(&column_sums))
             .map(|(h, s)| h - s)
             .collect();
-        // The same iterate may already be recorded (the end of the Sinkhorn warm-up).
-        if trace.iterates.last().map(|i| i.iteration) != Some(trace.iterations) {
-            trace.record(gradient.iter().map(|g| g.abs()).sum());
+        // The warm-up's last iterate is already recorded, with its row error only.
+        let error = gradient.iter().map(|g| g.abs()).sum();
+        match trace.iterates.last_mut() {
+            Some(last) if last.iteration == trace.iterations => last.marginal_error = error,
+            _ => trace.record(error),
         }
         if stop.done(trace) {
             break;

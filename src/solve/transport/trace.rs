@@ -89,7 +89,9 @@ impl Stop {
         if let (Some(observe), Some(last)) = (&self.observer, trace.iterates.last()) {
             observe(last);
         }
-        trace.last_error() <= self.tolerance
+        let error = trace.last_error();
+        error <= self.tolerance
+            || (!error.is_finite() && !trace.iterates.is_empty())
             || trace.iterations >= self.max_iterations
             || self.cancel.is_cancelled()
     }
