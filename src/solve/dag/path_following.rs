@@ -140,7 +140,9 @@ pub fn fit(
         ));
     }
     let problem = Problem::new(x, method);
-    if let Some(j) = (0..d).find(|&j| !(problem.cov[(j, j)] > 0.0)) {
+    if let Some(j) =
+        (0..d).find(|&j| problem.cov[(j, j)].partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+    {
         return Err(usage_error!(
             "dag learning: variable {j} is constant; its noise scale would be 0"
         ));

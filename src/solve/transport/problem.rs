@@ -67,7 +67,7 @@ impl TransportProblem {
         // eta (x_i + y_j - C_ij) must keep digits: a scale past 1e8 leaves none below the
         // unit, and below 1e-8 the potentials overflow.
         let scale = eta * cost.iter().fold(0.0f64, |a, c| a.max(c.abs())).max(1e-300);
-        if !(eta > 0.0 && eta.is_finite()) || !(1e-8..=1e8).contains(&scale) {
+        if !(eta > 0.0 && eta.is_finite() && (1e-8..=1e8).contains(&scale)) {
             return Err(usage_error!(
                 "transport: eta = {eta} must be positive, with eta max|C| in [1e-8, 1e8]"
             ));
