@@ -8,12 +8,18 @@ use common::trained_smoke_classifier as trained;
 use stoke::attacks::{Pgd, eval_mode, fgsm, from_255, pgd, trades_attack};
 use stoke::loss::{cross_entropy_per_sample, kl_per_sample};
 
+/// Both tests seed the device's global random generator; run in parallel (as `cargo test`
+/// does) one test's draws would interleave with the other's and the restarts' first draw
+/// would no longer be the single run's (seen failing in CI), so each holds this lock.
+static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
 }
 
 #[test]
 fn attacks_stay_in_bounds_and_pgd_beats_fgsm() {
+    let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let (model, images, labels, norm) = trained();
     // Evaluation mode: per-example losses do not depend on the rest of the batch.
     let model = eval_mode(&model);
@@ -67,6 +73,7 @@ fn attacks_stay_in_bounds_and_pgd_beats_fgsm() {
 
 #[test]
 fn the_trades_attack_stays_in_bounds_and_raises_the_kl() {
+    let _rng = DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let (model, images, _, norm) = trained();
     let model = eval_mode(&model);
     let clean_logits = model.forward(norm.to_model(images.clone())).detach();

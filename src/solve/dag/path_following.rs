@@ -169,8 +169,13 @@ pub fn fit(
                 w: w.clone(),
                 sigma: sigma.clone(),
             };
-            let (end, outcome) =
-                problem.minimize(start, mu, iterations, *s_stage, learning_rate, settings);
+            let stage_run = StageRun {
+                mu,
+                s: *s_stage,
+                learning_rate,
+                iterations,
+            };
+            let (end, outcome) = problem.minimize(start, stage_run, settings, cancel);
             attempts.push(StageAttempt {
                 mu,
                 s: *s_stage,
@@ -207,12 +212,20 @@ pub fn fit(
         }
         mu *= settings.mu_factor;
     }
-    Ok(problem.result(w, sigma, attempts, false))
+    Ok(problem.result(w, sigma, attempts, cancel.is_cancelled()))
 }
 
 struct Iterate {
     w: Mat<f64>,
     sigma: Vec<f64>,
+}
+
+/// One attempt's constants: mu, s, the starting learning rate and the iteration budget.
+struct StageRun {
+    mu: f64,
+    s: f64,
+    learning_rate: f64,
+    iterations: usize,
 }
 
 struct Outcome {
@@ -346,12 +359,16 @@ impl Problem {
     fn minimize(
         &self,
         mut it: Iterate,
-        mu: f64,
-        max_iterations: usize,
-        s: f64,
-        mut learning_rate: f64,
+        stage: StageRun,
         settings: &PathSettings,
+        cancel: &CancelToken,
     ) -> (Iterate, Outcome) {
+        let StageRun {
+            mu,
+            s,
+            mut learning_rate,
+            iterations: max_iterations,
+        } = stage;
         let d = self.d;
         let mut previous_objective = 1e16;
         let mut first_moment = Mat::<f64>::zeros(d, d);
@@ -362,16 +379,20 @@ impl Problem {
             iterations,
         };
         for iteration in 1..=max_iterations {
+            // A stop asked for mid-stage ends it here; `fit` then returns, marked cancelled.
+            if iteration % 1000 == 0 && cancel.is_cancelled() {
+                return (it, outcome(true, iteration - 1));
+            }
             let mut inverse = self.shifted_inverse(&it.w, s);
             while self.outside_domain(&inverse) {
                 if iteration == 1 || s <= 0.9 {
-                    return (it, outcome(false, iteration));
+                    return (it, outcome(false, iteration - 1));
                 }
                 // Undo the last step and retry it at half the rate.
                 add_scaled(&mut it.w, &step, learning_rate);
                 learning_rate *= 0.5;
                 if learning_rate <= 1e-16 {
-                    return (it, outcome(true, iteration));
+                    return (it, outcome(true, iteration - 1));
                 }
                 add_scaled(&mut it.w, &step, -learning_rate);
                 if self.method != DagMethod::Dagma {

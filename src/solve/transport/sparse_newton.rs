@@ -270,13 +270,23 @@ fn line_search(
     let (dx, dy) = direction.split_at(n);
     let mut step = 1.0;
     for halvings in 0..30 {
+        // P_ij phi(t) = P_ij e^t - P_ij - t P_ij; where P_ij underflowed to 0 the step may
+        // still raise it, so that entry's P_ij e^t comes from the log-domain plan.
         let curvature: f64 = plan
             .par_chunks(m)
             .zip(dx)
-            .map(|(row, dxi)| {
+            .enumerate()
+            .map(|(i, (row, dxi))| {
                 row.iter()
                     .zip(dy)
-                    .map(|(pij, dyj)| pij * phi(eta * step * (dxi + dyj)))
+                    .enumerate()
+                    .map(|(j, (pij, dyj))| {
+                        let t = eta * step * (dxi + dyj);
+                        match *pij > 0.0 {
+                            true => pij * phi(t),
+                            false => (kernel.log_plan(p, i, j) + t).exp(),
+                        }
+                    })
                     .sum::<f64>()
             })
             .sum();
