@@ -1,9 +1,18 @@
-//! Greedy block coordinate descent (Nutini, Laradji, Schmidt, JMLR 2022), issue 24 part 1,
-//! in progress: quadratic problems (least squares, lattice label propagation), fixed and
-//! variable blocks, the random/cyclic/Lipschitz and greedy GS/GSL/GSD/GSQ rules, gradient
-//! and matrix updates. Not yet built: logistic and softmax losses, the message-passing
-//! (forest) blocks, the active-set and Newton-with-line-search variants, the command.
+//! Greedy block coordinate descent (Nutini, Laradji, Schmidt, "Let's Make Block Coordinate
+//! Descent Converge Faster", JMLR 2022; official code IssamLaradji/BlockCoordinateDescent),
+//! issue 24 part 1: problems (least squares, logistic regression, label propagation on a
+//! lattice, non-negative L1-regularised least squares), fixed and variable blocks, the
+//! random/cyclic/Lipschitz and greedy GS/GSL/GSD/GSQ rules, forest blocks with message
+//! passing, gradient, matrix, Newton and the projected (active-set) updates, and the
+//! comparisons of the paper's figures.
 
+pub mod block_qp;
+pub mod compare;
 pub mod descent;
+pub mod forest;
+pub mod line_search;
+pub mod logistic;
+pub mod objective;
 pub mod quadratic;
 pub mod selection;
+pub mod update;

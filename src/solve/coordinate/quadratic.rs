@@ -1,14 +1,19 @@
-//! The problems of the block coordinate descent comparison, all quadratics
-//! f(x) = 1/2 x^T Q x - c^T x + k: least squares (Q = A^T A, c = A^T b, k = ||b||^2 / 2) and
-//! label propagation on a graph (Q the graph Laplacian plus the labelled neighbours' weights).
-//! The gradient Q x - c is kept up to date after every block update in O(n |b|).
+//! The quadratic problems of the block coordinate descent comparison,
+//! f(x) = 1/2 x^T Q x - c^T x + k: least squares (Q = A^T A, c = A^T b, k = ||b||^2 / 2), the
+//! same with an L1 penalty and x >= 0 (the active-set comparison; the penalty is linear on the
+//! feasible set, so it folds into c), and label propagation on a lattice (Q the graph
+//! Laplacian plus the labelled neighbours' weights). The gradient Q x - c is kept up to date
+//! after every block update in O(n |b|).
 
+use super::block_qp::nonnegative_qp;
+use super::forest::{Graph, Lattice};
+use super::objective::{Objective, Point, dot};
 use crate::rng::{Rng, Stream};
 use crate::usage_error;
 use faer::linalg::solvers::Solve;
 use faer::{Mat, Side};
 
-/// A dense quadratic with its gradient at the current point.
+/// A dense quadratic.
 #[derive(Clone, Debug)]
 pub struct Quadratic {
     /// Row-major n x n, symmetric positive semi-definite.
@@ -16,40 +21,43 @@ pub struct Quadratic {
     pub c: Vec<f64>,
     pub constant: f64,
     pub n: usize,
+    /// Constrained to x >= 0.
+    pub nonnegative: bool,
+    /// f* when the generator knows it (least squares with more unknowns than rows: 0).
+    pub known_minimum: Option<f64>,
+    /// The sparsity graph of Q, for problems on a graph.
+    pub graph: Option<Graph>,
+    lipschitz: Vec<f64>,
 }
 
 impl Quadratic {
-    pub fn value(&self, x: &[f64]) -> f64 {
-        let n = self.n;
-        let quadratic: f64 = (0..n)
-            .map(|i| {
-                x[i] * self.q[i * n..(i + 1) * n]
-                    .iter()
-                    .zip(x)
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
-            })
-            .sum();
-        0.5 * quadratic - self.c.iter().zip(x).map(|(a, b)| a * b).sum::<f64>() + self.constant
+    pub fn new(q: Vec<f64>, c: Vec<f64>, constant: f64) -> Self {
+        let n = c.len();
+        assert_eq!(q.len(), n * n, "Q is n x n");
+        let lipschitz = (0..n).map(|i| q[i * n + i]).collect();
+        Self {
+            q,
+            c,
+            constant,
+            n,
+            nonnegative: false,
+            known_minimum: None,
+            graph: None,
+            lipschitz,
+        }
+    }
+
+    /// f(x) from scratch.
+    pub fn value_at(&self, x: &[f64]) -> f64 {
+        let g = self.gradient(x);
+        0.5 * dot(x, &g) - 0.5 * dot(x, &self.c) + self.constant
     }
 
     pub fn gradient(&self, x: &[f64]) -> Vec<f64> {
         let n = self.n;
         (0..n)
-            .map(|i| {
-                self.q[i * n..(i + 1) * n]
-                    .iter()
-                    .zip(x)
-                    .map(|(a, b)| a * b)
-                    .sum::<f64>()
-                    - self.c[i]
-            })
+            .map(|i| dot(&self.q[i * n..(i + 1) * n], x) - self.c[i])
             .collect()
-    }
-
-    /// Coordinate Lipschitz constants L_i = Q_ii.
-    pub fn coordinate_lipschitz(&self) -> Vec<f64> {
-        (0..self.n).map(|i| self.q[i * self.n + i]).collect()
     }
 
     /// Q restricted to `block` (rows and columns).
@@ -59,28 +67,130 @@ impl Quadratic {
         })
     }
 
-    /// L_b = lambda_max(Q_bb).
-    pub fn block_lipschitz(&self, block: &[usize]) -> f64 {
-        let m = self.block(block);
-        match m.self_adjoint_eigenvalues(Side::Lower) {
-            Ok(values) => values.into_iter().fold(0.0, f64::max),
-            Err(_) => (0..block.len()).map(|a| m[(a, a)]).sum(),
+    /// f + `l1` sum x under x >= 0 (the penalty is linear on the feasible set).
+    pub fn with_nonnegative_l1(mut self, l1: f64) -> Self {
+        self.c.iter_mut().for_each(|c| *c -= l1);
+        self.nonnegative = true;
+        self.known_minimum = None;
+        self
+    }
+
+    /// The minimum over x >= 0 by an active-set solve of the whole problem.
+    fn nonnegative_minimum(&self) -> anyhow::Result<f64> {
+        let n = self.n;
+        let q = Mat::from_fn(n, n, |i, j| self.q[i * n + j]);
+        let minus_c: Vec<f64> = self.c.iter().map(|v| -v).collect();
+        let x = nonnegative_qp(&q, &minus_c)?;
+        Ok(self.value_at(&x))
+    }
+}
+
+impl Objective for Quadratic {
+    fn len(&self) -> usize {
+        self.n
+    }
+
+    fn start(&self) -> Point {
+        Point {
+            x: vec![0.0; self.n],
+            gradient: self.c.iter().map(|c| -c).collect(),
+            cache: Vec::new(),
         }
     }
 
-    /// Adds Q[:, block] delta to `gradient` (the change of Q x - c when x_block += delta).
-    pub fn update_gradient(&self, gradient: &mut [f64], block: &[usize], delta: &[f64]) {
+    fn value(&self, point: &Point) -> f64 {
+        // f = 1/2 x^T Q x - c^T x + k with Q x = g + c.
+        0.5 * dot(&point.x, &point.gradient) - 0.5 * dot(&point.x, &self.c) + self.constant
+    }
+
+    fn value_after(&self, point: &Point, block: &[usize], delta: &[f64]) -> f64 {
+        let n = self.n;
+        let linear: f64 = block
+            .iter()
+            .zip(delta)
+            .map(|(&i, d)| point.gradient[i] * d)
+            .sum();
+        let quadratic: f64 = block
+            .iter()
+            .zip(delta)
+            .map(|(&i, di)| {
+                di * block
+                    .iter()
+                    .zip(delta)
+                    .map(|(&j, dj)| self.q[i * n + j] * dj)
+                    .sum::<f64>()
+            })
+            .sum();
+        Objective::value(self, point) + linear + 0.5 * quadratic
+    }
+
+    fn step(&self, point: &mut Point, block: &[usize], delta: &[f64]) {
         let n = self.n;
         for (&j, &d) in block.iter().zip(delta) {
+            point.x[j] += d;
+            if let Some(graph) = &self.graph {
+                // Sparse Q: only j and its neighbours see the change.
+                point.gradient[j] += self.q[j * n + j] * d;
+                for &i in &graph.neighbours[j] {
+                    point.gradient[i] += self.q[i * n + j] * d;
+                }
+                continue;
+            }
             // Q is symmetric: column j is row j.
-            for (g, qij) in gradient.iter_mut().zip(&self.q[j * n..(j + 1) * n]) {
+            for (g, qij) in point.gradient.iter_mut().zip(&self.q[j * n..(j + 1) * n]) {
                 *g += qij * d;
             }
         }
     }
 
-    /// The minimum value, by a Cholesky solve of Q x = c (f* = k - c^T x* / 2).
-    pub fn minimum(&self) -> anyhow::Result<f64> {
+    fn coordinate_lipschitz(&self) -> &[f64] {
+        &self.lipschitz
+    }
+
+    fn bound_matrix(&self, block: &[usize]) -> Mat<f64> {
+        self.block(block)
+    }
+
+    fn bound_product(&self, v: &[f64]) -> Vec<f64> {
+        // faer's matrix-vector product (SIMD): the hard thresholding calls this ten times
+        // per iteration.
+        let q = faer::MatRef::from_row_major_slice(&self.q, self.n, self.n);
+        let product = q * faer::ColRef::from_slice(v);
+        product.iter().copied().collect()
+    }
+
+    fn bound_row_sums(&self) -> Vec<f64> {
+        let n = self.n;
+        (0..n)
+            .map(|i| self.q[i * n..(i + 1) * n].iter().map(|v| v.abs()).sum())
+            .collect()
+    }
+
+    fn hessian(&self, _point: &Point, block: &[usize]) -> Mat<f64> {
+        self.block(block)
+    }
+
+    fn graph(&self) -> Option<&Graph> {
+        self.graph.as_ref()
+    }
+
+    fn bound_entry(&self, i: usize, j: usize) -> f64 {
+        self.q[i * self.n + j]
+    }
+
+    fn nonnegative(&self) -> bool {
+        self.nonnegative
+    }
+
+    /// f* by a Cholesky solve of Q x = c (f* = k - c^T x* / 2), or the active-set solve
+    /// under x >= 0.
+    fn minimum(&self) -> anyhow::Result<f64> {
+        if self.nonnegative {
+            return self.nonnegative_minimum();
+        }
+        if let Some(known) = self.known_minimum {
+            return Ok(known);
+        }
         let n = self.n;
         let q = Mat::from_fn(n, n, |i, j| self.q[i * n + j]);
         let rhs = Mat::from_fn(n, 1, |i, _| self.c[i]);
@@ -92,16 +202,76 @@ impl Quadratic {
     }
 }
 
-/// Least squares on a sparse, badly scaled design like the paper's data set A (columns
-/// scaled by 10 N(0, 1), entries kept with probability 10 ln(rows) / rows, a 10%-sparse
-/// truth plus unit noise), at a size given by `rows` x `cols`.
+/// Least squares on a sparse, badly scaled design like the paper's data set A (see
+/// [`design`]): a 10%-sparse truth plus unit noise, at a size given by `rows` x `cols`.
+/// With more unknowns than rows the minimum is 0 (A has full row rank almost surely).
 pub fn least_squares(rows: usize, cols: usize, seed: u64) -> anyhow::Result<Quadratic> {
-    if rows < 2 || cols < 2 || rows.saturating_mul(cols) > 20_000_000 || cols > 5000 {
+    check_size("least squares", rows, cols)?;
+    let mut rng = Rng::new(seed, Stream::Solve, 3, 0);
+    let design = design(rows, cols, &mut rng);
+    let b: Vec<f64> = design.products.iter().map(|p| p + rng.normal()).collect();
+    let mut problem = least_squares_from(rows, cols, &design.a, &b);
+    if cols >= rows {
+        problem.known_minimum = Some(0.0);
+    }
+    Ok(problem)
+}
+
+/// 1/2 ||A x - b||^2 for a row-major `a`.
+pub fn least_squares_from(rows: usize, cols: usize, a: &[f64], b: &[f64]) -> Quadratic {
+    let mut q = vec![0.0; cols * cols];
+    for i in 0..rows {
+        let row = &a[i * cols..(i + 1) * cols];
+        for (j, &aj) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+            for (k, &ak) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                q[j * cols + k] += aj * ak;
+            }
+        }
+    }
+    let c: Vec<f64> = (0..cols)
+        .map(|j| (0..rows).map(|i| a[i * cols + j] * b[i]).sum())
+        .collect();
+    Quadratic::new(q, c, 0.5 * b.iter().map(|v| v * v).sum::<f64>())
+}
+
+/// The least squares of [`least_squares`] plus `l1` sum x under x >= 0 (the paper's
+/// active-set comparison, its "lsl1nn"), with `l1` given as a fraction of the smallest weight
+/// at which x = 0 is optimal, max_j (A^T b)_j.
+pub fn nonnegative_lasso(
+    rows: usize,
+    cols: usize,
+    l1_fraction: f64,
+    seed: u64,
+) -> anyhow::Result<Quadratic> {
+    if !(l1_fraction > 0.0 && l1_fraction < 1.0) {
         return Err(usage_error!(
-            "coordinate descent: {rows} x {cols} least squares; expected 2 to 5,000 columns and at most 20,000,000 entries"
+            "coordinate descent: L1 fraction {l1_fraction}; expected a number in (0, 1)"
         ));
     }
-    let mut rng = Rng::new(seed, Stream::Solve, 3, 0);
+    let problem = least_squares(rows, cols, seed)?;
+    let l1 = l1_fraction * problem.c.iter().fold(0.0_f64, |m, v| m.max(*v));
+    Ok(problem.with_nonnegative_l1(l1))
+}
+
+pub(super) fn check_size(what: &str, rows: usize, cols: usize) -> anyhow::Result<()> {
+    if rows < 2 || cols < 2 || rows.saturating_mul(cols) > 20_000_000 || cols > 5000 {
+        return Err(usage_error!(
+            "coordinate descent: {rows} x {cols} {what}; expected 2 to 5,000 columns, at least 2 rows and at most 20,000,000 entries"
+        ));
+    }
+    Ok(())
+}
+
+/// The paper's generated design (its data sets A and B): entries N(0, 1) + 1, column j
+/// scaled by 10 N(0, 1), each kept with probability 10 ln(rows) / rows; a truth w with
+/// N(0, 1) entries kept with probability 0.1; `products` = A w.
+pub(super) struct Design {
+    /// Row-major rows x cols.
+    pub a: Vec<f64>,
+    pub products: Vec<f64>,
+}
+
+pub(super) fn design(rows: usize, cols: usize, rng: &mut Rng) -> Design {
     let scale: Vec<f64> = (0..cols).map(|_| 10.0 * rng.normal()).collect();
     let keep = (10.0 * (rows as f64).ln() / rows as f64).min(1.0);
     let a: Vec<f64> = (0..rows * cols)
@@ -116,34 +286,10 @@ pub fn least_squares(rows: usize, cols: usize, seed: u64) -> anyhow::Result<Quad
             if rng.uniform() < 0.1 { w } else { 0.0 }
         })
         .collect();
-    let b: Vec<f64> = (0..rows)
-        .map(|i| {
-            a[i * cols..(i + 1) * cols]
-                .iter()
-                .zip(&truth)
-                .map(|(x, w)| x * w)
-                .sum::<f64>()
-                + rng.normal()
-        })
+    let products = (0..rows)
+        .map(|i| dot(&a[i * cols..(i + 1) * cols], &truth))
         .collect();
-    let mut q = vec![0.0; cols * cols];
-    for i in 0..rows {
-        let row = &a[i * cols..(i + 1) * cols];
-        for (j, &aj) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
-            for (k, &ak) in row.iter().enumerate().filter(|(_, v)| **v != 0.0) {
-                q[j * cols + k] += aj * ak;
-            }
-        }
-    }
-    let c: Vec<f64> = (0..cols)
-        .map(|j| (0..rows).map(|i| a[i * cols + j] * b[i]).sum())
-        .collect();
-    Ok(Quadratic {
-        q,
-        c,
-        constant: 0.5 * b.iter().map(|v| v * v).sum::<f64>(),
-        n: cols,
-    })
+    Design { a, products }
 }
 
 /// Label propagation on a side x side 4-neighbour lattice with edge weights `weight` (the
@@ -171,6 +317,23 @@ pub fn lattice_label_propagation(
     let mut y = vec![None; nodes];
     for &v in &labelled {
         y[v] = Some(10.0 * rng.normal());
+    }
+    lattice_from_labels(side, &y, weight)
+}
+
+/// The label propagation quadratic of a side x side lattice (nodes numbered column-major)
+/// with the given labels (`None`: unlabelled, a coordinate of the problem).
+pub fn lattice_from_labels(
+    side: usize,
+    y: &[Option<f64>],
+    weight: f64,
+) -> anyhow::Result<Quadratic> {
+    let nodes = side * side;
+    if y.len() != nodes || y.iter().all(|v| v.is_some()) {
+        return Err(usage_error!(
+            "coordinate descent: {} labels for a {side} x {side} lattice; expected {nodes} with at least one unlabelled",
+            y.len()
+        ));
     }
     let neighbours = |v: usize| {
         let (r, col) = (v % side, v / side);
@@ -213,5 +376,11 @@ pub fn lattice_label_propagation(
         .flat_map(|&v| neighbours(v).into_iter().filter_map(|u| y[u]))
         .map(|label| 0.5 * weight * label * label)
         .sum();
-    Ok(Quadratic { q, c, constant, n })
+    let graph = Graph::from_dense(&q, n).with_lattice(Lattice {
+        side,
+        node_of: free.clone(),
+    });
+    let mut problem = Quadratic::new(q, c, constant);
+    problem.graph = Some(graph);
+    Ok(problem)
 }

@@ -134,6 +134,4 @@ fn l1_gap(log_sums: &[f64], histogram: &[f64]) -> f64 {
         .sum()
 }
 
-pub(super) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+pub(super) use crate::solve::numeric::dot;
