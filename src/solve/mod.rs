@@ -1,6 +1,9 @@
 //! Optimisation solvers that are not training recipes (`stoke solve`): structure learning of
-//! linear DAGs and entropic optimal transport.
+//! linear DAGs, entropic optimal transport, greedy block coordinate descent and multi-block
+//! bilevel optimisation (BSVRB).
 
+pub mod bilevel;
 pub mod coordinate;
 pub mod dag;
+pub mod numeric;
 pub mod transport;
