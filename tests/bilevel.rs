@@ -4,6 +4,8 @@
 //! problem: BSVRB beats the baseline, thread counts do not change the iterates, bad settings
 //! are usage errors.
 
+mod common;
+
 use serde_json::Value;
 use stoke::solve::bilevel::{
     Batch, BilevelMethod, BilevelProblem, BilevelSettings, BsvrbSettings, BsvrbState, BsvrbVariant,
@@ -432,35 +434,22 @@ fn dense_helpers() {
 /// JSON; a bad value exits 2 naming it.
 #[test]
 fn command_line() {
-    let stoke = env!("CARGO_BIN_EXE_stoke");
-    let out = std::process::Command::new(stoke)
-        .args([
-            "solve",
-            "bsvrb",
-            "--iterations",
-            "40",
-            "--eval-every",
-            "20",
-            "--threads",
-            "1,2",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::stoke_ok(&[
+        "solve",
+        "bsvrb",
+        "--iterations",
+        "40",
+        "--eval-every",
+        "20",
+        "--threads",
+        "1,2",
+        "--json",
+    ]);
     let value: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["identical_across_threads"], true);
     let runs = value["reports"][0]["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 3);
     assert_eq!(runs[0]["evaluations"].as_array().unwrap().len(), 3);
-    let out = std::process::Command::new(stoke)
-        .args(["solve", "bsvrb", "--label-noise", "0.7"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("label_noise"));
+    let out = common::stoke(&["solve", "bsvrb", "--label-noise", "0.7"]);
+    common::assert_usage_error(&out, "label_noise");
 }

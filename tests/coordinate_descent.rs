@@ -2,6 +2,8 @@
 //! Laradji and Schmidt (scripts/golden_bcd.py runs it unmodified on small generated
 //! problems), closed forms and brute force, and the paper's orderings at small scale.
 
+mod common;
+
 use serde_json::Value;
 use stoke::rng::{Rng, Stream};
 use stoke::solve::coordinate::block_qp::nonnegative_qp;
@@ -505,53 +507,39 @@ fn bad_settings_are_refused() {
 /// `stoke solve bcd`: a preset runs and prints its table; a bad flag value exits 2.
 #[test]
 fn command_line() {
-    let stoke = env!("CARGO_BIN_EXE_stoke");
-    let out = std::process::Command::new(stoke)
-        .args([
-            "solve",
-            "bcd",
-            "--figure",
-            "forest",
-            "--side",
-            "10",
-            "--labels",
-            "5",
-            "--iterations",
-            "20",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = common::stoke_ok(&[
+        "solve",
+        "bcd",
+        "--figure",
+        "forest",
+        "--side",
+        "10",
+        "--labels",
+        "5",
+        "--iterations",
+        "20",
+        "--quiet",
+    ]);
+    let text = common::stdout(&out);
     assert!(
         text.contains("tree-partition") && text.contains("gs-forest"),
         "{text}"
     );
-    let out = std::process::Command::new(stoke)
-        .args([
-            "solve", "bcd", "--tau", "7", "--cols", "30", "--rows", "20", "--blocks", "fixed",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "7 does not divide 30");
-    let out = std::process::Command::new(stoke)
-        .args([
-            "solve",
-            "bcd",
-            "--problem",
-            "logistic",
-            "--rows",
-            "30",
-            "--cols",
-            "300",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "separable data");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("separable"));
+    // 7 does not divide 30 columns into fixed blocks.
+    let out = common::stoke(&[
+        "solve", "bcd", "--tau", "7", "--cols", "30", "--rows", "20", "--blocks", "fixed",
+    ]);
+    common::assert_usage_error(&out, "7");
+    // More features than samples: the data are separable and the minimum does not exist.
+    let out = common::stoke(&[
+        "solve",
+        "bcd",
+        "--problem",
+        "logistic",
+        "--rows",
+        "30",
+        "--cols",
+        "300",
+    ]);
+    common::assert_usage_error(&out, "separable");
 }

@@ -3,6 +3,8 @@
 //! attempt (mu, s, learning rate, success: the retry and backoff branches) and the structure
 //! metrics after thresholding.
 
+mod common;
+
 use faer::Mat;
 use serde_json::Value;
 use stoke::solve::dag::accuracy::{count_accuracy, threshold_to_dag};
@@ -229,26 +231,19 @@ fn first_step_is_the_bias_corrected_sign_step() {
 /// variance refused with exit code 2.
 #[test]
 fn command_line() {
-    let stoke = env!("CARGO_BIN_EXE_stoke");
-    let out = std::process::Command::new(stoke)
-        .args([
-            "solve",
-            "colide",
-            "--nodes",
-            "6",
-            "--edges",
-            "6",
-            "--samples",
-            "300",
-        ])
-        .args(["--seeds", "0,1", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::stoke_ok(&[
+        "solve",
+        "colide",
+        "--nodes",
+        "6",
+        "--edges",
+        "6",
+        "--samples",
+        "300",
+        "--seeds",
+        "0,1",
+        "--json",
+    ]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["runs"].as_array().unwrap().len(), 6);
     assert_eq!(v["summary"].as_array().unwrap().len(), 3);
@@ -267,16 +262,12 @@ fn command_line() {
             (shds[0] + shds[1]) / 2.0
         );
     }
-    for args in [
-        ["--variance", "abc"],
-        ["--nodes", "1"],
-        ["--threshold", "-1"],
+    for (flag, names) in [
+        ("--variance=abc", "variance"),
+        ("--nodes=1", "nodes"),
+        ("--threshold=-1", "threshold"),
     ] {
-        let bad = std::process::Command::new(stoke)
-            .args(["solve", "colide"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(bad.status.code(), Some(2), "{args:?}");
+        let bad = common::stoke(&["solve", "colide", flag]);
+        common::assert_usage_error(&bad, names);
     }
 }

@@ -2,6 +2,8 @@
 //! Sinkhorn-Newton-Sparse's plans, costs and objectives against `ot.sinkhorn` (log domain)
 //! on seeded problems, and the unregularised limit against `ot.emd2`'s exact cost.
 
+mod common;
+
 use serde_json::Value;
 use stoke::solve::transport::compare::{TransportMethod, solve};
 use stoke::solve::transport::dual::DualKernel;
@@ -167,24 +169,15 @@ fn bad_problems_are_refused() {
 /// refused with exit code 2 naming the flag.
 #[test]
 fn command_line() {
-    let stoke = env!("CARGO_BIN_EXE_stoke");
-    let out = std::process::Command::new(stoke)
-        .args([
-            "solve",
-            "transport",
-            "--size",
-            "30",
-            "--eta",
-            "50",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::stoke_ok(&[
+        "solve",
+        "transport",
+        "--size",
+        "30",
+        "--eta",
+        "50",
+        "--json",
+    ]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let reports = v["reports"].as_array().unwrap();
     assert_eq!(reports.len(), 2);
@@ -193,10 +186,6 @@ fn command_line() {
         .map(|r| r["transport_cost"].as_f64().unwrap())
         .collect();
     assert!((costs[0] - costs[1]).abs() < 1e-12, "{costs:?}");
-    let bad = std::process::Command::new(stoke)
-        .args(["solve", "transport", "--density", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("--density 0"));
+    let bad = common::stoke(&["solve", "transport", "--density", "0"]);
+    common::assert_usage_error(&bad, "--density 0");
 }

@@ -51,6 +51,23 @@ pub fn run(command: SolveCommand) -> anyhow::Result<()> {
     }
 }
 
+/// How a solver command reports: a table on stdout with progress bars, or JSON.
+#[derive(Args, Debug)]
+struct ReportFlags {
+    /// Print the report as JSON (no progress bars).
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl ReportFlags {
+    fn silent(&self) -> bool {
+        self.quiet || self.json
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct ColideArgs {
     /// Methods to compare.
@@ -88,10 +105,8 @@ pub struct ColideArgs {
     warm_iterations: usize,
     #[arg(long, default_value_t = 70_000)]
     last_iterations: usize,
-    #[arg(long)]
-    json: bool,
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportFlags,
 }
 
 fn colide(mut args: ColideArgs) -> anyhow::Result<()> {
@@ -136,7 +151,7 @@ fn colide(mut args: ColideArgs) -> anyhow::Result<()> {
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
     let jobs = (args.seeds.len() * args.methods.len()) as u64;
-    let bar = super::progress::work_bar(jobs, "colide", args.quiet || args.json);
+    let bar = super::progress::work_bar(jobs, "colide", args.report.silent());
     let runs = run_experiment(&experiment, &cancel, &|_| bar.inc(1))?;
     bar.finish_and_clear();
     if cancel.is_cancelled() {
@@ -146,7 +161,7 @@ fn colide(mut args: ColideArgs) -> anyhow::Result<()> {
         }));
     }
     let summary = summarize(&args.methods, &runs);
-    if args.json {
+    if args.report.json {
         let value = serde_json::json!({
             "experiment": experiment, "summary": summary, "runs": runs,
         });
@@ -222,10 +237,8 @@ pub struct TransportArgs {
     /// Write the error-against-time curves as an SVG line chart.
     #[arg(long)]
     svg: Option<PathBuf>,
-    #[arg(long)]
-    json: bool,
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportFlags,
 }
 
 fn transport(mut args: TransportArgs) -> anyhow::Result<()> {
@@ -253,7 +266,7 @@ fn transport(mut args: TransportArgs) -> anyhow::Result<()> {
     }
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
-    let quiet = args.quiet || args.json;
+    let quiet = args.report.silent();
     let mut reports: Vec<TransportReport> = Vec::new();
     for &method in &args.methods {
         let bar =
@@ -302,7 +315,7 @@ fn transport(mut args: TransportArgs) -> anyhow::Result<()> {
         let svg = crate::plot::line_chart(&title, "log10 seconds", "log10 marginal error", &series);
         crate::atomic::write_atomic(path, svg.as_bytes())?;
     }
-    if args.json {
+    if args.report.json {
         let value = serde_json::json!({
             "problem": args.problem, "rows": problem.rows(), "cols": problem.cols(),
             "eta": args.eta, "seed": args.seed, "newton_settings": newton, "reports": reports,
@@ -386,10 +399,8 @@ pub struct BcdArgs {
     /// Write log10(f - f*) against seconds as an SVG line chart.
     #[arg(long)]
     svg_seconds: Option<PathBuf>,
-    #[arg(long)]
-    json: bool,
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportFlags,
 }
 
 fn bcd(mut args: BcdArgs) -> anyhow::Result<()> {
@@ -444,7 +455,7 @@ fn bcd(mut args: BcdArgs) -> anyhow::Result<()> {
     }
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
-    let bar = super::progress::work_bar(methods.len() as u64, "bcd", args.quiet || args.json);
+    let bar = super::progress::work_bar(methods.len() as u64, "bcd", args.report.silent());
     let comparison = compare(
         problem.as_ref(),
         &methods,
@@ -470,7 +481,7 @@ fn bcd(mut args: BcdArgs) -> anyhow::Result<()> {
             crate::atomic::write_atomic(path, svg.as_bytes())?;
         }
     }
-    if args.json {
+    if args.report.json {
         let value = serde_json::json!({
             "problem": spec, "iterations": args.iterations, "comparison": comparison,
         });
@@ -569,10 +580,8 @@ pub struct BsvrbArgs {
     /// Write the upper objective against iterations as an SVG line chart.
     #[arg(long)]
     svg: Option<PathBuf>,
-    #[arg(long)]
-    json: bool,
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportFlags,
 }
 
 fn bsvrb(mut args: BsvrbArgs) -> anyhow::Result<()> {
@@ -618,7 +627,7 @@ fn bsvrb(mut args: BsvrbArgs) -> anyhow::Result<()> {
     settings.validate()?;
     let cancel = CancelToken::new();
     super::interrupt::cancel_on_signals(&cancel);
-    let quiet = args.quiet || args.json;
+    let quiet = args.report.silent();
     let mut reports: Vec<BilevelReport> = Vec::new();
     for &threads in &args.threads {
         settings.threads = threads;
@@ -675,7 +684,7 @@ fn bsvrb(mut args: BsvrbArgs) -> anyhow::Result<()> {
         );
         crate::atomic::write_atomic(path, svg.as_bytes())?;
     }
-    if args.json {
+    if args.report.json {
         let value = serde_json::json!({
             "threads": args.threads, "identical_across_threads": identical, "reports": reports,
         });

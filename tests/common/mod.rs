@@ -77,6 +77,14 @@ pub fn stoke(args: &[&str]) -> Output {
         .expect("running stoke")
 }
 
+/// Runs the `stoke` binary and asserts it succeeded, showing its stderr when it did not.
+#[track_caller]
+pub fn stoke_ok(args: &[&str]) -> Output {
+    let output = stoke(args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    output
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).to_string()
 }
