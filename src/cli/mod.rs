@@ -9,6 +9,7 @@ mod launch;
 mod ls;
 mod metric;
 mod nas;
+mod online;
 mod optim;
 mod plot;
 mod progress;

@@ -40,6 +40,10 @@ pub enum SolveCommand {
     /// generated data re-weighting task (the official code's hyper-parameter optimisation),
     /// with the speed-up of the per-block work across threads.
     Bsvrb(BsvrbArgs),
+    /// Online convex optimisation in the SEA model: optimistic online mirror descent against
+    /// online gradient descent / ONS / Hedge; regret against rounds in a simulated
+    /// environment with tunable stochastic variance and adversarial variation.
+    Oomd(super::online::OomdArgs),
 }
 
 pub fn run(command: SolveCommand) -> anyhow::Result<()> {
@@ -48,22 +52,23 @@ pub fn run(command: SolveCommand) -> anyhow::Result<()> {
         SolveCommand::Transport(args) => transport(args),
         SolveCommand::Bcd(args) => bcd(args),
         SolveCommand::Bsvrb(args) => bsvrb(args),
+        SolveCommand::Oomd(args) => super::online::oomd(args),
     }
 }
 
 /// How a solver command reports: a table on stdout with progress bars, or JSON.
 #[derive(Args, Debug)]
-struct ReportFlags {
+pub(super) struct ReportFlags {
     /// Print the report as JSON (no progress bars).
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
 }
 
 impl ReportFlags {
-    fn silent(&self) -> bool {
+    pub(super) fn silent(&self) -> bool {
         self.quiet || self.json
     }
 }
@@ -742,7 +747,7 @@ fn bsvrb(mut args: BsvrbArgs) -> anyhow::Result<()> {
 }
 
 /// The serialised (kebab-case) name of a unit enum value.
-fn serde_name(value: impl serde::Serialize) -> String {
+pub(super) fn serde_name(value: impl serde::Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => String::new(),
@@ -809,7 +814,7 @@ fn thinned(
 }
 
 /// Drops repeated values, keeping the first of each (a method named twice runs once).
-fn dedup<T: PartialEq + Copy>(values: &mut Vec<T>) {
+pub(super) fn dedup<T: PartialEq + Copy>(values: &mut Vec<T>) {
     let mut seen = Vec::new();
     values.retain(|v| {
         let new = !seen.contains(v);

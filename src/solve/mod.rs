@@ -6,4 +6,5 @@ pub mod bilevel;
 pub mod coordinate;
 pub mod dag;
 pub mod numeric;
+pub mod online;
 pub mod transport;
