@@ -24,13 +24,7 @@ fn golden() -> Value {
     serde_json::from_str(include_str!("golden/bcd.json")).unwrap()
 }
 
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
+use common::floats;
 
 /// The official names of a run as stoke's rule, blocks and update.
 fn method(run: &Value) -> (Rule, Blocks, Update) {

@@ -16,13 +16,7 @@ fn golden() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
+use common::floats;
 
 fn problem(case: &Value, eta: f64) -> TransportProblem {
     TransportProblem::new(

@@ -69,6 +69,15 @@ pub fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
+/// A JSON array of numbers (a golden file's values) as f64.
+pub fn floats(value: &serde_json::Value) -> Vec<f64> {
+    let array = value.as_array().expect("a JSON array");
+    array
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
 /// Runs the `stoke` binary.
 pub fn stoke(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_stoke"))
