@@ -29,6 +29,7 @@ pub mod nas;
 pub mod optim;
 pub mod options;
 pub mod plot;
+pub mod prune;
 pub mod quality;
 pub mod quantile;
 pub mod ranking;

@@ -13,6 +13,7 @@ mod online;
 mod optim;
 mod plot;
 mod progress;
+mod prune;
 mod quantile;
 mod run;
 mod sample;
@@ -90,6 +91,8 @@ enum Command {
     Sweep(soup::SweepArgs),
     /// Score every training example (Data Diet's EL2N or GraNd) for `dataset.keep`.
     Score(score::ScoreArgs),
+    /// Per-layer and global sparsity of a run's weights (and its pruning masks).
+    Sparsity(prune::SparsityArgs),
     /// One-shot NAS: `stoke nas rank SUPERNET --standalone RUN...` (Kendall's tau-b).
     #[command(subcommand)]
     Nas(nas::NasCommand),
@@ -250,6 +253,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Interpolate(args) => soup::interpolate_runs(args),
         Command::Sweep(args) => soup::sweep(args),
         Command::Score(args) => score::run(args),
+        Command::Sparsity(args) => prune::sparsity(args),
         Command::Nas(command) => nas::run(command),
         Command::Metric(command) => metric::run(command),
         Command::Quantile(args) => quantile::run(args),

@@ -142,12 +142,17 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
     if config.gossip.is_some() {
         return train_gossip(&world, &args, &config, &resolved, &out_dir, resume);
     }
+    if config.pruning.is_some() {
+        let ranks = world.size() > 1;
+        return super::prune::train_pruning(&args, &config, &resolved, &out_dir, resume, ranks);
+    }
     let options = TrainOptions {
         out_dir: out_dir.clone(),
         resume,
         stop_after: args.stop_after,
         world: world.clone(),
         cancel: CancelToken::new(),
+        data: None,
     };
     super::interrupt::cancel_on_signals(&options.cancel);
     let quiet = args.quiet || !world.is_leader();
@@ -184,7 +189,7 @@ fn train_in(world: World, args: TrainArgs) -> anyhow::Result<()> {
 /// Refuses, rather than ignores, what a driver does not support yet: `--stop-after`,
 /// `--devices`, (`ranks`) several MPI ranks, and the single run's initial weights and
 /// TensorBoard files.
-fn refuse_unsupported(
+pub(super) fn refuse_unsupported(
     args: &TrainArgs,
     config: &crate::config::RunConfig,
     ranks: bool,
@@ -394,7 +399,7 @@ fn train_federated(
 }
 
 /// "test accuracy A% (test loss L)", or the loss alone for models without an accuracy.
-fn scores(accuracy: Option<f64>, loss: f64) -> String {
+pub(super) fn scores(accuracy: Option<f64>, loss: f64) -> String {
     match accuracy {
         Some(accuracy) => format!(
             "test accuracy {:.2}% (test loss {loss:.4})",

@@ -5,6 +5,7 @@ pub mod federated;
 pub mod gossip;
 pub mod overrides;
 pub mod presets;
+pub mod pruning;
 pub mod resolve;
 pub mod schema;
 

@@ -49,6 +49,10 @@ pub struct RunConfig {
     /// ordinary runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gossip: Option<super::gossip::GossipConfig>,
+    /// Iterative magnitude pruning and Sparse Model Soups after the dense training; absent
+    /// for ordinary runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruning: Option<super::pruning::PruningConfig>,
 }
 
 /// Robust accuracy measured at each evaluation during training, on the first `images` test

@@ -115,7 +115,7 @@ pub struct Scorer {
 }
 
 /// What a scorer measured of one set of weights.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Scores {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holdout_accuracy: Option<f64>,

@@ -175,19 +175,22 @@ impl CheckpointDir {
     }
 
     /// Saves a checkpoint of `step` and makes it the latest; with `best`, also the best.
+    /// `extra` files (a pruned model's masks) are saved and verified with the others.
     pub fn save<M: Module>(
         &self,
         model: &M,
         optim: &ModuleOptimizer,
         state: &TrainState,
+        extra: Vec<(&str, Vec<u8>)>,
         best: bool,
         keep_last: usize,
     ) -> anyhow::Result<PathBuf> {
-        let files = [
+        let mut files = vec![
             (MODEL_FILE, encode_model(model)?),
             (OPTIM_FILE, encode_optim(optim)?),
             (STATE_FILE, serde_json::to_vec_pretty(state)?),
         ];
+        files.extend(extra);
         self.save_files(state.step, &files, best, keep_last)
     }
 

@@ -9,7 +9,7 @@
 use super::accumulate::{BatchFigures, add_gradients, micro_batches};
 use super::adaptive_batch::{AdaptiveBatch, BatchSizeTest};
 use super::cancel::CancelToken;
-use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training};
+use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training, read_if_listed};
 use super::evaluate::{Evaluation, RobustEvaluation, evaluate_robust, evaluate_shared};
 use super::extension::{AfterEvaluation, EvalView, EvaluationExtension, StepExtension, StepView};
 use super::observer::{
@@ -36,6 +36,8 @@ use crate::distributed::shard::Shard;
 use crate::optim::grad_norm::{GradNorms, clip_global_norm, grad_norms, scale_gradients};
 use crate::optim::hessian_step::HessianDiagonal;
 use crate::optim::lr_scaling::LrScaling;
+use crate::prune::device::DeviceMasks;
+use crate::prune::masks::{MASKS_FILE, Masks};
 use crate::recipes::{Batch, DataInfo, Recipe, Reduce, StepContext};
 use crate::rng::{self, Stream};
 use crate::usage_error;
@@ -119,6 +121,14 @@ pub(crate) struct Engine<R: Recipe> {
     early_stop: Option<(Option<R::Model>, Option<usize>)>,
     /// The checkpoint written last (what an interrupted run reports).
     last_checkpoint: Option<PathBuf>,
+    /// A pruned model's masks: masked weights stay exactly zero.
+    masks: Option<ActiveMasks>,
+}
+
+/// Masks in force, on the host (for checkpoints) and on the model's device.
+struct ActiveMasks {
+    masks: Masks,
+    device: DeviceMasks,
 }
 
 /// Held while a training initialises its model from the device generator.
@@ -324,6 +334,7 @@ impl<R: Recipe> Engine<R> {
             last_eval: None,
             early_stop: None,
             last_checkpoint: None,
+            masks: None,
             config,
         })
     }
@@ -392,6 +403,7 @@ impl<R: Recipe> Engine<R> {
         );
         let (optim, state) = load_training(dir, optim)?;
         self.model = model;
+        self.load_masks(dir)?;
         self.optim = optim;
         self.state = state;
         self.resumed = true;
@@ -403,7 +415,44 @@ impl<R: Recipe> Engine<R> {
     /// Loads only the weights of a checkpoint (evaluation, sampling, export).
     pub(crate) fn load_weights_file(&mut self, dir: &Path) -> anyhow::Result<()> {
         self.model = load_model(dir, self.model.clone())?;
+        self.load_masks(dir)
+    }
+
+    /// The masks a checkpoint holds (none when it has no masks file).
+    fn load_masks(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let masks = match read_if_listed(dir, MASKS_FILE)? {
+            Some(bytes) => Some(Masks::from_safetensors_bytes(
+                &bytes,
+                &dir.join(MASKS_FILE),
+            )?),
+            None => None,
+        };
+        self.set_masks(masks)
+    }
+
+    /// Puts `masks` in force (their masked weights are zeroed now and after every update),
+    /// or removes them.
+    pub(crate) fn set_masks(&mut self, masks: Option<Masks>) -> anyhow::Result<()> {
+        let Some(masks) = masks else {
+            self.masks = None;
+            return Ok(());
+        };
+        if self.setup.world.size() > 1 {
+            return Err(usage_error!(
+                "pruning masks under {} MPI ranks are not supported yet: train the pruned \
+                 model in one process",
+                self.setup.world.size()
+            ));
+        }
+        masks.check_against(&self.weights())?;
+        let device = DeviceMasks::new(&masks, &self.model);
+        self.model = device.apply_to_model(self.model.clone());
+        self.masks = Some(ActiveMasks { masks, device });
         Ok(())
+    }
+
+    pub(crate) fn masks(&self) -> Option<&Masks> {
+        self.masks.as_ref().map(|active| &active.masks)
     }
 
     /// Before the first step: every rank takes rank 0's weights and state (new run or
@@ -773,6 +822,9 @@ impl<R: Recipe> Engine<R> {
         observers: &mut Observers,
     ) -> anyhow::Result<StepReport> {
         let step = self.state.step;
+        if let Some(active) = &self.masks {
+            grads = active.device.apply_to_gradients(&self.model, grads);
+        }
         let norms = grad_norms(&self.model, &grads);
         let figures = match &pending {
             Some(p) => p.figures.clone(),
@@ -821,7 +873,10 @@ impl<R: Recipe> Engine<R> {
             }
             // Tensors are shared handles: keeping the old model and optimizer state costs no copy.
             let optim_before = self.optim.clone();
-            let updated = self.optim.step(lr, self.model.clone(), grads);
+            let mut updated = self.optim.step(lr, self.model.clone(), grads);
+            if let Some(active) = &self.masks {
+                updated = active.device.apply_to_model(updated);
+            }
             let finite = weights_finite(&updated);
             if self
                 .setup
@@ -1346,6 +1401,9 @@ impl<R: Recipe> Engine<R> {
         // pending update.
         let model = weights.load_into(self.model.valid())?;
         self.model = model.train();
+        if let Some(active) = &self.masks {
+            self.model = active.device.apply_to_model(self.model.clone());
+        }
         if self.setup.world.averages_gradients_in_backward() && self.loader.is_some() {
             self.model = gradients::mark_distributed(self.model.clone());
         }
@@ -1394,7 +1452,18 @@ impl<R: Recipe> TrainerAccess for Engine<R> {
             let key = extension.key().to_string();
             self.state.extensions.insert(key, extension.state());
         }
-        let dir = checkpoints.save(&self.model, &self.optim, &self.state, best, keep_last)?;
+        let extra = match &self.masks {
+            Some(active) => vec![(MASKS_FILE, active.masks.to_safetensors_bytes()?)],
+            None => Vec::new(),
+        };
+        let dir = checkpoints.save(
+            &self.model,
+            &self.optim,
+            &self.state,
+            extra,
+            best,
+            keep_last,
+        )?;
         self.last_checkpoint = Some(dir.clone());
         Ok(dir)
     }

@@ -13,7 +13,9 @@ use super::tensorboard::TensorBoardObserver;
 use super::trainer::Trainer;
 use super::weights::Weights;
 use crate::config::RunConfig;
+use crate::datasets::LoadedData;
 use crate::distributed::World;
+use crate::prune::masks::Masks;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,9 @@ pub struct TrainOptions {
     pub world: World,
     /// Stops the run between steps, with a checkpoint (the CLI wires Ctrl-C to it).
     pub cancel: CancelToken,
+    /// The data to train on instead of the config's (a driver's runs sharing one split
+    /// whatever their seeds).
+    pub data: Option<LoadedData>,
 }
 
 /// What `summary.json` holds.
@@ -145,7 +150,7 @@ pub fn train(
             let (_, saved) = load_run_config(&options.out_dir, &[])?;
             let changes = config_change::changes(&saved, resolved);
             config_change::check_resumable(&changes)?;
-            let mut trainer = Trainer::build(config, &device, None, setup)?;
+            let mut trainer = Trainer::build(config, &device, options.data.clone(), setup)?;
             if leader {
                 let latest = CheckpointDir::new(&options.out_dir).latest()?;
                 trainer.load_checkpoint(&latest)?;
@@ -159,7 +164,7 @@ pub fn train(
             trainer
         }
         false => {
-            let mut trainer = Trainer::build(config, &device, None, setup)?;
+            let mut trainer = Trainer::build(config, &device, options.data.clone(), setup)?;
             // Rank 0's weights reach the other ranks when training starts.
             // `train.init_from` replaces `model.init`: a sweep's points start from its run.
             let (init_from, key) = match (&config.train.init_from, config.model.init()) {
@@ -167,9 +172,15 @@ pub fn train(
                 (None, init) => (init, "model.init"),
             };
             if let (Some(from), true) = (init_from, leader) {
-                let weights = initial_weights(Path::new(from), config, &device)
+                let (weights, masks) = initial_weights(Path::new(from), config, &device)
                     .map_err(|e| crate::usage_error!("key `{key}`: {e:#}"))?;
                 trainer.set_weights(&weights)?;
+                // A pruned run's masks come with its weights: fine-tuning keeps it sparse.
+                if masks.is_some() {
+                    trainer
+                        .set_masks(masks)
+                        .map_err(|e| crate::usage_error!("key `{key}`: {e:#}"))?;
+                }
             }
             if leader {
                 trainer.attach(RunRecorder::create(&options.out_dir, resolved, keep_last)?);
@@ -194,17 +205,21 @@ pub fn train(
     }
 }
 
-/// The weights `train.init_from` names (a run's latest checkpoint, or a checkpoint).
+/// The weights `train.init_from` names (a run's latest checkpoint, or a checkpoint), with
+/// the run's pruning masks.
 fn initial_weights(
     from: &Path,
     config: &RunConfig,
     device: &burn::tensor::Device,
-) -> anyhow::Result<Weights> {
+) -> anyhow::Result<(Weights, Option<Masks>)> {
     // A weights file (`stoke export`'s safetensors) rather than a run.
     if from.is_file() {
-        return super::import::read_for(from, config).map_err(|e| crate::usage_error!("{e:#}"));
+        let weights =
+            super::import::read_for(from, config).map_err(|e| crate::usage_error!("{e:#}"))?;
+        return Ok((weights, None));
     }
     let located =
         super::run_dir::locate(from, false, &[]).map_err(|e| crate::usage_error!("{e:#}"))?;
-    Ok(Trainer::from_checkpoint(&located.config, &located.checkpoint, device)?.weights())
+    let source = Trainer::from_checkpoint(&located.config, &located.checkpoint, device)?;
+    Ok((source.weights(), source.masks().cloned()))
 }

@@ -40,6 +40,7 @@ use crate::attacks::evaluation::EvalAttack;
 use crate::config::RunConfig;
 use crate::datasets::{ImageSet, LoadedData};
 use crate::diffusion::generate::{GeneratedImages, SampleRequest};
+use crate::prune::masks::Masks;
 use crate::recipes::Recipe;
 use crate::usage_error;
 use anyhow::Context;
@@ -115,6 +116,8 @@ pub trait Core: TrainerAccess {
     fn set_sampling_weights(&mut self, weights: Option<Vec<f64>>) -> anyhow::Result<()>;
     fn load_weights_file(&mut self, dir: &Path) -> anyhow::Result<()>;
     fn is_leader(&self) -> bool;
+    fn set_masks(&mut self, masks: Option<Masks>) -> anyhow::Result<()>;
+    fn masks(&self) -> Option<&Masks>;
 }
 
 impl<R: Recipe> Core for Engine<R> {
@@ -209,6 +212,12 @@ impl<R: Recipe> Core for Engine<R> {
     fn is_leader(&self) -> bool {
         self.world().is_leader()
     }
+    fn set_masks(&mut self, masks: Option<Masks>) -> anyhow::Result<()> {
+        Engine::set_masks(self, masks)
+    }
+    fn masks(&self) -> Option<&Masks> {
+        Engine::masks(self)
+    }
 }
 
 /// One training run: data, model, optimizer, schedule, step counter and random keys.
@@ -301,6 +310,12 @@ impl Trainer {
         let mut trainer = Self::new(config, device)?;
         trainer.core.load_weights_file(checkpoint)?;
         Ok(trainer)
+    }
+
+    /// Takes the weights (and pruning masks) of a checkpoint directory; optimizer state and
+    /// progress are kept.
+    pub fn load_weights(&mut self, checkpoint: &Path) -> anyhow::Result<()> {
+        self.core.load_weights_file(checkpoint)
     }
 
     /// Adds an observer; observers see events in the order they were attached.
@@ -433,9 +448,22 @@ impl Trainer {
     }
 
     /// Replaces the model's tensors; names and shapes must match (the error names the
-    /// tensor). Optimizer state and progress are kept.
+    /// tensor). Optimizer state and progress are kept; under pruning masks the masked
+    /// entries are zeroed.
     pub fn set_weights(&mut self, weights: &Weights) -> anyhow::Result<()> {
         self.core.set_weights(weights)
+    }
+
+    /// Prunes the model with `masks` (by export name; see [`crate::prune::masks`]): masked
+    /// weights are zeroed now, their gradients are zeroed before and the weights again after
+    /// every update, and checkpoints carry the masks. `None` lifts them.
+    pub fn set_masks(&mut self, masks: Option<Masks>) -> anyhow::Result<()> {
+        self.core.set_masks(masks)
+    }
+
+    /// The pruning masks in force.
+    pub fn masks(&self) -> Option<&Masks> {
+        self.core.masks()
     }
 
     /// From the next step on, batches draw training examples with probability proportional

@@ -26,6 +26,7 @@ pub fn validate(config: &RunConfig) -> anyhow::Result<()> {
     train(config)?;
     robust_eval(config)?;
     gossip(config)?;
+    pruning(config)?;
     byzantine(config)?;
     federated(config)?;
     crate::train::recipes::build(config)?;
@@ -390,6 +391,77 @@ fn gossip(config: &RunConfig) -> anyhow::Result<()> {
     }
     positive_finite("gossip.alpha", gossip.alpha)?;
     // (Whether the graph can exist: crate::gossip::topology::build.)
+    Ok(())
+}
+
+fn pruning(config: &RunConfig) -> anyhow::Result<()> {
+    let Some(p) = &config.pruning else {
+        return Ok(());
+    };
+    let others = [
+        (config.federated.is_some(), "federated"),
+        (config.byzantine.is_some(), "byzantine"),
+        (config.gossip.is_some(), "gossip"),
+    ];
+    if let Some((_, other)) = others.iter().find(|(given, _)| *given) {
+        return Err(usage_error!(
+            "key `pruning`: a pruning run is not also a {other} run; drop [pruning] or [{other}]"
+        ));
+    }
+    require(
+        "pruning.sparsity",
+        p.sparsity,
+        (0.0..1.0).contains(&p.sparsity),
+        "a fraction in [0, 1)",
+    )?;
+    require(
+        "pruning.phases",
+        p.phases,
+        (1..=100).contains(&p.phases),
+        "1..=100",
+    )?;
+    require(
+        "pruning.soup_size",
+        p.soup_size,
+        (1..=99).contains(&p.soup_size),
+        "1..=99 copies",
+    )?;
+    require(
+        "pruning.retrain_epochs or pruning.retrain_steps",
+        p.retrain_epochs.max(p.retrain_steps),
+        p.retrain_epochs.max(p.retrain_steps) >= 1,
+        "at least one epoch or step of retraining",
+    )?;
+    require(
+        "pruning.retrain_steps",
+        p.retrain_steps,
+        p.retrain_steps <= MAX_STEPS,
+        &format!("at most {MAX_STEPS}"),
+    )?;
+    if p.vary == "seed" {
+        if !p.values.is_empty() {
+            return Err(usage_error!(
+                "key `pruning.values`: copies that vary by seed take no values; set                  pruning.vary to the key the values are for"
+            ));
+        }
+    } else if p.values.len() != p.soup_size {
+        return Err(usage_error!(
+            "key `pruning.values`: pruning.vary = \"{}\" needs one value per copy              (pruning.soup_size = {}), got {}",
+            p.vary,
+            p.soup_size,
+            p.values.len()
+        ));
+    }
+    if let Some(step) = p.rewind_step
+        && config.train.steps != 0
+        && step > config.train.steps
+    {
+        return Err(usage_error!(
+            "key `pruning.rewind_step`: expected a step of the dense run (at most train.steps = \
+             {}), got {step}",
+            config.train.steps
+        ));
+    }
     Ok(())
 }
 

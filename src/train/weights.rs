@@ -43,14 +43,14 @@ pub struct Weights {
 
 /// Tracks a visitor's position as the export name of the tensor it is at.
 #[derive(Default)]
-struct NamePath {
+pub(crate) struct NamePath {
     path: Vec<String>,
     /// Inside a `Linear` (whose 2-D weight is stored transposed).
     linear: bool,
 }
 
 impl NamePath {
-    fn enter(&mut self, name: &str, container_type: &str) {
+    pub(crate) fn enter(&mut self, name: &str, container_type: &str) {
         if container_type == "Struct:Linear" {
             self.linear = true;
         }
@@ -60,7 +60,7 @@ impl NamePath {
         }
     }
 
-    fn exit(&mut self, container_type: &str) {
+    pub(crate) fn exit(&mut self, container_type: &str) {
         if container_type == "Struct:Linear" {
             self.linear = false;
         }
@@ -70,7 +70,7 @@ impl NamePath {
     }
 
     /// The export name of the tensor here, and whether it is stored transposed.
-    fn name(&self, rank: usize) -> (String, bool) {
+    pub(crate) fn name(&self, rank: usize) -> (String, bool) {
         let mut names = self.path.clone();
         if let Some(last) = names.last_mut() {
             match last.as_str() {
@@ -85,12 +85,12 @@ impl NamePath {
 }
 
 /// Visits each float tensor of a module with its export name (see [`NamePath`]).
-trait NamedVisit {
+pub(crate) trait NamedVisit {
     fn tensor<const D: usize>(&mut self, name: String, transposed: bool, param: &Param<Tensor<D>>);
 }
 
 /// Runs a [`NamedVisit`] over `model`, tracking the names.
-fn visit_named<M: Module, V: NamedVisit>(model: &M, inner: V) -> V {
+pub(crate) fn visit_named<M: Module, V: NamedVisit>(model: &M, inner: V) -> V {
     struct Named<V> {
         at: NamePath,
         inner: V,
