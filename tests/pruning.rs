@@ -291,3 +291,62 @@ fn sparsity_reports_each_layer_of_a_pruned_run() {
     let text = common::stdout(&stoke_ok(&["sparsity", run.to_str().unwrap()]));
     assert!(text.contains("masks remove"), "{text}");
 }
+
+/// Masks from PyTorch's `global_unstructured` / `l1_unstructured` applied phase after phase
+/// as the official SMS code does (scripts/golden_pruning.py): stoke's must be identical,
+/// entry for entry (the weights are distinct random floats, so there are no ties).
+#[test]
+fn masks_match_pytorch_pruning_phase_by_phase() {
+    let text = std::fs::read_to_string("tests/golden/pruning.json").unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for case in golden["cases"].as_array().unwrap() {
+        let tensors = case["weights"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, t)| {
+                let shape: Vec<usize> = common::floats(&t["shape"])
+                    .iter()
+                    .map(|&d| d as usize)
+                    .collect();
+                let values: Vec<f32> = common::floats(&t["values"])
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
+                let tensor = stoke::train::WeightTensor {
+                    shape,
+                    values,
+                    kind: stoke::train::TensorKind::Parameter,
+                };
+                (name.clone(), tensor)
+            });
+        let weights = Weights::from_tensors(tensors).unwrap();
+        let selector = match case["selector"].as_str().unwrap() {
+            "global" => Selector::Global,
+            _ => Selector::Layer,
+        };
+        let phases = case["phases"].as_u64().unwrap() as usize;
+        let amount = stoke::prune::masks::amount_per_phase(case["goal"].as_f64().unwrap(), phases);
+        let mut masks = Masks::dense(&weights);
+        for (phase, expected) in case["masks"].as_array().unwrap().iter().enumerate() {
+            masks = masks
+                .prune_by_magnitude(&weights, amount, selector)
+                .unwrap();
+            for (name, bits) in expected.as_object().unwrap() {
+                let ours: String = masks
+                    .get(name)
+                    .unwrap()
+                    .keep
+                    .iter()
+                    .map(|&k| if k { '1' } else { '0' })
+                    .collect();
+                assert_eq!(
+                    ours,
+                    bits.as_str().unwrap(),
+                    "{selector:?} phase {}: {name}",
+                    phase + 1
+                );
+            }
+        }
+    }
+}
