@@ -290,6 +290,31 @@ fn sparsity_reports_each_layer_of_a_pruned_run() {
     }
     let text = common::stdout(&stoke_ok(&["sparsity", run.to_str().unwrap()]));
     assert!(text.contains("masks remove"), "{text}");
+    // The export carries the sparsity in its header and the zeros in its tensors.
+    let file = dir.path().join("pruned.safetensors");
+    stoke_ok(&["export", run.to_str().unwrap(), file.to_str().unwrap()]);
+    let bytes = std::fs::read(&file).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let metadata = header.metadata().clone().unwrap();
+    let sparsity: f64 = metadata["stoke.sparsity"].parse().unwrap();
+    let global = report["masked_sparsity"].as_f64().unwrap();
+    assert!((sparsity - global).abs() < 1e-12, "{sparsity} vs {global}");
+    let exported = Weights::read_safetensors(&file).unwrap();
+    let names: Vec<&str> = metadata["stoke.pruned_tensors"].split(',').collect();
+    assert_eq!(names.len(), tensors.len());
+    let zeros: usize = names
+        .iter()
+        .map(|n| {
+            exported
+                .get(n)
+                .unwrap()
+                .values
+                .iter()
+                .filter(|&&v| v == 0.0)
+                .count()
+        })
+        .sum();
+    assert_eq!(zeros as u64, report["zeros"].as_u64().unwrap());
 }
 
 /// Masks from PyTorch's `global_unstructured` / `l1_unstructured` applied phase after phase
@@ -349,4 +374,29 @@ fn masks_match_pytorch_pruning_phase_by_phase() {
             }
         }
     }
+}
+
+#[test]
+fn the_greedy_soup_starts_from_the_best_held_out_copy_and_keeps_its_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, resolved) = tiny_sms(&[
+        "pruning.soup=\"greedy\"",
+        "pruning.soup_size=3",
+        "pruning.phases=1",
+        "dataset.holdout=64",
+    ]);
+    let summary = run_driver(&config, &resolved, &dir.path().join("greedy"), false, None).unwrap();
+    let phase = &summary.phases[0];
+    let holdout = |s: &stoke::soup::Scores| s.holdout_accuracy.expect("a holdout split");
+    let alone: Vec<f64> = phase.copies.iter().map(|c| holdout(&c.scores)).collect();
+    let top = alone.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // The first copy of the highest held-out accuracy comes first (ties keep their order).
+    assert_eq!(phase.kept[0], alone.iter().position(|&a| a == top).unwrap());
+    // Each join needs the soup's held-out accuracy not to fall below the best so far.
+    assert!(
+        holdout(&phase.model) >= top,
+        "{} < {top}",
+        holdout(&phase.model)
+    );
+    assert_eq!(summary.test_accuracy, phase.model.test_accuracy);
 }

@@ -511,10 +511,19 @@ impl Trainer {
             .save_checkpoint(&CheckpointDir::new(dir), false, keep_last)
     }
 
-    /// Writes the model's weights as safetensors (what `stoke export` writes).
+    /// Writes the model's weights as safetensors (what `stoke export` writes). A pruned
+    /// model's header says so: `stoke.sparsity` (the fraction of prunable weights its masks
+    /// remove) and `stoke.pruned_tensors` (their names, comma-separated); the removed weights
+    /// are exact zeros in the file.
     pub fn export_safetensors(&self, path: &Path) -> anyhow::Result<usize> {
         let weights = self.weights();
-        weights.write_safetensors(path)?;
+        let mut metadata = std::collections::BTreeMap::new();
+        if let Some(masks) = self.masks() {
+            metadata.insert("stoke.sparsity".into(), format!("{}", masks.sparsity()));
+            let names: Vec<&str> = masks.iter().map(|(name, _)| name).collect();
+            metadata.insert("stoke.pruned_tensors".into(), names.join(","));
+        }
+        weights.write_safetensors_with(path, metadata)?;
         Ok(weights.len())
     }
 

@@ -548,8 +548,22 @@ impl Weights {
         write_atomic(out, &self.to_safetensors_bytes()?)
     }
 
+    /// [`Weights::write_safetensors`] with `metadata` added to the file's header (beside
+    /// `format = pt`).
+    pub fn write_safetensors_with(
+        &self,
+        out: &Path,
+        metadata: BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        write_atomic(out, &self.safetensors_bytes(metadata)?)
+    }
+
     /// The bytes of a safetensors file of these tensors (f32).
     pub fn to_safetensors_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        self.safetensors_bytes(BTreeMap::new())
+    }
+
+    fn safetensors_bytes(&self, extra: BTreeMap<String, String>) -> anyhow::Result<Vec<u8>> {
         let bytes: Vec<(&String, Vec<u8>)> = self
             .tensors
             .iter()
@@ -567,7 +581,7 @@ impl Weights {
                 Ok(((*name).clone(), TensorView::new(Dtype::F32, shape, data)?))
             })
             .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-        let mut metadata = std::collections::HashMap::new();
+        let mut metadata: std::collections::HashMap<String, String> = extra.into_iter().collect();
         metadata.insert("format".to_string(), "pt".to_string());
         safetensors::serialize(views, Some(metadata)).context("encoding safetensors")
     }
