@@ -61,23 +61,27 @@ fn pruned_weights_stay_exactly_zero_under_momentum_weight_decay_and_adam() {
     }
 }
 
+/// Saves the smoke model as initialised, with `amount` of each layer pruned, as the run
+/// `dir`; returns its masks.
+fn save_pruned_smoke(dir: &std::path::Path, amount: f64) -> Masks {
+    let _turn = device_generator();
+    let (config, _) = smoke(&[]);
+    let device = stoke::device::parse(&config.device).unwrap();
+    let mut trainer = Trainer::new(&config, &device).unwrap();
+    let w = trainer.weights();
+    let masks = Masks::dense(&w)
+        .prune_by_magnitude(&w, amount, Selector::Layer)
+        .unwrap();
+    trainer.set_masks(Some(masks.clone())).unwrap();
+    trainer.save(dir).unwrap();
+    masks
+}
+
 #[test]
 fn masks_travel_with_init_from_and_resume_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let pruned = dir.path().join("pruned");
-    let masks = {
-        let _turn = device_generator();
-        let (config, _) = smoke(&[]);
-        let device = stoke::device::parse(&config.device).unwrap();
-        let mut trainer = Trainer::new(&config, &device).unwrap();
-        let w = trainer.weights();
-        let masks = Masks::dense(&w)
-            .prune_by_magnitude(&w, 0.5, Selector::Layer)
-            .unwrap();
-        trainer.set_masks(Some(masks.clone())).unwrap();
-        trainer.save(&pruned).unwrap();
-        masks
-    };
+    let masks = save_pruned_smoke(&pruned, 0.5);
     let init = format!("train.init_from={:?}", pruned.to_str().unwrap());
     let (config, resolved) = smoke(&[&init, "train.epochs=2"]);
     let whole = dir.path().join("whole");
@@ -265,18 +269,7 @@ fn bad_pruning_settings_are_usage_errors_naming_the_key() {
 fn sparsity_reports_each_layer_of_a_pruned_run() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("pruned");
-    {
-        let _turn = device_generator();
-        let (config, _) = smoke(&[]);
-        let device = stoke::device::parse(&config.device).unwrap();
-        let mut trainer = Trainer::new(&config, &device).unwrap();
-        let w = trainer.weights();
-        let masks = Masks::dense(&w)
-            .prune_by_magnitude(&w, 0.6, Selector::Layer)
-            .unwrap();
-        trainer.set_masks(Some(masks)).unwrap();
-        trainer.save(&run).unwrap();
-    }
+    save_pruned_smoke(&run, 0.6);
     let output = stoke_ok(&["sparsity", run.to_str().unwrap(), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let tensors = report["tensors"].as_array().unwrap();

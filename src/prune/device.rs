@@ -2,7 +2,7 @@
 //! and the gradients (before it) by, without a round trip through host memory.
 
 use super::masks::Masks;
-use crate::train::weights::{NamePath, NamedVisit, visit_named};
+use crate::train::weights::{NamePath, NamedVisit, transpose, visit_named};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
@@ -36,14 +36,7 @@ impl DeviceMasks {
                 let mut flags: Vec<f32> = mask.keep.iter().map(|&k| k as u8 as f32).collect();
                 if transposed {
                     // Export layout [out, in] to the model's [in, out].
-                    let (rows, cols) = (mask.shape[0], mask.shape[1]);
-                    let mut out = vec![0.0; flags.len()];
-                    for (r, row) in flags.chunks(cols.max(1)).enumerate() {
-                        for (c, &v) in row.iter().enumerate() {
-                            out[c * rows + r] = v;
-                        }
-                    }
-                    flags = out;
+                    flags = transpose(&flags, mask.shape[0], mask.shape[1]);
                 }
                 let device = param.val().device().without_autodiff();
                 let len = flags.len();

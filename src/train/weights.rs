@@ -220,16 +220,7 @@ impl ModuleMapper for Writer<'_> {
         // checkpoint gives it (a transposed view makes flex's matmuls sum in another order,
         // and a resumed run would drift from the uninterrupted one in the last bits).
         let values = match transposed {
-            true => {
-                let (rows, cols) = (tensor.shape[0], tensor.shape[1]);
-                let mut out = vec![0.0; tensor.values.len()];
-                for (r, row) in tensor.values.chunks(cols.max(1)).enumerate() {
-                    for (c, &v) in row.iter().enumerate() {
-                        out[c * rows + r] = v;
-                    }
-                }
-                out
-            }
+            true => transpose(&tensor.values, tensor.shape[0], tensor.shape[1]),
             false => tensor.values.clone(),
         };
         param.map(|old| {
@@ -239,6 +230,18 @@ impl ModuleMapper for Writer<'_> {
             new.set_require_grad(old.is_require_grad())
         })
     }
+}
+
+/// The row-major `rows x cols` matrix `values` transposed (export layout to a linear
+/// layer's and back).
+pub(crate) fn transpose<T: Copy + Default>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = vec![T::default(); values.len()];
+    for (r, row) in values.chunks(cols.max(1)).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            out[c * rows + r] = v;
+        }
+    }
+    out
 }
 
 impl Weights {
