@@ -393,3 +393,36 @@ fn the_greedy_soup_starts_from_the_best_held_out_copy_and_keeps_its_accuracy() {
     );
     assert_eq!(summary.test_accuracy, phase.model.test_accuracy);
 }
+
+#[test]
+fn rewinding_restarts_the_kept_weights_from_the_dense_run_at_the_rewind_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, resolved) = tiny_sms(&[
+        "pruning.rewind_step=3",
+        "pruning.phases=1",
+        "pruning.soup_size=1",
+    ]);
+    let out = dir.path().join("rewind");
+    run_driver(&config, &resolved, &out, false, None).unwrap();
+    // The dense run alone, stopped at step 3: the weights the driver must rewind to.
+    let (dense_config, dense_resolved) = smoke(&["train.epochs=1"]);
+    let early = dir.path().join("early");
+    let stopped = common::train(&dense_config, &dense_resolved, &early, false, Some(3));
+    assert!(stopped.is_err());
+    let _turn = device_generator();
+    let device = stoke::device::parse(&config.device).unwrap();
+    let load = |run: &std::path::Path| {
+        let located = stoke::train::run_dir::locate(run, false, &[]).unwrap();
+        Trainer::from_checkpoint(&located.config, &located.checkpoint, &device).unwrap()
+    };
+    let at_step = load(&early).weights();
+    let dense = load(&out.join("dense")).weights();
+    assert_ne!(at_step, dense);
+    // Masks from the trained dense weights; the kept weights from step 3.
+    let masks = Masks::dense(&dense)
+        .prune_by_magnitude(&dense, 0.75, Selector::Global)
+        .unwrap();
+    let pruned = load(&out.join("phase-01/pruned"));
+    assert_eq!(pruned.masks(), Some(&masks));
+    assert_eq!(pruned.weights(), masks.apply(&at_step).unwrap());
+}
