@@ -3,6 +3,7 @@
 //! `benches/reference/train_step.py` does in PyTorch.
 
 pub mod all_reduce;
+pub mod ops;
 pub mod optimizers;
 pub mod recipes;
 pub mod softmax;

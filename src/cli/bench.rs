@@ -31,6 +31,23 @@ pub enum BenchCommand {
         #[command(flatten)]
         common: ModelBenchArgs,
     },
+    /// Each layer of a model's training step alone: forward, data and weight gradients,
+    /// median ms (`benches/ops_vs_pytorch.sh` compares with PyTorch).
+    Ops {
+        #[arg(long, default_value = "small_cnn")]
+        model: String,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Input shape CxHxW.
+        #[arg(long, default_value = "1x28x28")]
+        input: String,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        #[arg(long, default_value = "flex")]
+        device: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The two-pass softmax kernel vs Burn's built-in and a same-SIMD three-pass, GB/s.
     Softmax {
         /// Row lengths (comma-separated).
@@ -139,6 +156,35 @@ fn parse_list<T: std::str::FromStr>(flag: &str, text: &str) -> anyhow::Result<Ve
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Ops {
+            model,
+            batch,
+            input,
+            reps,
+            device,
+            json,
+        } => {
+            let spec = crate::bench::model_spec(&model)?;
+            let layers = crate::bench::ops::layers(&spec, parse_input(&input)?)?;
+            let device = crate::device::parse(&device)?;
+            let result = crate::bench::ops::time_ops(&layers, batch, reps, &device)?;
+            let mut lines = vec![format!(
+                "{model}, batch {batch}, {} threads; median ms of {reps}\n{:<44} {:>5} {:>9} {:>9} {:>9}",
+                result.threads, "layer", "count", "forward", "data/bwd", "weight"
+            )];
+            for t in &result.ops {
+                let weight = t.weight_grad_ms.map_or("-".into(), |w| format!("{w:.2}"));
+                lines.push(format!(
+                    "{:<44} {:>5} {:>9.2} {:>9.2} {:>9}",
+                    format!("{:?}", t.op),
+                    t.count,
+                    t.forward_ms,
+                    t.data_grad_ms,
+                    weight
+                ));
+            }
+            report(&result, json, lines.join("\n"))
+        }
         BenchCommand::Softmax {
             rows,
             sizes,
