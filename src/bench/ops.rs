@@ -3,9 +3,11 @@
 //! data gradient (only the input tracked) and its weight gradient (only the weight tracked);
 //! batch norm in training mode (Burn's `batch_norm_train`) forward and backward (input,
 //! scale and shift tracked); ReLU, 2x2 max pooling and the linear head likewise.
-//! `benches/reference/ops.py` times the same list in PyTorch, and `benches/ops_vs_pytorch.sh`
+//! Max pooling runs stoke's kernel (`crate::kernels::max_pool`) unless `--builtin` asks for
+//! Burn's. `benches/reference/ops.py` times the same list in PyTorch, and `benches/ops_vs_pytorch.sh`
 //! puts the two side by side: where a step's time goes, op by op (issue 17, part 4).
 
+use crate::kernels::max_pool::max_pool2x2;
 use crate::models::ModelSpec;
 use crate::models::small_cnn::{Head, SmallCnnOptions};
 use crate::rng::{Rng, Stream};
@@ -218,12 +220,14 @@ fn time_op<const D: usize>(reps: usize, mut forward: impl FnMut() -> Tensor<D>) 
     (median(fwd), median(bwd))
 }
 
-/// Times every layer of `ops` at `batch` on `device` (an autodiff one is made of it).
+/// Times every layer of `ops` at `batch` on `device` (an autodiff one is made of it), with
+/// stoke's kernels where it has them (max pooling) or, with `builtin`, Burn's operations.
 pub fn time_ops(
     ops: &BTreeMap<Op, usize>,
     batch: usize,
     reps: usize,
     device: &Device,
+    builtin: bool,
 ) -> anyhow::Result<OpsResult> {
     if batch == 0 || reps == 0 {
         return Err(usage_error!("--batch and --reps must be positive"));
@@ -268,7 +272,10 @@ pub fn time_ops(
             Op::MaxPool { channels, side } => {
                 let x = normal([batch, channels, side, side], 1, &device).require_grad();
                 let options = || MaxPoolOptions::new([2, 2]);
-                let (forward_ms, backward_ms) = time_op(reps, || max_pool2d(x.clone(), options()));
+                let (forward_ms, backward_ms) = match builtin {
+                    true => time_op(reps, || max_pool2d(x.clone(), options())),
+                    false => time_op(reps, || max_pool2x2(x.clone())),
+                };
                 (forward_ms, backward_ms, None)
             }
             Op::Linear { inputs, outputs } => {

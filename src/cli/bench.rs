@@ -17,6 +17,9 @@ pub enum BenchCommand {
         /// train.precision).
         #[arg(long, default_value = "f32")]
         precision: String,
+        /// Burn's operations instead of stoke's kernels (max pooling), to compare.
+        #[arg(long)]
+        builtin: bool,
         #[command(flatten)]
         common: ModelBenchArgs,
     },
@@ -45,6 +48,9 @@ pub enum BenchCommand {
         reps: usize,
         #[arg(long, default_value = "flex")]
         device: String,
+        /// Burn's operations instead of stoke's kernels (max pooling).
+        #[arg(long)]
+        builtin: bool,
         #[arg(long)]
         json: bool,
     },
@@ -162,12 +168,13 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
             input,
             reps,
             device,
+            builtin,
             json,
         } => {
             let spec = crate::bench::model_spec(&model)?;
             let layers = crate::bench::ops::layers(&spec, parse_input(&input)?)?;
             let device = crate::device::parse(&device)?;
-            let result = crate::bench::ops::time_ops(&layers, batch, reps, &device)?;
+            let result = crate::bench::ops::time_ops(&layers, batch, reps, &device, builtin)?;
             let mut lines = vec![format!(
                 "{model}, batch {batch}, {} threads; median ms of {reps}\n{:<44} {:>5} {:>9} {:>9} {:>9}",
                 result.threads, "layer", "count", "forward", "data/bwd", "weight"
@@ -278,9 +285,11 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::TrainStep {
             batch,
             precision,
+            builtin,
             common: c,
         } => {
             let json = c.json;
+            crate::kernels::max_pool::use_builtin(builtin);
             let bench = TrainStepBench {
                 model: c.model,
                 batch,

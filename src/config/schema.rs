@@ -119,6 +119,18 @@ impl AttackName {
 pub struct KernelsConfig {
     /// `two-pass` (stoke's kernel where the backend has it) or `builtin` (Burn's softmax).
     pub softmax: SoftmaxKernel,
+    /// 2x2 max pooling: `stoke` (the flex kernel, `crate::kernels::max_pool`) or `builtin`
+    /// (Burn's).
+    pub max_pool: KernelChoice,
+}
+
+/// A stoke kernel where the backend has one, or Burn's own operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelChoice {
+    #[default]
+    Stoke,
+    Builtin,
 }
 
 /// Which softmax stoke's models and losses call.

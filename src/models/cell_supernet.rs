@@ -200,7 +200,8 @@ impl CellSupernet {
         let mut x = self.stem.forward(images);
         for (i, cell) in self.cells.iter().enumerate() {
             if i > 0 && i % self.cells_per_stage == 0 {
-                x = self.pool.forward(x);
+                // The 2x2 kernel (`kernels.max_pool`); `pool` stays in the module for its record.
+                x = crate::kernels::max_pool::max_pool2x2(x);
             }
             x = cell.forward(x, operations);
         }

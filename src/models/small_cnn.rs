@@ -75,7 +75,8 @@ impl SmallCnn {
             for layer in stage {
                 x = layer.forward_relu(x);
             }
-            x = self.pool.forward(x);
+            // The 2x2 kernel (`kernels.max_pool`); `pool` stays in the module for its record.
+            x = crate::kernels::max_pool::max_pool2x2(x);
         }
         if self.flatten {
             x.flatten(1, 3)

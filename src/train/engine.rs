@@ -385,8 +385,10 @@ impl<R: Recipe> Engine<R> {
 
     /// This Trainer's kernel choices, set before it computes (they are process-wide switches).
     fn select_kernels(&self) {
-        let builtin = self.config.kernels.softmax == crate::config::schema::SoftmaxKernel::Builtin;
-        crate::kernels::softmax::use_builtin(builtin);
+        use crate::config::schema::{KernelChoice, SoftmaxKernel};
+        let kernels = &self.config.kernels;
+        crate::kernels::softmax::use_builtin(kernels.softmax == SoftmaxKernel::Builtin);
+        crate::kernels::max_pool::use_builtin(kernels.max_pool == KernelChoice::Builtin);
     }
 
     /// Loads model, optimizer, engine and recipe state from a checkpoint directory (on rank 0;
