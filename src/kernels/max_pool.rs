@@ -30,7 +30,7 @@ pub fn use_builtin(builtin: bool) {
 
 /// 2x2 max pooling with stride 2: the kernel on flex (f32), Burn's `max_pool2d` elsewhere.
 pub fn max_pool2x2(x: Tensor<4>) -> Tensor<4> {
-    let flex = cfg!(feature = "flex") && is_flex(&x.device());
+    let flex = runs_on_flex(&x.device());
     let f32 = FloatDType::from(x.dtype()) == FloatDType::F32;
     if USE_BUILTIN.load(Ordering::Relaxed) || !flex || !f32 {
         return burn::tensor::module::max_pool2d(x, MaxPoolOptions::new([2, 2]));
@@ -38,7 +38,8 @@ pub fn max_pool2x2(x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as MaxPool2x2>::max_pool_2x2(x.into_dispatch()))
 }
 
-fn is_flex(device: &burn::tensor::Device) -> bool {
+/// Whether `device` is flex (with or without autodiff).
+pub(crate) fn runs_on_flex(device: &burn::tensor::Device) -> bool {
     #[cfg(feature = "flex")]
     {
         device.clone().inner() == burn::tensor::Device::flex()
