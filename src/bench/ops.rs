@@ -3,10 +3,11 @@
 //! data gradient (only the input tracked) and its weight gradient (only the weight tracked);
 //! batch norm in training mode (Burn's `batch_norm_train`) forward and backward (input,
 //! scale and shift tracked); ReLU, 2x2 max pooling and the linear head likewise.
-//! Max pooling runs stoke's kernel (`crate::kernels::max_pool`) unless `--builtin` asks for
-//! Burn's. `benches/reference/ops.py` times the same list in PyTorch, and `benches/ops_vs_pytorch.sh`
+//! Max pooling and batch norm run stoke's kernels (`crate::kernels`) unless `--builtin` asks
+//! for Burn's. `benches/reference/ops.py` times the same list in PyTorch, and `benches/ops_vs_pytorch.sh`
 //! puts the two side by side: where a step's time goes, op by op (issue 17, part 4).
 
+use crate::kernels::batch_norm::batch_norm_train as fused_batch_norm;
 use crate::kernels::max_pool::max_pool2x2;
 use crate::models::ModelSpec;
 use crate::models::small_cnn::{Head, SmallCnnOptions};
@@ -221,7 +222,7 @@ fn time_op<const D: usize>(reps: usize, mut forward: impl FnMut() -> Tensor<D>) 
 }
 
 /// Times every layer of `ops` at `batch` on `device` (an autodiff one is made of it), with
-/// stoke's kernels where it has them (max pooling) or, with `builtin`, Burn's operations.
+/// stoke's kernels where it has them (max pooling, batch norm) or, with `builtin`, Burn's operations.
 pub fn time_ops(
     ops: &BTreeMap<Op, usize>,
     batch: usize,
@@ -258,9 +259,14 @@ pub fn time_ops(
                 let x = normal([batch, channels, side, side], 1, &device).require_grad();
                 let gamma = normal([channels], 2, &device).require_grad();
                 let beta = normal([channels], 3, &device).require_grad();
-                let (forward_ms, backward_ms) = time_op(reps, || {
-                    batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5).output
-                });
+                let (forward_ms, backward_ms) = match builtin {
+                    true => time_op(reps, || {
+                        batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5).output
+                    }),
+                    false => time_op(reps, || {
+                        fused_batch_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5).output
+                    }),
+                };
                 (forward_ms, backward_ms, None)
             }
             Op::Relu { channels, side } => {

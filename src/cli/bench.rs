@@ -17,7 +17,7 @@ pub enum BenchCommand {
         /// train.precision).
         #[arg(long, default_value = "f32")]
         precision: String,
-        /// Burn's operations instead of stoke's kernels (max pooling), to compare.
+        /// Burn's operations instead of stoke's kernels (max pooling, batch norm), to compare.
         #[arg(long)]
         builtin: bool,
         #[command(flatten)]
@@ -48,7 +48,7 @@ pub enum BenchCommand {
         reps: usize,
         #[arg(long, default_value = "flex")]
         device: String,
-        /// Burn's operations instead of stoke's kernels (max pooling).
+        /// Burn's operations instead of stoke's kernels (max pooling, batch norm).
         #[arg(long)]
         builtin: bool,
         #[arg(long)]
@@ -290,6 +290,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         } => {
             let json = c.json;
             crate::kernels::max_pool::use_builtin(builtin);
+            crate::kernels::batch_norm::use_builtin(builtin);
             let bench = TrainStepBench {
                 model: c.model,
                 batch,

@@ -122,6 +122,9 @@ pub struct KernelsConfig {
     /// 2x2 max pooling: `stoke` (the flex kernel, `crate::kernels::max_pool`) or `builtin`
     /// (Burn's).
     pub max_pool: KernelChoice,
+    /// Batch norm in training mode: `stoke` (the fused flex kernel,
+    /// `crate::kernels::batch_norm`) or `builtin` (Burn's).
+    pub batch_norm: KernelChoice,
 }
 
 /// A stoke kernel where the backend has one, or Burn's own operation.

@@ -4,8 +4,8 @@
 //! window range computed per output, a branch per tap and an i64 index written per output
 //! (`stoke bench ops`: ~15 ms for a [128, 24, 28, 28] input on 2 cores, where reading it
 //! takes ~1 ms). This kernel reads each pair of input rows once per plane and writes the
-//! maxima; the backward recomputes each window's winner from the input and the output (no
-//! index tensor is kept) and writes the output gradient there.
+//! maxima; the backward finds each window's winner again as the first tap equal to the
+//! output (no index tensor is kept) and writes the output gradient there.
 //!
 //! Semantics are flex's (and PyTorch's): floor mode (an odd last row or column is dropped),
 //! the first maximum in row-major window order wins ties, and a NaN wins over numbers (the
@@ -101,6 +101,17 @@ fn winner(taps: [f32; 4]) -> usize {
     best
 }
 
+/// The maximum of a window: the plain maximum of four numbers, or (any NaN, or infinities
+/// of both signs) the winner's value, NaN included.
+#[inline]
+fn window_max(taps: [f32; 4]) -> f32 {
+    let [t0, t1, b0, b1] = taps;
+    if (t0 + t1 + b0 + b1).is_nan() {
+        return taps[winner(taps)];
+    }
+    t0.max(t1).max(b0.max(b1))
+}
+
 /// Pools the planes of `x` ([planes, h, w] row-major) into `out` ([planes, h/2, w/2]).
 pub fn pool_planes(x: &[f32], out: &mut [f32], h: usize, w: usize) {
     use rayon::prelude::*;
@@ -112,36 +123,66 @@ pub fn pool_planes(x: &[f32], out: &mut [f32], h: usize, w: usize) {
         .zip(x.par_chunks(h * w))
         .for_each(|(out, plane)| {
             for (r, out_row) in out.chunks_mut(ow).enumerate() {
-                let top = &plane[2 * r * w..2 * r * w + w];
-                let bottom = &plane[(2 * r + 1) * w..(2 * r + 1) * w + w];
-                for (c, o) in out_row.iter_mut().enumerate() {
-                    let taps = [top[2 * c], top[2 * c + 1], bottom[2 * c], bottom[2 * c + 1]];
-                    *o = taps[winner(taps)];
+                let top = &plane[2 * r * w..][..2 * ow];
+                let bottom = &plane[(2 * r + 1) * w..][..2 * ow];
+                for ((o, t), b) in out_row
+                    .iter_mut()
+                    .zip(top.chunks_exact(2))
+                    .zip(bottom.chunks_exact(2))
+                {
+                    *o = window_max([t[0], t[1], b[0], b[1]]);
                 }
             }
         });
 }
 
 /// The gradient of [`pool_planes`]: `dx` ([planes, h, w], written whole) gets `dy` at
-/// each window's winner in `x`.
-pub fn unpool_planes(x: &[f32], dy: &[f32], dx: &mut [f32], h: usize, w: usize) {
+/// each window's winner in `x`, found as the first tap equal to the window's output `y`
+/// (the winner itself where the output is NaN).
+pub fn unpool_planes(x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], h: usize, w: usize) {
     use rayon::prelude::*;
     let (oh, ow) = (h / 2, w / 2);
+    let out_plane = (oh * ow).max(1);
     dx.par_chunks_mut(h * w)
         .zip(x.par_chunks(h * w))
-        .zip(dy.par_chunks((oh * ow).max(1)))
-        .for_each(|((dx, plane), dy)| {
-            dx.fill(0.0);
+        .zip(y.par_chunks(out_plane).zip(dy.par_chunks(out_plane)))
+        .for_each(|((dx, plane), (y, dy))| {
+            if 2 * oh != h || 2 * ow != w {
+                // Rows and columns past the last window (odd sides) get no gradient.
+                dx.fill(0.0);
+            }
             for r in 0..oh {
-                for c in 0..ow {
-                    let at = [
-                        2 * r * w + 2 * c,
-                        2 * r * w + 2 * c + 1,
-                        (2 * r + 1) * w + 2 * c,
-                        (2 * r + 1) * w + 2 * c + 1,
-                    ];
-                    let taps = at.map(|i| plane[i]);
-                    dx[at[winner(taps)]] = dy[r * ow + c];
+                let (y, dy) = (&y[r * ow..][..ow], &dy[r * ow..][..ow]);
+                let (x_top, x_bottom) = (
+                    &plane[2 * r * w..][..2 * ow],
+                    &plane[(2 * r + 1) * w..][..2 * ow],
+                );
+                let (dx_top, dx_rest) = dx[2 * r * w..].split_at_mut(w);
+                let (dx_top, dx_bottom) = (&mut dx_top[..2 * ow], &mut dx_rest[..2 * ow]);
+                let windows = x_top
+                    .chunks_exact(2)
+                    .zip(x_bottom.chunks_exact(2))
+                    .zip(
+                        dx_top
+                            .chunks_exact_mut(2)
+                            .zip(dx_bottom.chunks_exact_mut(2)),
+                    )
+                    .zip(y.iter().zip(dy));
+                for (((t, b), (dt, db)), (&m, &g)) in windows {
+                    let taps = [t[0], t[1], b[0], b[1]];
+                    let first = match m.is_nan() {
+                        true => winner(taps),
+                        // The first tap equal to the maximum, without branches.
+                        false => {
+                            let e = taps.map(|v| (v == m) as usize);
+                            let e0 = e[0];
+                            let e1 = e[1] & (1 - e0);
+                            let e2 = e[2] & (1 - e0) & (1 - e1);
+                            (1 - e0) * (e1 + 2 * e2 + 3 * (1 - e1) * (1 - e2))
+                        }
+                    };
+                    let value = |i: usize| if first == i { g } else { 0.0 };
+                    (dt[0], dt[1], db[0], db[1]) = (value(0), value(1), value(2), value(3));
                 }
             }
         });
@@ -165,22 +206,25 @@ impl MaxPool2x2 for burn::backend::Flex {
 
     fn max_pool_2x2_backward(
         x: FloatTensor<Self>,
-        _y: FloatTensor<Self>,
+        y: FloatTensor<Self>,
         dy: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         use burn::backend::TensorMetadata;
         use burn::tensor::TensorData;
         let shape = x.shape();
         let [n, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
-        let (x, dy) = (x.to_contiguous(), dy.to_contiguous());
+        let (x, y, dy) = (x.to_contiguous(), y.to_contiguous(), dy.to_contiguous());
         let input = x
+            .as_slice::<f32>()
+            .expect("a contiguous f32 tensor has a slice");
+        let output = y
             .as_slice::<f32>()
             .expect("a contiguous f32 tensor has a slice");
         let grad = dy
             .as_slice::<f32>()
             .expect("a contiguous f32 tensor has a slice");
         let mut dx = vec![0f32; n * c * h * w];
-        unpool_planes(input, grad, &mut dx, h, w);
+        unpool_planes(input, output, grad, &mut dx, h, w);
         burn::backend::flex::FlexTensor::from_data(TensorData::new(dx, [n, c, h, w]))
     }
 }

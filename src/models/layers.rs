@@ -52,7 +52,22 @@ macro_rules! norm_in_f32 {
     )*};
 }
 
-norm_in_f32!(BatchNorm, LayerNorm, GroupNorm);
+norm_in_f32!(LayerNorm, GroupNorm);
+
+impl NormInF32 for BatchNorm {
+    /// Training mode (an autodiff device, the layer not frozen) goes through the fused
+    /// kernel ([`crate::kernels::batch_norm`], `kernels.batch_norm`), inference through
+    /// Burn's batch norm with the running statistics.
+    fn forward_f32<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let dtype = FloatDType::from(x.dtype());
+        let x = x.cast(FloatDType::F32);
+        let y = match x.device().is_autodiff() && self.training.is_enabled() {
+            true => crate::kernels::batch_norm::forward_train(self, x),
+            false => self.forward(x),
+        };
+        y.cast(dtype)
+    }
+}
 
 /// Convolution followed by batch norm (no activation): stems and projection shortcuts.
 #[derive(Module, Debug)]

@@ -389,6 +389,7 @@ impl<R: Recipe> Engine<R> {
         let kernels = &self.config.kernels;
         crate::kernels::softmax::use_builtin(kernels.softmax == SoftmaxKernel::Builtin);
         crate::kernels::max_pool::use_builtin(kernels.max_pool == KernelChoice::Builtin);
+        crate::kernels::batch_norm::use_builtin(kernels.batch_norm == KernelChoice::Builtin);
     }
 
     /// Loads model, optimizer, engine and recipe state from a checkpoint directory (on rank 0;
