@@ -1,7 +1,6 @@
 //! `[pruning]`: iterative magnitude pruning (IMP) and Sparse Model Soups (Zimmer et al.,
 //! ICLR 2024; the official `ZIB-IOL/SMS`), defaults the official code's.
 
-use crate::prune::masks::Selector;
 use serde::{Deserialize, Serialize};
 
 /// The run trains the model dense for the config's `train` budget, then `phases` times:
@@ -52,6 +51,17 @@ pub struct PruningConfig {
     /// Training batches a soup's batch-norm statistics are recomputed on.
     #[serde(default = "default_bn_batches")]
     pub bn_batches: usize,
+}
+
+/// How magnitude pruning chooses the entries to remove among the prunable tensors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selector {
+    /// The smallest magnitudes over all prunable tensors together (the official default).
+    #[default]
+    Global,
+    /// The same fraction of each tensor (the official `uniform` selector).
+    Layer,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

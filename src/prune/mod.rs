@@ -1,11 +1,11 @@
-//! Pruning: magnitude masks that keep a model sparse through training ([`masks`], applied by
-//! the engine on the model's device: [`device`]), the iterative magnitude pruning and Sparse
-//! Model Soups driver ([`driver`], `stoke train` of a config with `[pruning]`), and the
-//! sparsity of a run ([`report`], `stoke sparsity`).
+//! Pruning: the iterative magnitude pruning and Sparse Model Soups driver ([`driver`],
+//! `stoke train` of a config with `[pruning]`) and the sparsity of a run ([`report`],
+//! `stoke sparsity`). The masks themselves are part of the engine
+//! ([`crate::train::masks`]: magnitude selection, checkpoints; applied on the model's
+//! device after every update), re-exported here.
 
-pub(crate) mod device;
 pub mod driver;
-pub mod masks;
 pub mod report;
 
+pub use crate::train::masks;
 pub use masks::{Mask, Masks, Selector};

@@ -12,6 +12,8 @@ use super::cancel::CancelToken;
 use super::checkpoint::{CheckpointDir, TrainState, load_model, load_training, read_if_listed};
 use super::evaluate::{Evaluation, RobustEvaluation, evaluate_robust, evaluate_shared};
 use super::extension::{AfterEvaluation, EvalView, EvaluationExtension, StepExtension, StepView};
+use super::masks::{MASKS_FILE, Masks};
+use super::masks_on_device::DeviceMasks;
 use super::observer::{
     CollapseReport, EvalReport, Event, LogReport, Observers, StepReport, TrainerAccess,
 };
@@ -36,8 +38,6 @@ use crate::distributed::shard::Shard;
 use crate::optim::grad_norm::{GradNorms, clip_global_norm, grad_norms, scale_gradients};
 use crate::optim::hessian_step::HessianDiagonal;
 use crate::optim::lr_scaling::LrScaling;
-use crate::prune::device::DeviceMasks;
-use crate::prune::masks::{MASKS_FILE, Masks};
 use crate::recipes::{Batch, DataInfo, Recipe, Reduce, StepContext};
 use crate::rng::{self, Stream};
 use crate::usage_error;

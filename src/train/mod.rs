@@ -13,6 +13,8 @@ mod engine;
 pub mod evaluate;
 pub mod extension;
 pub mod import;
+pub mod masks;
+mod masks_on_device;
 pub mod metrics;
 pub mod observer;
 pub mod precision;

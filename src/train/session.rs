@@ -6,6 +6,7 @@ use super::cancel::CancelToken;
 use super::checkpoint::CheckpointDir;
 use super::config_change;
 use super::engine::Setup;
+use super::masks::Masks;
 use super::observer::Observer;
 use super::recorder::RunRecorder;
 use super::run_dir::load_run_config;
@@ -15,7 +16,6 @@ use super::weights::Weights;
 use crate::config::RunConfig;
 use crate::datasets::LoadedData;
 use crate::distributed::World;
-use crate::prune::masks::Masks;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

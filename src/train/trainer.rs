@@ -31,6 +31,7 @@ use super::cancel::CancelToken;
 use super::checkpoint::{CheckpointDir, TrainState};
 use super::engine::{Engine, Setup};
 use super::evaluate::{Evaluation, RobustEvaluation};
+use super::masks::Masks;
 use super::observer::{Observer, Observers, StepReport, TrainerAccess};
 use super::predict::Predictions;
 use super::run_dir::load_run_config;
@@ -40,7 +41,6 @@ use crate::attacks::evaluation::EvalAttack;
 use crate::config::RunConfig;
 use crate::datasets::{ImageSet, LoadedData};
 use crate::diffusion::generate::{GeneratedImages, SampleRequest};
-use crate::prune::masks::Masks;
 use crate::recipes::Recipe;
 use crate::usage_error;
 use anyhow::Context;
@@ -454,7 +454,7 @@ impl Trainer {
         self.core.set_weights(weights)
     }
 
-    /// Prunes the model with `masks` (by export name; see [`crate::prune::masks`]): masked
+    /// Prunes the model with `masks` (by export name; see [`super::masks`]): masked
     /// weights are zeroed now, their gradients are zeroed before and the weights again after
     /// every update, and checkpoints carry the masks. `None` lifts them.
     pub fn set_masks(&mut self, masks: Option<Masks>) -> anyhow::Result<()> {

@@ -5,29 +5,20 @@
 //! code prunes every module's `weight` except batch norms'. A mask is part of a run's state:
 //! the engine keeps masked entries exactly zero after every step and saves the masks in each
 //! checkpoint (`masks.safetensors`, one U8 tensor per prunable tensor, export names and
-//! layout).
+//! layout). The pruning driver that makes them is [`crate::prune`].
 
-use crate::train::{TensorKind, WeightTensor, Weights};
+use super::weights::{TensorKind, WeightTensor, Weights};
 use crate::usage_error;
 use anyhow::Context;
 use safetensors::tensor::{Dtype, TensorView};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The checkpoint file that holds a run's masks.
 pub const MASKS_FILE: &str = "masks.safetensors";
 
-/// How the entries to remove are chosen among the prunable tensors.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Selector {
-    /// The smallest magnitudes over all prunable tensors together (the official default).
-    #[default]
-    Global,
-    /// The same fraction of each tensor (the official `uniform` selector).
-    Layer,
-}
+/// How the entries to remove are chosen (a config value: `pruning.selector`).
+pub use crate::config::pruning::Selector;
 
 /// The kept entries of one tensor, row-major in export layout.
 #[derive(Clone, Debug, PartialEq)]

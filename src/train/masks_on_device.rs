@@ -2,7 +2,7 @@
 //! and the gradients (before it) by, without a round trip through host memory.
 
 use super::masks::Masks;
-use crate::train::weights::{NamePath, NamedVisit, transpose, visit_named};
+use super::weights::{NamePath, NamedVisit, transpose, visit_named};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
