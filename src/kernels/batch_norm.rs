@@ -139,17 +139,19 @@ pub fn statistics(x: &[f32], channels: usize, plane: usize) -> (Vec<f64>, Vec<f6
     per_channel.into_iter().unzip()
 }
 
-/// `out = (x - m_c) a_c + b_c` plane by plane (the mean subtracted first: `a x + (b - a m)`
-/// would cancel digits for inputs far from zero).
+/// `out = (x - m_c) a_c + b_c`, an image per task, its channels' planes in turn (the mean
+/// subtracted first: `a x + (b - a m)` would cancel digits for inputs far from zero).
 pub fn affine(x: &[f32], out: &mut [f32], m: &[f32], a: &[f32], b: &[f32], plane: usize) {
-    let channels = a.len();
-    out.par_chunks_mut(plane.max(1))
-        .zip(x.par_chunks(plane.max(1)))
-        .enumerate()
-        .for_each(|(i, (out, x))| {
-            let (m, a, b) = (m[i % channels], a[i % channels], b[i % channels]);
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = (v - m) * a + b;
+    let image = (a.len() * plane).max(1);
+    out.par_chunks_mut(image)
+        .zip(x.par_chunks(image))
+        .for_each(|(out, x)| {
+            let planes = out.chunks_mut(plane.max(1)).zip(x.chunks(plane.max(1)));
+            for (c, (out, x)) in planes.enumerate() {
+                let (m, a, b) = (m[c], a[c], b[c]);
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = (v - m) * a + b;
+                }
             }
         });
 }
@@ -178,16 +180,20 @@ pub fn gradient_sums(x: &[f32], dy: &[f32], mean: &[f64], plane: usize) -> (Vec<
     per_channel.into_iter().unzip()
 }
 
-/// `dx = k1 dy + k2 x + k3` plane by plane.
+/// `dx = k1 dy + k2 x + k3`, an image per task, its channels' planes in turn.
 pub fn input_gradient(x: &[f32], dy: &[f32], dx: &mut [f32], k: &[[f32; 3]], plane: usize) {
-    let channels = k.len();
-    dx.par_chunks_mut(plane.max(1))
-        .zip(x.par_chunks(plane.max(1)).zip(dy.par_chunks(plane.max(1))))
-        .enumerate()
-        .for_each(|(i, (dx, (x, dy)))| {
-            let [k1, k2, k3] = k[i % channels];
-            for ((o, &v), &d) in dx.iter_mut().zip(x).zip(dy) {
-                *o = k1 * d + k2 * v + k3;
+    let image = (k.len() * plane).max(1);
+    dx.par_chunks_mut(image)
+        .zip(x.par_chunks(image).zip(dy.par_chunks(image)))
+        .for_each(|(dx, (x, dy))| {
+            let planes = dx
+                .chunks_mut(plane.max(1))
+                .zip(x.chunks(plane.max(1)).zip(dy.chunks(plane.max(1))));
+            for (c, (dx, (x, dy))) in planes.enumerate() {
+                let [k1, k2, k3] = k[c];
+                for ((o, &v), &d) in dx.iter_mut().zip(x).zip(dy) {
+                    *o = k1 * d + k2 * v + k3;
+                }
             }
         });
 }
