@@ -1,7 +1,7 @@
 //! `stoke train` of a config with `[pruning]` (iterative magnitude pruning, Sparse Model
 //! Soups) and `stoke sparsity RUN`: thin callers of [`crate::prune`].
 
-use super::run::{TrainArgs, refuse_unsupported, scores};
+use super::run::{TrainArgs, print_line, refuse_unsupported, scores};
 use crate::prune::driver::{PruningEvent, PruningOptions};
 use crate::train::CancelToken;
 use std::path::{Path, PathBuf};
@@ -57,17 +57,19 @@ pub(super) fn train_pruning(
         cancel,
     };
     let summary = crate::prune::driver::run(config, resolved, &options, &mut on_event)?;
+    // Not println!: training keeps SIGPIPE ignored, and a closed pipe must not turn a saved
+    // run into a panic.
     if args.json {
-        println!("{}", serde_json::to_string(&summary)?);
+        print_line(format_args!("{}", serde_json::to_string(&summary)?));
     } else {
-        println!(
+        print_line(format_args!(
             "{} at {:.2}% sparsity after {} phases in {:.1} s; model in {}",
             scores(summary.test_accuracy, summary.test_loss),
             100.0 * summary.sparsity,
             summary.phases.len(),
             summary.wall_seconds,
             summary.model_run.display()
-        );
+        ));
     }
     Ok(())
 }

@@ -21,7 +21,7 @@ macro_rules! say {
     };
 }
 
-fn print_line(line: std::fmt::Arguments) {
+pub(super) fn print_line(line: std::fmt::Arguments) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{line}");
 }
